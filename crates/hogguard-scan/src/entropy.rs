@@ -1,0 +1,89 @@
+//! Tests that tell a random-looking secret from a placeholder.
+
+/// Shannon entropy of `bytes` in bits per byte.
+pub fn shannon_entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[usize::from(b)] += 1;
+    }
+    let len = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Random bodies of 40 or more base57 or base62 characters have about 5 bits per character;
+/// below 3 it is a pattern such as `aaaa…` or `abcabc…`, as Betterleaks also judges.
+pub(crate) const MIN_TOKEN_ENTROPY: f64 = 3.0;
+
+/// Words that mark a sample value in documentation and templates.
+const PLACEHOLDER_WORDS: &[&[u8]] = &[
+    b"your", b"example", b"placeholder", b"changeme", b"change_me", b"redacted", b"dummy",
+    b"xxxx", b"****", b"...", b"replace", b"insert", b"sample", b"posthog",
+];
+
+/// Whether a candidate secret value is a placeholder rather than a credential: a template
+/// reference (`${X}`, `<key>`, `{{ x }}`, `$VAR`), a mask (`phx_...abcd`, `***`), a sample
+/// word, too few distinct characters, or too little entropy.
+pub(crate) fn is_placeholder(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    if matches!(value[0], b'$' | b'<' | b'{' | b'%' | b'[') {
+        return true;
+    }
+    let lower = value.to_ascii_lowercase();
+    if PLACEHOLDER_WORDS
+        .iter()
+        .any(|word| memchr::memmem::find(&lower, word).is_some())
+    {
+        return true;
+    }
+    let mut seen = [false; 256];
+    let mut distinct = 0;
+    for &b in value {
+        if !seen[usize::from(b)] {
+            seen[usize::from(b)] = true;
+            distinct += 1;
+        }
+    }
+    distinct < 6 || shannon_entropy(value) < MIN_TOKEN_ENTROPY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_simple_strings() {
+        assert_eq!(shannon_entropy(b"aaaa"), 0.0);
+        assert!((shannon_entropy(b"abcd") - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn placeholders_are_recognised() {
+        for value in [
+            "your_key_here",
+            "${POSTHOG_KEY}",
+            "<personal-api-key>",
+            "{{ posthog_key }}",
+            "$POSTHOG_KEY",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abababababababababababababababababab",
+            "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            "***1234",
+            "...abcd",
+        ] {
+            assert!(is_placeholder(value.as_bytes()), "{value}");
+        }
+        assert!(!is_placeholder(b"Zq8vK2mN4pR7sT9wX3yB6cD5fG8hJ2kL"));
+    }
+}

@@ -1,0 +1,49 @@
+//! Findings: what the scanner reports, with the secret held only as a [`Secret`].
+
+use hogguard_secret::{CredentialKind, Secret};
+use serde::{Serialize, Serializer};
+
+use crate::rules::Severity;
+
+/// One credential found at one place.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The rule that found it.
+    pub rule: String,
+    /// What kind of credential it is.
+    #[serde(serialize_with = "kind_name")]
+    pub kind: CredentialKind,
+    /// Whether it is a secret (public `phc_` project keys are not).
+    pub secret: bool,
+    /// How much it matters.
+    pub severity: Severity,
+    /// The file, or the path of the blob in the commit that introduced it, or `-` for stdin.
+    pub path: String,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based byte column.
+    pub column: u64,
+    /// The commit that first introduced the content (history scans).
+    pub commit: Option<String>,
+    /// The author of that commit, as `Name <email>`.
+    pub author: Option<String>,
+    /// The author date of that commit, RFC 3339.
+    pub date: Option<String>,
+    /// PostHog's mask of the secret.
+    pub masked: String,
+    /// Hex SHA-256 of the secret: the same wherever the secret moves.
+    pub fingerprint: String,
+    /// The git blob that holds it (history and staged scans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    /// True when no commit in the object store contains the blob (history scans).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
+    /// The raw value, for live verification; never serialised.
+    #[serde(skip)]
+    pub value: Secret,
+}
+
+fn kind_name<S: Serializer>(kind: &CredentialKind, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(kind.as_str())
+}

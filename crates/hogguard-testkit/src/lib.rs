@@ -1,0 +1,8 @@
+//! Test support shared by hogguard's crates.
+//!
+//! Tests never commit a real-looking PostHog key: they make one at run time with PostHog's own
+//! algorithm ([`keys`]) and build the git repositories they scan ([`git`]).
+
+pub mod git;
+pub mod keys;
+pub mod posthog;

@@ -1,0 +1,96 @@
+//! The feature-flag local-evaluation endpoints, the one place a `phs_` secret (team secret
+//! token or project secret API key) authenticates, so the stand-in's `phs_` validity probe.
+//! The stand-in has no flags: a successful call returns an empty definition set.
+
+use hyper::Method;
+use serde::Serialize;
+
+use super::auth::{FlagsCaller, ProjectRef, ViewTeam};
+use super::http::{self, ApiRequest, ApiResponse, Reply};
+use super::world::World;
+
+/// The local-evaluation payload with no flags.
+#[derive(Serialize)]
+struct LocalEvaluation {
+    flags: [(); 0],
+    group_type_mapping: EmptyObject,
+    cohorts: EmptyObject,
+}
+
+#[derive(Serialize)]
+struct EmptyObject {}
+
+impl World {
+    /// `GET /api/feature_flag/local_evaluation` (`raw_project_id` `None`) or
+    /// `GET /api/projects/{id}/feature_flags/local_evaluation`.
+    pub(crate) fn local_evaluation(
+        &mut self,
+        request: &ApiRequest,
+        raw_project_id: Option<&str>,
+    ) -> Reply {
+        let caller = self.authenticate_for_flags(request)?;
+        match caller {
+            FlagsCaller::TeamSecretToken { project_id }
+            | FlagsCaller::ProjectSecretKey { project_id } => {
+                // `ProjectSecretAPITokenPermission`: the secret's project must be the URL's.
+                if raw_project_id.is_some_and(|raw| raw.parse::<u64>().ok() != Some(project_id)) {
+                    return Err(http::permission_denied(
+                        "You do not have permission to perform this action.",
+                    ));
+                }
+            }
+            FlagsCaller::User(principal) => {
+                let required = (request.method == Method::GET).then_some("feature_flag:read");
+                let project = match raw_project_id {
+                    Some(raw) => self.resolve_project(raw),
+                    None => self.project_of_legacy_flags_route(request, principal.user_id)?,
+                };
+                self.check_scopes(&principal, required, "feature_flag", &ViewTeam::Team(project.clone()))?;
+                self.check_project_member(&principal, &project?)?;
+            }
+        }
+        if request.method != Method::GET {
+            return Err(http::method_not_allowed(&request.method));
+        }
+        Ok(ApiResponse::json(
+            200,
+            &LocalEvaluation {
+                flags: [],
+                group_type_mapping: EmptyObject {},
+                cohorts: EmptyObject {},
+            },
+        ))
+    }
+
+    /// The legacy route's team: the project whose `phc_` token is in `?token=` (401 when it
+    /// names none), else the user's current project.
+    fn project_of_legacy_flags_route(
+        &self,
+        request: &ApiRequest,
+        user_id: u64,
+    ) -> Result<Result<ProjectRef, ApiResponse>, ApiResponse> {
+        let project = match request.query_param("token") {
+            Some(token) => Some(
+                self.projects
+                    .iter()
+                    .find(|project| project.api_token == token)
+                    .ok_or_else(|| http::authentication_failed("Incorrect authentication credentials."))?,
+            ),
+            None => self
+                .user(user_id)
+                .and_then(|user| self.current_project_of(user))
+                .and_then(|id| self.project(id)),
+        };
+        let project = project.ok_or_else(|| {
+            http::validation_error(
+                "invalid",
+                "This endpoint requires the current project to be set on your account.",
+                None,
+            )
+        })?;
+        Ok(Ok(ProjectRef {
+            id: project.id,
+            organization_id: project.organization_id.clone(),
+        }))
+    }
+}

@@ -1,0 +1,90 @@
+//! Why a delivery was rejected.
+
+use std::fmt;
+
+use crate::replay::ReplayStoreError;
+
+/// Why [`Verifier::verify`](crate::Verifier::verify) rejected a delivery.
+///
+/// Meant for logs and metrics on the receiving side; do not send it back to the sender (the
+/// `tower` layer answers every failure with the same body). Messages name headers and problems,
+/// never a secret, a received signature or a computed one.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A header the scheme needs is absent.
+    MissingHeader {
+        /// Name of the missing header, as the scheme spells it.
+        name: String,
+    },
+    /// A header is present but cannot be read (repeated, too long, bad syntax).
+    MalformedHeader {
+        /// Name of the header, as the scheme spells it.
+        name: String,
+        /// What is wrong with it, in a few words.
+        problem: &'static str,
+    },
+    /// The signed timestamp is further in the past than the tolerance allows.
+    TooOld {
+        /// How many seconds before "now" the timestamp lies.
+        age_secs: u64,
+    },
+    /// The signed timestamp is further in the future than the tolerance allows.
+    TooNew {
+        /// How many seconds after "now" the timestamp lies.
+        ahead_secs: u64,
+    },
+    /// The delivery verified, but exactly this delivery was accepted before.
+    Replay,
+    /// No signature in the request matched any active secret.
+    Mismatch,
+    /// The replay store could not record the delivery, so it was rejected rather than risk a
+    /// replay (full, or an I/O error).
+    ReplayStore(ReplayStoreError),
+}
+
+impl VerifyError {
+    pub(crate) fn malformed(name: &str, problem: &'static str) -> Self {
+        Self::MalformedHeader {
+            name: name.to_owned(),
+            problem,
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingHeader { name } => write!(f, "missing header `{name}`"),
+            Self::MalformedHeader { name, problem } => {
+                write!(f, "malformed header `{name}`: {problem}")
+            }
+            Self::TooOld { age_secs } => write!(
+                f,
+                "timestamp is too old ({age_secs} s in the past, beyond the tolerance)"
+            ),
+            Self::TooNew { ahead_secs } => write!(
+                f,
+                "timestamp is too new ({ahead_secs} s in the future, beyond the tolerance)"
+            ),
+            Self::Replay => f.write_str("delivery was already accepted once (replay)"),
+            Self::Mismatch => f.write_str("no signature matched an active secret"),
+            Self::ReplayStore(_) => f.write_str("replay store could not record the delivery"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::ReplayStore(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<ReplayStoreError> for VerifyError {
+    fn from(err: ReplayStoreError) -> Self {
+        Self::ReplayStore(err)
+    }
+}

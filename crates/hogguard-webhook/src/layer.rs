@@ -1,0 +1,355 @@
+//! A `tower` layer that verifies webhook deliveries before the inner service sees them
+//! (feature `tower`).
+//!
+//! The layer buffers the request body up to a limit, runs [`Verifier::verify`] on the headers and
+//! the exact bytes received, and then either
+//!
+//! - passes the request on with the same bytes as a [`Full<Bytes>`] body and the [`Verified`]
+//!   proof in its extensions, or
+//! - answers itself: `413 {"error":"payload too large"}` past the limit,
+//!   `400 {"error":"unreadable body"}` when the body stream fails, and
+//!   `401 {"error":"invalid signature"}` for **every** verification failure, whatever the
+//!   reason, so a prober learns nothing about which check failed. The reason goes to the
+//!   [`VerifyWebhookLayer::on_failure`] hook, for logs.
+//!
+//! Verification, including a [`FileReplayStore`](crate::FileReplayStore)'s `fsync`, runs on the
+//! task that polls the response future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+
+use crate::error::VerifyError;
+use crate::verifier::{Verified, Verifier};
+
+/// Body size limit unless configured otherwise: 1 MiB, well above typical webhook payloads.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The one body answered for every verification failure.
+pub const INVALID_SIGNATURE_BODY: &str = r#"{"error":"invalid signature"}"#;
+
+const PAYLOAD_TOO_LARGE_BODY: &str = r#"{"error":"payload too large"}"#;
+const UNREADABLE_BODY: &str = r#"{"error":"unreadable body"}"#;
+
+type FailureHook = Arc<dyn Fn(&VerifyError) + Send + Sync>;
+
+/// A [`tower::Layer`] that lets only verified webhook deliveries through to the inner service.
+///
+/// The inner service receives `Request<Full<Bytes>>` with a [`Verified`] extension; its response
+/// body type must be buildable from a `&'static str` (axum's `Body` and `Full<Bytes>` are).
+///
+/// ```
+/// use hogguard_webhook::layer::VerifyWebhookLayer;
+/// use hogguard_webhook::{Scheme, Verifier, WebhookSecret};
+///
+/// let verifier = Verifier::new(Scheme::Standard, &[WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")])?;
+/// let layer = VerifyWebhookLayer::new(verifier)
+///     .with_body_limit(256 * 1024)
+///     .on_failure(|err| eprintln!("webhook rejected: {err}"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct VerifyWebhookLayer {
+    verifier: Arc<Verifier>,
+    body_limit: usize,
+    on_failure: Option<FailureHook>,
+}
+
+impl VerifyWebhookLayer {
+    /// Makes a layer that checks deliveries with `verifier` (pass an `Arc` to share one).
+    pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
+        Self {
+            verifier: verifier.into(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            on_failure: None,
+        }
+    }
+
+    /// Sets the largest body buffered, in bytes; larger requests get `413`.
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Calls `hook` with the reason for each rejected delivery, for logging and metrics.
+    ///
+    /// The sender only ever sees the same `401` body.
+    pub fn on_failure(mut self, hook: impl Fn(&VerifyError) + Send + Sync + 'static) -> Self {
+        self.on_failure = Some(Arc::new(hook));
+        self
+    }
+}
+
+impl fmt::Debug for VerifyWebhookLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyWebhookLayer")
+            .field("verifier", &self.verifier)
+            .field("body_limit", &self.body_limit)
+            .field("on_failure", &self.on_failure.is_some())
+            .finish()
+    }
+}
+
+impl<S> tower::Layer<S> for VerifyWebhookLayer {
+    type Service = VerifyWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyWebhook {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The [`tower::Service`] made by [`VerifyWebhookLayer`].
+#[derive(Clone)]
+pub struct VerifyWebhook<S> {
+    inner: S,
+    layer: VerifyWebhookLayer,
+}
+
+impl<S: fmt::Debug> fmt::Debug for VerifyWebhook<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyWebhook")
+            .field("inner", &self.inner)
+            .field("layer", &self.layer)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for VerifyWebhook<S>
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: From<&'static str> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // `self.inner` is the clone that `poll_ready` readied; take it and leave a fresh clone
+        // behind for the next call (tower's usual pattern).
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            // A declared length (Content-Length) over the limit is refused before reading.
+            if body.size_hint().lower() > layer.body_limit as u64 {
+                return Ok(json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    PAYLOAD_TOO_LARGE_BODY,
+                ));
+            }
+            let bytes = match Limited::new(body, layer.body_limit).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(err) if err.is::<LengthLimitError>() => {
+                    return Ok(json_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        PAYLOAD_TOO_LARGE_BODY,
+                    ));
+                }
+                Err(_) => return Ok(json_response(StatusCode::BAD_REQUEST, UNREADABLE_BODY)),
+            };
+            match layer.verifier.verify(&parts.headers, &bytes) {
+                Ok(verified) => {
+                    parts.extensions.insert::<Verified>(verified);
+                    inner
+                        .call(Request::from_parts(parts, Full::new(bytes)))
+                        .await
+                }
+                Err(err) => {
+                    if let Some(hook) = &layer.on_failure {
+                        hook(&err);
+                    }
+                    Ok(json_response(
+                        StatusCode::UNAUTHORIZED,
+                        INVALID_SIGNATURE_BODY,
+                    ))
+                }
+            }
+        })
+    }
+}
+
+fn json_response<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
+    let mut response = Response::new(B::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::Mutex;
+
+    use tower::{Layer as _, ServiceExt as _, service_fn};
+
+    use super::*;
+    use crate::{ManualClock, MemoryReplayStore, Scheme, WebhookSecret, standard};
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const NOW: u64 = 1_614_265_330;
+
+    fn verifier() -> Verifier {
+        Verifier::new(Scheme::Standard, &[WebhookSecret::new(SECRET)])
+            .unwrap()
+            .with_clock(ManualClock::new(NOW))
+            .with_replay_store(MemoryReplayStore::new(100))
+    }
+
+    /// An inner service that echoes the body it got and the verified message id.
+    async fn echo(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let id = request
+            .extensions()
+            .get::<Verified>()
+            .and_then(Verified::message_id)
+            .unwrap_or("no proof")
+            .to_owned();
+        let body = request.into_body().collect().await.unwrap().to_bytes();
+        let mut echoed = id.into_bytes();
+        echoed.push(b' ');
+        echoed.extend_from_slice(&body);
+        Ok(Response::new(Full::new(Bytes::from(echoed))))
+    }
+
+    fn signed_request(id: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
+        let signature = standard::sign(&WebhookSecret::new(SECRET), id, NOW, body).unwrap();
+        Request::post("/webhook")
+            .header("Webhook-Id", id)
+            .header("Webhook-Timestamp", NOW.to_string())
+            .header("Webhook-Signature", signature)
+            .body(Full::new(Bytes::from_static(body)))
+            .unwrap()
+    }
+
+    async fn status_and_body(response: Response<Full<Bytes>>) -> (StatusCode, Bytes) {
+        let status = response.status();
+        (status, response.into_body().collect().await.unwrap().to_bytes())
+    }
+
+    #[tokio::test]
+    async fn verified_request_reaches_the_inner_service_with_body_and_proof() {
+        let service = VerifyWebhookLayer::new(verifier()).layer(service_fn(echo));
+        let response = service
+            .oneshot(signed_request("msg_1", b"{\"a\":1}"))
+            .await
+            .unwrap();
+        let (status, body) = status_and_body(response).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&body[..], b"msg_1 {\"a\":1}");
+    }
+
+    #[tokio::test]
+    async fn every_failure_gets_the_same_401_body_and_the_hook_sees_why() {
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&reasons);
+        let service = VerifyWebhookLayer::new(verifier())
+            .on_failure(move |err| seen.lock().unwrap().push(err.to_string()))
+            .layer(service_fn(echo));
+
+        let unsigned = Request::post("/webhook")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let mut tampered = signed_request("msg_2", b"{}");
+        *tampered.body_mut() = Full::new(Bytes::from_static(b"{ }"));
+        let first = signed_request("msg_3", b"{}");
+        let replayed = signed_request("msg_3", b"{}");
+
+        let ok = service.clone().oneshot(first).await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        for request in [unsigned, tampered, replayed] {
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(
+                response.headers()[CONTENT_TYPE],
+                HeaderValue::from_static("application/json")
+            );
+            let (status, body) = status_and_body(response).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(&body[..], INVALID_SIGNATURE_BODY.as_bytes());
+        }
+        let reasons = reasons.lock().unwrap();
+        assert_eq!(reasons.len(), 3);
+        assert!(reasons[0].contains("missing header"));
+        assert!(reasons[1].contains("no signature matched"));
+        assert!(reasons[2].contains("replay"));
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_get_413_without_reaching_verification() {
+        let service = VerifyWebhookLayer::new(verifier())
+            .with_body_limit(4)
+            .layer(service_fn(echo));
+        // Known length (like Content-Length): refused before reading.
+        let (status, body) = status_and_body(
+            service
+                .clone()
+                .oneshot(signed_request("msg_4", b"12345"))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(&body[..], PAYLOAD_TOO_LARGE_BODY.as_bytes());
+
+        // Unknown length (chunked): refused once the limit is crossed.
+        let streamed = Request::post("/webhook")
+            .body(ChunkedBody(vec![
+                Bytes::from_static(b"345"),
+                Bytes::from_static(b"12"),
+            ]))
+            .unwrap();
+        let response = service.oneshot(streamed).await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn body_exactly_at_the_limit_is_accepted() {
+        let service = VerifyWebhookLayer::new(verifier())
+            .with_body_limit(5)
+            .layer(service_fn(echo));
+        let response = service
+            .oneshot(signed_request("msg_5", b"12345"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// A body of unknown total size, like a chunked request; yields its chunks from the back.
+    struct ChunkedBody(Vec<Bytes>);
+
+    impl Body for ChunkedBody {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.pop().map(|chunk| Ok(http_body::Frame::data(chunk))))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), the native scheme
+//! and the one PostHog's webhook destination follows.
+//!
+//! The signed content is `{id}.{timestamp}.{body}`; the signature header holds space-separated
+//! `v1,<base64 HMAC-SHA256>` entries, so a sender can sign with an old and a new secret during a
+//! rotation. Entries of other versions (`v1a,…`, `v2,…`) and entries that do not decode are
+//! skipped, not errors. Secrets are `whsec_` + base64 of the key; the prefix is optional.
+
+use crate::encoding::{decode_base64_mac, encode_base64, parse_unix_seconds};
+use crate::error::VerifyError;
+use crate::headers::{Headers, single_value};
+use crate::secret::{KeyEncoding, SecretError, WebhookSecret};
+use crate::signature::{Candidates, MAX_SIGNATURES, SignedContent};
+
+/// Header carrying the message id, unchanged across retries.
+pub const ID_HEADER: &str = "webhook-id";
+/// Header carrying the attempt's Unix timestamp in seconds.
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// Header carrying the space-separated `v1,<base64>` signatures.
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// Longest `webhook-id` accepted, in bytes (svix ids are about 30).
+pub const MAX_ID_LEN: usize = 256;
+
+/// Longest `webhook-signature` header read, in bytes: room for [`MAX_SIGNATURES`] entries with
+/// generous slack.
+const MAX_SIGNATURE_HEADER_LEN: usize = 4096;
+
+/// Signs a delivery, returning the `webhook-signature` value (`v1,<base64>`).
+///
+/// Send it with `webhook-id: {msg_id}` and `webhook-timestamp: {timestamp}`. The verifier only
+/// accepts ids of printable ASCII without `.` (see [`Verifier`](crate::Verifier)).
+///
+/// # Errors
+///
+/// Fails when `secret` is not a usable Standard Webhooks secret.
+pub fn sign(
+    secret: &WebhookSecret,
+    msg_id: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> Result<String, SecretError> {
+    let key = secret.key(KeyEncoding::Base64)?;
+    let timestamp_text = timestamp.to_string();
+    let content = SignedContent::Standard {
+        id: msg_id,
+        timestamp_text: timestamp_text.as_bytes(),
+        timestamp,
+    };
+    let mac = content.mac(key.as_bytes(), body);
+    Ok(format!("v1,{}", encode_base64(&mac)))
+}
+
+/// Reads the three headers into the signed content and the offered `v1` signatures.
+pub(crate) fn read<H: Headers + ?Sized>(
+    headers: &H,
+) -> Result<(SignedContent<'_>, Candidates), VerifyError> {
+    let id = single_value(headers, ID_HEADER, MAX_ID_LEN)?;
+    // A `.` in the id would make `{id}.{timestamp}.{body}` ambiguous (the specification asks
+    // senders to avoid it), and the replay store needs printable ASCII without spaces.
+    let id = std::str::from_utf8(id)
+        .ok()
+        .filter(|id| {
+            !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|byte| byte.is_ascii_graphic() && byte != b'.')
+        })
+        .ok_or_else(|| {
+            VerifyError::malformed(ID_HEADER, "id must be printable ASCII without `.`")
+        })?;
+    let timestamp_text = single_value(headers, TIMESTAMP_HEADER, 20)?;
+    let timestamp = parse_unix_seconds(timestamp_text).ok_or_else(|| {
+        VerifyError::malformed(TIMESTAMP_HEADER, "timestamp is not Unix seconds")
+    })?;
+
+    let signature_header = single_value(headers, SIGNATURE_HEADER, MAX_SIGNATURE_HEADER_LEN)?;
+    let mut signatures = Candidates::new();
+    let entries = signature_header
+        .split(|&byte| byte == b' ')
+        .filter(|entry| !entry.is_empty());
+    for (index, entry) in entries.enumerate() {
+        if index == MAX_SIGNATURES {
+            return Err(VerifyError::malformed(
+                SIGNATURE_HEADER,
+                "too many signatures",
+            ));
+        }
+        let Some(comma) = entry.iter().position(|&byte| byte == b',') else {
+            continue;
+        };
+        let (version, encoded) = (&entry[..comma], &entry[comma + 1..]);
+        if version != b"v1" {
+            continue;
+        }
+        if let Some(mac) = decode_base64_mac(encoded) {
+            // Cannot fail: there are at most MAX_SIGNATURES entries.
+            let _added = signatures.push(mac);
+        }
+    }
+    let content = SignedContent::Standard {
+        id,
+        timestamp_text,
+        timestamp,
+    };
+    Ok((content, signatures))
+}

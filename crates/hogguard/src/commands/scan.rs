@@ -1,0 +1,159 @@
+//! `hogguard scan`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use hogguard_scan::report::{self, Summary};
+use hogguard_scan::{Baseline, Finding, ScanOptions, ScanOutcome, Scanner, Severity};
+
+use crate::cli::{Format, ScanArgs};
+use crate::config::Config;
+use crate::printer::{self, Printer, style};
+use crate::{EXIT_INTERRUPTED, Status, fsutil};
+
+pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
+    let options = ScanOptions { no_ignore: args.no_ignore, scan_binary: args.binary, threads: args.threads };
+    let scanner = Scanner::new(&config.scan.rules, options).context("invalid [[scan.rules]] in the configuration")?;
+    let baseline = match args.baseline.as_ref().or(config.scan.baseline.as_ref()) {
+        Some(path) => Some(Baseline::load(path)?),
+        None => None,
+    };
+
+    let progress = scanner.progress();
+    let interrupt = scanner.progress();
+    // A scan writes nothing that an interrupt could leave half-done, so it may stop at once.
+    let _ = ctrlc::set_handler(move || {
+        interrupt.interrupted.store(true, Ordering::Relaxed);
+        std::process::exit(EXIT_INTERRUPTED);
+    });
+    let started = Instant::now();
+    let outcome = {
+        let _progress = printer.progress(move || {
+            format!(
+                "scanning: {} inputs, {}",
+                progress.inputs.load(Ordering::Relaxed),
+                printer::bytes(progress.bytes.load(Ordering::Relaxed))
+            )
+        });
+        scan(&scanner, &args)?
+    };
+    let elapsed = started.elapsed();
+
+    for warning in &outcome.warnings {
+        printer.warning(&format!("{}: {}", warning.path, warning.message));
+    }
+    if outcome.inputs == 0 && !outcome.warnings.is_empty() {
+        bail!("nothing could be scanned");
+    }
+
+    if let Some(path) = &args.write_baseline {
+        let written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
+        fsutil::write_atomic(path, written.to_json().as_bytes())?;
+        printer.note(&format!("wrote {} accepted secrets to {}", written.findings.len(), path.display()));
+        return Ok(Status::Clean);
+    }
+
+    let ScanOutcome { findings, inputs, bytes, binary_skipped, warnings } = outcome;
+    let (suppressed, findings): (Vec<Finding>, Vec<Finding>) =
+        findings.into_iter().partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
+    let summary = Summary {
+        findings: findings.len(),
+        secrets: findings.iter().filter(|f| f.secret).count(),
+        suppressed: suppressed.len(),
+        inputs,
+        bytes,
+        binary_skipped,
+        warnings: warnings.len(),
+    };
+    let text = match args.format {
+        Format::Human => human(&findings, &summary, elapsed.as_secs_f64(), printer.quiet()),
+        Format::Json => report::json(&findings, &summary) + "\n",
+        Format::Sarif => report::sarif(&findings, scanner.rules(), env!("CARGO_PKG_VERSION")) + "\n",
+    };
+    match &args.output {
+        Some(path) => fsutil::write_atomic(path, printer::strip_styles(&text).as_bytes())?,
+        None => printer.out(&text)?,
+    }
+    Ok(if summary.secrets > 0 { Status::Findings } else { Status::Clean })
+}
+
+fn scan(scanner: &Scanner, args: &ScanArgs) -> Result<ScanOutcome> {
+    if let Some(repo) = &args.git {
+        return Ok(scanner.scan_git(repo)?);
+    }
+    if args.staged {
+        return Ok(scanner.scan_staged(Path::new("."))?);
+    }
+    let paths: Vec<PathBuf> = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let stdin = Path::new("-");
+    if paths.iter().any(|p| p == stdin) {
+        if paths.len() > 1 {
+            bail!("`-` (standard input) cannot be combined with other paths");
+        }
+        return Ok(scanner.scan_reader("-", std::io::stdin().lock())?);
+    }
+    Ok(scanner.scan_paths(&paths)?)
+}
+
+/// One line per finding, then a summary unless quiet. Informational findings are left out
+/// when quiet.
+fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> String {
+    let mut text = String::new();
+    for finding in findings.iter().filter(|f| !quiet || f.secret) {
+        let (colour, label) = match finding.severity {
+            Severity::Critical => (style::BOLD_RED, "critical"),
+            Severity::High => (style::RED, "high"),
+            Severity::Medium => (style::YELLOW, "medium"),
+            Severity::Low => (style::YELLOW, "low"),
+            Severity::Info => (style::CYAN, "info"),
+        };
+        let _ = writeln!(
+            text,
+            "{}:{}:{}: {colour}{label}{} {} {}",
+            printer::escape(&finding.path),
+            finding.line,
+            finding.column,
+            style::RESET,
+            finding.rule,
+            finding.masked,
+        );
+        if let Some(commit) = &finding.commit {
+            let short = commit.get(..12).unwrap_or(commit);
+            let _ = writeln!(
+                text,
+                "    {}commit {short} by {} on {}{}",
+                style::DIM,
+                printer::escape(finding.author.as_deref().unwrap_or("?")),
+                finding.date.as_deref().unwrap_or("?"),
+                style::RESET
+            );
+        } else if finding.unreachable {
+            let _ = writeln!(text, "    {}in a blob that no commit holds (unreachable){}", style::DIM, style::RESET);
+        }
+    }
+    if !quiet {
+        let public = summary.findings - summary.secrets;
+        let verdict = match summary.secrets {
+            0 => format!("{}no secrets found{}", style::GREEN, style::RESET),
+            1 => format!("{}1 secret found{}", style::BOLD_RED, style::RESET),
+            n => format!("{}{n} secrets found{}", style::BOLD_RED, style::RESET),
+        };
+        let _ = write!(text, "{verdict}");
+        if public > 0 {
+            let _ = write!(text, ", {public} public project key{} listed", if public == 1 { "" } else { "s" });
+        }
+        if summary.suppressed > 0 {
+            let _ = write!(text, ", {} suppressed by the baseline", summary.suppressed);
+        }
+        let _ = writeln!(
+            text,
+            " ({} inputs, {} in {seconds:.2}s)",
+            summary.inputs,
+            printer::bytes(summary.bytes)
+        );
+    }
+    text
+}

@@ -1,0 +1,100 @@
+//! `hogguard.toml`: the project's configuration. It names variables, never holds values.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use hogguard_scan::CustomRule;
+use serde::Deserialize;
+
+/// The file looked for in the current directory when `--config` is not given.
+pub(crate) const DEFAULT_CONFIG: &str = "hogguard.toml";
+
+/// The sections a configuration file may have; later commands read the others.
+const SECTIONS: &[&str] = &["posthog", "environments", "audit", "scan"];
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Config {
+    /// `[scan]`: scanner settings.
+    #[serde(default)]
+    pub(crate) scan: ScanConfig,
+}
+
+/// `[scan]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScanConfig {
+    /// `[[scan.rules]]`: custom rules.
+    #[serde(default)]
+    pub(crate) rules: Vec<CustomRule>,
+    /// A baseline applied when `--baseline` is not given, relative to the configuration file.
+    #[serde(default)]
+    pub(crate) baseline: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads `explicit`, or `./hogguard.toml` when it exists, or the defaults. Relative paths
+    /// in the file are resolved against its directory.
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(path) => path.to_owned(),
+            None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
+            None => return Ok(Config::default()),
+        };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut config = Config::parse(&text).with_context(|| format!("invalid configuration {}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        if let Some(baseline) = &mut config.scan.baseline {
+            *baseline = dir.join(&*baseline);
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks a configuration document.
+    pub(crate) fn parse(text: &str) -> Result<Config> {
+        let table: toml::Table = toml::from_str(text)?;
+        if let Some(unknown) = table.keys().find(|key| !SECTIONS.contains(&key.as_str())) {
+            bail!("unknown section `{unknown}` (expected one of: {})", SECTIONS.join(", "));
+        }
+        let config: Config = table.try_into()?;
+        for rule in &config.scan.rules {
+            if rule.id.trim().is_empty() {
+                bail!("a [[scan.rules]] entry has an empty id");
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_custom_rules() {
+        let config = Config::parse(
+            r#"
+            [[scan.rules]]
+            id = "internal-token"
+            regex = 'itk_([a-z0-9]{32})'
+            keywords = ["itk_"]
+            min_entropy = 3.5
+            severity = "critical"
+            "#,
+        )
+        .unwrap();
+        let rule = &config.scan.rules[0];
+        assert_eq!(rule.id, "internal-token");
+        assert!(rule.secret);
+        assert_eq!(rule.severity, hogguard_scan::Severity::Critical);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_severity() {
+        assert!(Config::parse("[scan]\nrulez = []").is_err());
+        assert!(Config::parse("[scann]").unwrap_err().to_string().contains("unknown section"));
+        assert!(Config::parse("[posthog]\nhost = 'https://eu.posthog.com'").is_ok());
+        assert!(Config::parse("[[scan.rules]]\nid='x'\nregex='y'\nseverity='huge'").is_err());
+        assert!(Config::parse("[[scan.rules]]\nid=''\nregex='y'").is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! The `hogguard` command line: argument parsing, settings and the commands.
+//!
+//! `main.rs` only calls [`main`]; everything else lives here where tests can reach it.
+
+mod cli;
+mod commands;
+mod config;
+mod fsutil;
+mod printer;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::printer::Printer;
+
+/// How a command ended, as the exit codes every hogguard command shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// 0: nothing found, or everything verified.
+    Clean,
+    /// 1: findings, a failed check or a failed verification.
+    Findings,
+}
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Clean => ExitCode::SUCCESS,
+            Status::Findings => ExitCode::from(1),
+        }
+    }
+}
+
+/// Exit code for usage and runtime errors.
+const EXIT_ERROR: u8 = 2;
+/// Exit code after an interrupt (128 + SIGINT).
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs hogguard with `args` (program name first) and returns its exit code.
+pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and succeed; usage errors exit 2.
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS };
+        }
+    };
+    let printer = Printer::new(cli.global.color, cli.global.quiet);
+    match run(cli, &printer) {
+        Ok(status) => status.into(),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            printer.error(&format!("{err:#}"));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
+    let config = config::Config::load(cli.global.config.as_deref())?;
+    match cli.command {
+        Command::Scan(args) => commands::scan::run(args, &config, printer),
+    }
+}
+
+/// A closed pipe (`hogguard scan | head`) is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
