@@ -41,8 +41,9 @@ commits = int(subprocess.run(["git", "-C", repo, "rev-list", "--count", "--all"]
                              stdout=subprocess.PIPE, text=True).stdout)
 count = subprocess.run(["git", "-C", repo, "count-objects", "-v"], check=True, stdout=subprocess.PIPE, text=True).stdout
 co = dict(l.split(": ") for l in count.splitlines())
+head = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
 m = json.load(open(path))
-m.update(commits=commits, unique_blobs=len(blobs), unique_blob_bytes=sum(blobs),
+m.update(head=head, commits=commits, unique_blobs=len(blobs), unique_blob_bytes=sum(blobs),
          loose_objects=int(co["count"]), pack_bytes=int(co["size-pack"]) * 1024, packs=int(co["packs"]))
 by = {}
 for t in m["tokens"]:

@@ -57,7 +57,7 @@ def check(mode: str, tool: str, out: str, manifest: dict, rc: int | None) -> dic
             found = {digest(t) for t in TOKEN.findall(out)}
             res.update(found=len(found & planted), expected=len(planted), unit="tokens in diff")
             res["ok"] = found >= planted
-        elif tool == "kingfisher":
+        elif tool.startswith("kingfisher"):
             docs = json_docs(out)
             findings = docs[0].get("findings", []) if docs else []
             found = {digest(m) for f in findings for m in TOKEN.findall(f.get("finding", {}).get("snippet", ""))}
@@ -122,18 +122,18 @@ def main() -> None:
         base = os.path.join(rdir, f"{mode}-{tool}")
         out = open(base + ".out", errors="replace").read() if os.path.exists(base + ".out") else ""
         rc = int(open(base + ".rc").read()) if os.path.exists(base + ".rc") else None
-        rows[tool] = {"mean": r["mean"], "stddev": r["stddev"] or 0.0, "min": r["min"], "max": r["max"],
+        rows[tool] = {"mean": r["mean"], "cpu": (r.get("user") or 0.0) + (r.get("system") or 0.0), "stddev": r["stddev"] or 0.0, "min": r["min"], "max": r["max"],
                       "runs": len(r["times"]), "rc": rc, "rss_kb": rss_kb(base + ".time"),
                       "check": check(mode, tool, out, manifest, rc)}
-    lines = [f"### {mode}: results", "", "| tool | mean ± σ | min … max | runs | peak RSS | exit | findings check |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"### {mode}: results", "", "| tool | mean ± σ | min … max | CPU (user+sys) | runs | peak RSS | exit | findings check |",
+             "|---|---|---|---|---|---|---|---|"]
     for tool, r in rows.items():
         c = r["check"]
         verdict = {True: "ok", False: "MISMATCH", None: "n/a"}[c.get("ok")]
         found = f"{c.get('found')}/{c.get('expected')} {c.get('unit', '')}" if "error" not in c else c["error"]
         rss = f"{r['rss_kb'] / 1024:.0f} MiB" if r["rss_kb"] else "?"
         lines.append(f"| {tool} | {fmt_s(r['mean'])} ± {fmt_s(r['stddev'])} | {fmt_s(r['min'])} … {fmt_s(r['max'])} "
-                     f"| {r['runs']} | {rss} | {r['rc']} | {verdict}: {found} |")
+                     f"| {fmt_s(r['cpu'])} | {r['runs']} | {rss} | {r['rc']} | {verdict}: {found} |")
     lines.append("")
     hg = rows.get("hogguard")
     verdicts = []

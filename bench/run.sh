@@ -4,7 +4,8 @@
 # Missing data sets are generated first (bench/gen_*.{py,sh}, into bench/work/).
 # Results: bench/work/results/<mode>.{json,md} (hyperfine), <mode>-<tool>.{out,time}
 # (one checked run per tool: its output and /usr/bin/time -v), <mode>-summary.md.
-# Knobs (env): RUNS (tree, default 5), RUNS_HISTORY (3), RUNS_STAGED (30), HOGGUARD (binary).
+# Knobs (env): RUNS (tree, default 5), RUNS_HISTORY (3), RUNS_STAGED (30), HOGGUARD (binary),
+# KF_TURBO=1 (adds a `kingfisher --turbo` row: its fastest mode, for context only).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -97,6 +98,7 @@ run_tree() {
     local kf_cmd="'$KF' scan '$tree' --no-validate --no-update-check --git-history none $KF_RULES --format json"
     local hg_cmd="'$HG' scan --no-ignore -q --format json '$tree'"
     local cmds=(rg "$rg_cmd" kingfisher "$kf_cmd")
+    [ "${KF_TURBO:-0}" = 1 ] && cmds+=(kingfisher-turbo "$kf_cmd --turbo")
     if hg_supports --no-ignore --format; then
         cmds+=(hogguard "$hg_cmd")
     else
@@ -117,6 +119,7 @@ run_history() {
     local kf_cmd="'$KF' scan '$repo' --no-validate --no-update-check $KF_RULES --format json"
     local hg_cmd="'$HG' scan --git '$repo' -q --format json"
     local cmds=(kingfisher "$kf_cmd")
+    [ "${KF_TURBO:-0}" = 1 ] && cmds+=(kingfisher-turbo "$kf_cmd --turbo")
     if hg_supports --git --format; then
         cmds+=(hogguard "$hg_cmd")
     else

@@ -325,7 +325,7 @@ fn url_safe_runs(line: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
 
 /// Whether a 43-character URL-safe run looks like `secrets.token_urlsafe(32)`: random text has
 /// upper and lower case letters and digits; identifiers and words rarely have all three.
-fn is_legacy_key(run: &[u8]) -> bool {
+pub(crate) fn is_legacy_key(run: &[u8]) -> bool {
     run.iter().any(u8::is_ascii_uppercase)
         && run.iter().any(u8::is_ascii_lowercase)
         && run.iter().any(u8::is_ascii_digit)
@@ -377,9 +377,24 @@ fn is_allowed(window: &[u8], pos: usize) -> bool {
     ALLOW_MARKERS.iter().any(|marker| memchr::memmem::find(line, marker).is_some())
 }
 
+/// Helpers for tests in other modules.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::TOKEN_SHAPES;
+    use hogguard_testkit::keys::Prefix;
+
+    /// The rule that reports tokens of `prefix`.
+    pub(crate) fn rule_of(prefix: Prefix) -> usize {
+        TOKEN_SHAPES.iter().find(|s| s.prefix == prefix.as_str().as_bytes()).expect("every prefix has a shape").rule
+    }
+
+    pub(crate) use super::is_legacy_key;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tests_support::rule_of;
     use hogguard_testkit::keys::{self, BASE57, BASE62, Era, Prefix};
 
     fn rules_found(text: &str) -> Vec<(usize, String)> {
@@ -390,10 +405,6 @@ mod tests {
         out.into_iter()
             .map(|m| (m.rule, text[m.start..m.end].to_owned()))
             .collect()
-    }
-
-    fn rule_of(prefix: Prefix) -> usize {
-        TOKEN_SHAPES.iter().find(|s| s.prefix == prefix.as_str().as_bytes()).unwrap().rule
     }
 
     #[test]

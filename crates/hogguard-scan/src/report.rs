@@ -27,8 +27,14 @@ pub struct Summary {
 
 /// The JSON report: `{"version":1,"findings":[...],"summary":{...}}`.
 pub fn json(findings: &[Finding], summary: &Summary) -> String {
-    let document = json!({ "version": 1, "findings": findings, "summary": summary });
-    serde_json::to_string_pretty(&document).expect("a report serialises")
+    /// The document, as a struct so that `version` comes first.
+    #[derive(Serialize)]
+    struct Document<'a> {
+        version: u32,
+        findings: &'a [Finding],
+        summary: &'a Summary,
+    }
+    serde_json::to_string_pretty(&Document { version: 1, findings, summary }).expect("a report serialises")
 }
 
 /// A SARIF 2.1.0 log that GitHub code scanning accepts. `partialFingerprints` carry the content

@@ -41,7 +41,14 @@ pub(crate) struct Window {
 
 impl Window {
     pub(crate) fn new() -> Self {
-        Window { data: vec![0; WINDOW + OVERLAP].into_boxed_slice(), matches: Vec::new() }
+        Self::with_reach(WINDOW)
+    }
+
+    /// A window that reports `reach` bytes per step; it must exceed [`CONTEXT`], which each
+    /// step keeps, or a step would read nothing new.
+    fn with_reach(reach: usize) -> Self {
+        assert!(reach > CONTEXT);
+        Window { data: vec![0; reach + OVERLAP].into_boxed_slice(), matches: Vec::new() }
     }
 }
 
@@ -113,11 +120,13 @@ pub(crate) fn scan_reader(
         }
         // Keep the overlap and the context before it, and count the lines of what is dropped.
         let keep_from = report_to - CONTEXT;
-        cursor.advance(data, base, keep_from);
+        if cursor.pos < keep_from {
+            cursor.advance(data, base, keep_from);
+        }
         window.data.copy_within(keep_from..len, 0);
         len -= keep_from;
         base += keep_from as u64;
-        cursor.pos = 0;
+        cursor.pos -= keep_from;
         report_from = CONTEXT;
     }
 }
@@ -160,4 +169,134 @@ fn fill(reader: &mut impl Read, buffer: &mut [u8], len: &mut usize) -> io::Resul
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hogguard_testkit::keys::{self, Era, Prefix};
+    use proptest::prelude::*;
+
+    use crate::rules::builtin;
+
+    /// Hands out at most `chunk` bytes per read, as pipes and slow disks do.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.len().min(self.chunk).min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every kind and era the scanner must know, as (prefix, era, rule).
+    fn shapes() -> Vec<(Option<Prefix>, Era, usize)> {
+        let mut shapes = Vec::new();
+        for prefix in Prefix::ALL {
+            let rule = crate::matcher::tests_support::rule_of(prefix);
+            shapes.push((Some(prefix), Era::Current, rule));
+            shapes.push((Some(prefix), Era::Base62 { bytes: 32 }, rule));
+            if matches!(prefix, Prefix::Personal | Prefix::Secret) {
+                shapes.push((Some(prefix), Era::Base62 { bytes: 35 }, rule));
+            }
+        }
+        shapes.push((None, Era::Current, builtin::LEGACY_PERSONAL_API_KEY));
+        shapes.push((None, Era::Base62 { bytes: 0 }, builtin::WEBHOOK_SECRET));
+        shapes
+    }
+
+    /// The text to embed and the secret in it, made from `random` deterministically.
+    fn embedded(shape: (Option<Prefix>, Era, usize), random: &[u8]) -> (String, String) {
+        const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        match shape {
+            (Some(prefix), era, _) => {
+                let bytes = match era {
+                    Era::Current => prefix.current_bytes(),
+                    Era::Base62 { bytes } => bytes,
+                };
+                let token = format!("{}{}", prefix.as_str(), keys::body_from_bytes(era, &random[..bytes]));
+                (token.clone(), token)
+            }
+            (None, Era::Current, _) => {
+                let key: String = random[..43].iter().map(|&b| URL_SAFE[usize::from(b) % 64] as char).collect();
+                (format!("POSTHOG_PERSONAL_API_KEY={key}"), key)
+            }
+            (None, _, _) => {
+                let body: String = random[..43].iter().map(|&b| BASE64[usize::from(b) % 64] as char).collect();
+                let secret = format!("whsec_{body}");
+                (secret.clone(), secret)
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn an_embedded_key_is_found_once_across_window_boundaries(
+            shape in 0..14usize,
+            random in proptest::collection::vec(any::<u8>(), 43),
+            filler in "[a-gA-G0-9 \n=:\"'.,;{}()-]{0,12000}",
+            at in any::<prop::sample::Index>(),
+            reach in 2 * CONTEXT..2 * CONTEXT + 700,
+            chunk in 1..5000usize,
+        ) {
+            let shape = shapes()[shape];
+            let (text, secret) = embedded(shape, &random);
+            prop_assume!(shape.0.is_none() || secret.len() >= 45);
+            let legacy_context_ok = shape.0.is_some() || crate::matcher::tests_support::is_legacy_key(secret.as_bytes());
+            prop_assume!(legacy_context_ok && !crate::entropy::is_placeholder(secret.as_bytes()));
+            let split = at.index(filler.len() + 1);
+            let input = format!("{} {text}\n{}", &filler[..split], &filler[split..]);
+            let secret_at = input.find(&secret).unwrap();
+            let line = input[..secret_at].matches('\n').count() as u64 + 1;
+            let column = (secret_at - input[..secret_at].rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
+            let expected = vec![Located { rule: shape.2, value: secret.into_bytes(), line, column }];
+
+            let matcher = Matcher::new(&[]).unwrap();
+            let mut window = Window::with_reach(reach);
+            let mut found = Vec::new();
+            let reader = Trickle { data: input.as_bytes(), chunk };
+            let scanned = scan_reader(&matcher, reader, &mut window, false, |m| found.push(m)).unwrap();
+            prop_assert_eq!(scanned, Scanned::Bytes(input.len() as u64));
+            prop_assert_eq!(&found, &expected);
+
+            let mut whole = Vec::new();
+            scan_slice(&matcher, input.as_bytes(), &mut Vec::new(), false, |m| whole.push(m));
+            prop_assert_eq!(&whole, &expected);
+        }
+    }
+
+    #[test]
+    fn binary_inputs_are_skipped_unless_asked() {
+        let matcher = Matcher::new(&[]).unwrap();
+        let token = keys::current(Prefix::Personal);
+        let input = format!("\0\0ELF {token}\n");
+        let mut found = Vec::new();
+        let scanned = scan_reader(&matcher, input.as_bytes(), &mut Window::new(), false, |m| found.push(m)).unwrap();
+        assert_eq!((scanned, found.len()), (Scanned::Binary, 0));
+        let scanned = scan_reader(&matcher, input.as_bytes(), &mut Window::new(), true, |m| found.push(m)).unwrap();
+        assert_eq!((scanned, found.len()), (Scanned::Bytes(input.len() as u64), 1));
+    }
+
+    #[test]
+    fn a_line_longer_than_any_window_is_scanned_in_bounded_memory() {
+        let matcher = Matcher::new(&[]).unwrap();
+        let tokens: Vec<String> = (0..5).map(|_| keys::current(Prefix::Secret)).collect();
+        let filler = "x".repeat(3 * CONTEXT + 17);
+        let input: String = tokens.iter().map(|t| format!("{filler} {t} ")).collect();
+        let mut window = Window::with_reach(2 * CONTEXT);
+        let mut found = Vec::new();
+        scan_reader(&matcher, input.as_bytes(), &mut window, false, |m| found.push(m)).unwrap();
+        let values: Vec<_> = found.iter().map(|m| String::from_utf8(m.value.clone()).unwrap()).collect();
+        assert_eq!(values, tokens);
+        assert!(found.iter().all(|m| m.line == 1));
+        assert_eq!(found[1].column, (filler.len() + 1 + tokens[0].len() + 1 + filler.len() + 1 + 1) as u64);
+    }
 }

@@ -16,8 +16,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = WebhookSecret::new(
         std::env::var("WEBHOOK_SECRET").map_err(|_| "set WEBHOOK_SECRET to a whsec_ secret")?,
     );
-    let verifier = Verifier::new(Scheme::Standard, &[secret])?
-        .with_replay_store(MemoryReplayStore::default());
+    let verifier =
+        Verifier::new(Scheme::Standard, &[secret])?.with_replay_store(MemoryReplayStore::default());
 
     let app = Router::new().route("/webhook", post(receive)).layer(
         VerifyWebhookLayer::new(verifier)

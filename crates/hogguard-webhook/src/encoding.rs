@@ -20,10 +20,10 @@ pub(crate) fn encode_hex(bytes: &[u8]) -> String {
     text
 }
 
-/// Decodes 64 hex digits (either case) into a MAC; anything else is `None`.
+/// Decodes 64 lowercase hex digits into a MAC; anything else is `None`.
 ///
-/// Upper case is accepted on purpose: comparing decoded bytes rather than text makes the case
-/// irrelevant, and no producer gains anything by choosing one.
+/// Lowercase only, as GitHub and Stripe send it: one signature has one spelling, so a flipped
+/// case bit is a different (non-matching) signature rather than a second way to write it.
 pub(crate) fn decode_hex_mac(text: &[u8]) -> Option<Mac> {
     if text.len() != MAC_LEN * 2 {
         return None;
@@ -39,7 +39,6 @@ fn hex_digit(digit: u8) -> Option<u8> {
     match digit {
         b'0'..=b'9' => Some(digit - b'0'),
         b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
         _ => None,
     }
 }
@@ -86,11 +85,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trips_and_accepts_both_cases() {
+    fn hex_round_trips_in_lowercase_only() {
         let mac: Mac = core::array::from_fn(|i| (i as u8).wrapping_mul(37));
         let lower = encode_hex(&mac);
         assert_eq!(decode_hex_mac(lower.as_bytes()), Some(mac));
-        assert_eq!(decode_hex_mac(lower.to_uppercase().as_bytes()), Some(mac));
+        assert_eq!(decode_hex_mac(lower.to_uppercase().as_bytes()), None);
     }
 
     #[test]
@@ -107,7 +106,10 @@ mod tests {
         let mac = [0x5a; MAC_LEN];
         let text = encode_base64(&mac);
         assert_eq!(decode_base64_mac(text.as_bytes()), Some(mac));
-        assert_eq!(decode_base64_mac(text.trim_end_matches('=').as_bytes()), None);
+        assert_eq!(
+            decode_base64_mac(text.trim_end_matches('=').as_bytes()),
+            None
+        );
         assert_eq!(decode_base64_mac(format!("{text}=").as_bytes()), None);
         assert_eq!(decode_base64_mac(&text.as_bytes()[..40]), None);
         // 33 bytes encode to 44 characters too, without padding.
@@ -123,10 +125,7 @@ mod tests {
     fn unix_seconds_are_strict_decimals() {
         assert_eq!(parse_unix_seconds(b"1614265330"), Some(1_614_265_330));
         assert_eq!(parse_unix_seconds(b"0"), Some(0));
-        assert_eq!(
-            parse_unix_seconds(b"18446744073709551615"),
-            Some(u64::MAX)
-        );
+        assert_eq!(parse_unix_seconds(b"18446744073709551615"), Some(u64::MAX));
         for bad in [
             &b""[..],
             b"-1",

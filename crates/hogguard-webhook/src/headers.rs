@@ -66,7 +66,10 @@ pub(crate) fn single_value<'a, H: Headers + ?Sized>(
         });
     };
     if values.next().is_some() {
-        return Err(VerifyError::malformed(name, "header appears more than once"));
+        return Err(VerifyError::malformed(
+            name,
+            "header appears more than once",
+        ));
     }
     // RFC 9110 §5.5: leading and trailing whitespace is not part of a field value.
     let value = trim_optional_whitespace(value);
@@ -82,7 +85,10 @@ pub(crate) fn trim_optional_whitespace(value: &[u8]) -> &[u8] {
     let Some(start) = value.iter().position(is_content) else {
         return &[];
     };
-    let end = value.iter().rposition(is_content).map_or(start, |last| last + 1);
+    let end = value
+        .iter()
+        .rposition(is_content)
+        .map_or(start, |last| last + 1);
     &value[start..end]
 }
 
@@ -96,7 +102,10 @@ mod tests {
             ("WEBHOOK-ID".to_owned(), b"a".to_vec()),
             ("other".to_owned(), b"b".to_vec()),
         ];
-        assert_eq!(single_value(&headers, "webhook-id", 16).ok(), Some(&b"a"[..]));
+        assert_eq!(
+            single_value(&headers, "webhook-id", 16).ok(),
+            Some(&b"a"[..])
+        );
     }
 
     #[test]

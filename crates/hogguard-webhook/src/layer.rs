@@ -127,10 +127,7 @@ impl<S: fmt::Debug> fmt::Debug for VerifyWebhook<S> {
 
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for VerifyWebhook<S>
 where
-    S: tower::Service<Request<Full<Bytes>>, Response = Response<ResBody>>
-        + Clone
-        + Send
-        + 'static,
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Body + Send + 'static,
@@ -248,7 +245,10 @@ mod tests {
 
     async fn status_and_body(response: Response<Full<Bytes>>) -> (StatusCode, Bytes) {
         let status = response.status();
-        (status, response.into_body().collect().await.unwrap().to_bytes())
+        (
+            status,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
     }
 
     #[tokio::test]
@@ -336,6 +336,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_failing_body_stream_gets_400() {
+        let service = VerifyWebhookLayer::new(verifier()).layer(service_fn(echo));
+        let request = Request::post("/webhook").body(FailingBody).unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        let (status, body) = status_and_body(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(&body[..], UNREADABLE_BODY.as_bytes());
+    }
+
+    /// A body whose stream breaks, like a client that disconnects mid-upload.
+    struct FailingBody;
+
+    impl Body for FailingBody {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(Some(Err(std::io::ErrorKind::ConnectionReset.into())))
+        }
     }
 
     /// A body of unknown total size, like a chunked request; yields its chunks from the back.

@@ -237,7 +237,11 @@ mod tests {
         let cases = [
             ("", KeyEncoding::Base64, SecretError::Empty),
             ("whsec_", KeyEncoding::Base64, SecretError::Empty),
-            ("whsec_not base64!", KeyEncoding::Base64, SecretError::NotBase64),
+            (
+                "whsec_not base64!",
+                KeyEncoding::Base64,
+                SecretError::NotBase64,
+            ),
             // A signature header pasted as the secret (standard-webhooks#235).
             (
                 "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",

@@ -70,9 +70,8 @@ pub(crate) fn read<H: Headers + ?Sized>(
             VerifyError::malformed(ID_HEADER, "id must be printable ASCII without `.`")
         })?;
     let timestamp_text = single_value(headers, TIMESTAMP_HEADER, 20)?;
-    let timestamp = parse_unix_seconds(timestamp_text).ok_or_else(|| {
-        VerifyError::malformed(TIMESTAMP_HEADER, "timestamp is not Unix seconds")
-    })?;
+    let timestamp = parse_unix_seconds(timestamp_text)
+        .ok_or_else(|| VerifyError::malformed(TIMESTAMP_HEADER, "timestamp is not Unix seconds"))?;
 
     let signature_header = single_value(headers, SIGNATURE_HEADER, MAX_SIGNATURE_HEADER_LEN)?;
     let mut signatures = Candidates::new();

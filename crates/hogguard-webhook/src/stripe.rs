@@ -77,8 +77,8 @@ pub(crate) fn read<H: Headers + ?Sized>(
             _ => {}
         }
     }
-    let (timestamp_text, timestamp) = timestamp
-        .ok_or_else(|| VerifyError::malformed(SIGNATURE_HEADER, "no `t=` timestamp"))?;
+    let (timestamp_text, timestamp) =
+        timestamp.ok_or_else(|| VerifyError::malformed(SIGNATURE_HEADER, "no `t=` timestamp"))?;
     let content = SignedContent::Stripe {
         timestamp_text,
         timestamp,

@@ -202,7 +202,12 @@ impl Verifier {
             .iter()
             .position(|key| signatures.contains(&content.mac(key.as_bytes(), body)))
             .ok_or(VerifyError::Mismatch)?;
-        if let (Some(store), Some(replay_key)) = (&self.replay_store, content.replay_key(body)) {
+        // The key costs a hash of the body for Stripe: build it only when a store will use it.
+        let store_and_key = self
+            .replay_store
+            .as_ref()
+            .and_then(|store| Some((store, content.replay_key(body)?)));
+        if let Some((store, replay_key)) = store_and_key {
             let keep_until = now.saturating_add(self.tolerance_secs.saturating_mul(2));
             match store.insert_if_absent(&replay_key, now, keep_until)? {
                 Insertion::Inserted => {}

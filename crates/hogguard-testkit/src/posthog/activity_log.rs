@@ -31,14 +31,21 @@ impl World {
         let principal = self.authenticate(request, true)?;
         let required = (request.method == Method::GET).then_some("activity_log:read");
         let project = self.resolve_project(raw_project_id);
-        self.check_scopes(&principal, required, "activity_log", &ViewTeam::Team(project.clone()))?;
+        self.check_scopes(
+            &principal,
+            required,
+            "activity_log",
+            &ViewTeam::Team(project.clone()),
+        )?;
         let project = project?;
         self.check_project_member(&principal, &project)?;
         if request.method != Method::GET {
             return Err(http::method_not_allowed(&request.method));
         }
         let offset = match request.query_param("cursor") {
-            Some(cursor) => decode_cursor(cursor).ok_or_else(|| http::not_found("Invalid cursor"))?,
+            Some(cursor) => {
+                decode_cursor(cursor).ok_or_else(|| http::not_found("Invalid cursor"))?
+            }
             None => 0,
         };
         let page_size = request
@@ -67,7 +74,11 @@ impl World {
                     .query_param("user")
                     .is_none_or(|user| row.user_id.is_some_and(|id| id.to_string() == user))
             })
-            .filter(|(_, row)| request.query_param("scope").is_none_or(|scope| row.scope == scope))
+            .filter(|(_, row)| {
+                request
+                    .query_param("scope")
+                    .is_none_or(|scope| row.scope == scope)
+            })
             .filter(|(_, row)| {
                 scopes
                     .as_ref()
@@ -87,9 +98,18 @@ impl World {
                 .query
                 .iter()
                 .filter(|(name, _)| name != "cursor")
-                .map(|(name, value)| format!("{}={}", http::percent_encode(name), http::percent_encode(value)))
+                .map(|(name, value)| {
+                    format!(
+                        "{}={}",
+                        http::percent_encode(name),
+                        http::percent_encode(value)
+                    )
+                })
                 .collect();
-            query.push(format!("cursor={}", http::percent_encode(&encode_cursor(offset))));
+            query.push(format!(
+                "cursor={}",
+                http::percent_encode(&encode_cursor(offset))
+            ));
             format!("{}{}?{}", self.base_url, request.path, query.join("&"))
         };
         let next = (offset + page_size < rows.len()).then(|| link(offset + page_size));

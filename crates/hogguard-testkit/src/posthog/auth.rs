@@ -55,7 +55,10 @@ pub(crate) enum FlagsCaller {
 const LAST_USED_GRANULARITY: Duration = Duration::from_secs(3600);
 
 fn needs_last_used_update(last_used_at: Option<Timestamp>, now: Timestamp) -> bool {
-    last_used_at.is_none_or(|last| now.since(last).is_some_and(|gap| gap > LAST_USED_GRANULARITY))
+    last_used_at.is_none_or(|last| {
+        now.since(last)
+            .is_some_and(|gap| gap > LAST_USED_GRANULARITY)
+    })
 }
 
 /// The token of `Authorization: Bearer <token>` (`^Bearer\s+(\S.+)$`, stripped).
@@ -80,7 +83,9 @@ impl World {
         }
         let body: Option<serde_json::Value> = serde_json::from_slice(&request.body).ok();
         if let Some(value) = body.as_ref().and_then(|body| body.get("personal_api_key")) {
-            let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
             return Some((value, "body"));
         }
         request
@@ -125,7 +130,9 @@ impl World {
             return Ok(None);
         };
         let found = self.oauth_tokens.iter().find(|candidate| {
-            candidate.kind == OAuthTokenKind::Access && !candidate.revoked && candidate.value == token
+            candidate.kind == OAuthTokenKind::Access
+                && !candidate.revoked
+                && candidate.value == token
         });
         let Some(found) = found else {
             return Err(http::authentication_failed("Invalid access token."));
@@ -154,9 +161,7 @@ impl World {
         request: &ApiRequest,
         accept_oauth: bool,
     ) -> Result<Principal, ApiResponse> {
-        if accept_oauth
-            && let Some(principal) = self.authenticate_oauth(request)?
-        {
+        if accept_oauth && let Some(principal) = self.authenticate_oauth(request)? {
             return Ok(principal);
         }
         self.authenticate_personal_key(request)?
@@ -170,9 +175,9 @@ impl World {
         request: &ApiRequest,
     ) -> Result<FlagsCaller, ApiResponse> {
         let secret = bearer_token(request).filter(|token| {
-            token
-                .strip_prefix("phs_")
-                .is_some_and(|body| !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric()))
+            token.strip_prefix("phs_").is_some_and(|body| {
+                !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
         });
         let Some(secret) = secret else {
             return self.authenticate(request, true).map(FlagsCaller::User);
@@ -307,7 +312,13 @@ mod tests {
     fn last_used_moves_at_most_hourly() {
         let start = Timestamp::from_unix_seconds(1_000_000);
         assert!(needs_last_used_update(None, start));
-        assert!(!needs_last_used_update(Some(start), start.plus(Duration::from_secs(3600))));
-        assert!(needs_last_used_update(Some(start), start.plus(Duration::from_secs(3601))));
+        assert!(!needs_last_used_update(
+            Some(start),
+            start.plus(Duration::from_secs(3600))
+        ));
+        assert!(needs_last_used_update(
+            Some(start),
+            start.plus(Duration::from_secs(3601))
+        ));
     }
 }

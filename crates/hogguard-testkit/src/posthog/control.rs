@@ -23,26 +23,65 @@ use super::world::{Actor, World};
 pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("GET /_fakehog/", "this list"),
     ("POST /_fakehog/organizations", "{name} -> {id}"),
-    ("POST /_fakehog/projects", "{organization_id, name} -> {id, organization_id, name, api_token}"),
-    ("POST /_fakehog/projects/{id}/rotate_secret_token", "-> {secret_api_token} (old one stays valid as backup)"),
-    ("POST /_fakehog/users", "{email, first_name?, last_name?, memberships: [{organization_id, level: member|admin|owner}], is_active?, current_project_id?} -> {id, uuid, email}"),
-    ("POST /_fakehog/personal_api_keys", "{user_id, label, scopes?, scoped_teams?, scoped_organizations?, created_at?, last_used_at?, last_rolled_at?, unprefixed?} -> {id, value}"),
-    ("GET /_fakehog/personal_api_keys/{id}", "the key's metadata as PostHog serializes it"),
-    ("POST /_fakehog/project_secret_api_keys", "{project_id, label, scopes, created_by?, created_at?} -> {id, value}"),
-    ("POST /_fakehog/oauth_tokens", "{user_id, kind: access|refresh, scopes?, expires_at?} -> {value}"),
-    ("POST /_fakehog/dashboard/personal_api_keys", "{user_id, label, scopes, ...} as the person in the web app -> PostHog's 201 body, or its 400"),
-    ("POST /_fakehog/dashboard/personal_api_keys/{id}/roll", "-> PostHog's roll body with the new value"),
-    ("DELETE /_fakehog/dashboard/personal_api_keys/{id}", "-> 204"),
-    ("POST /_fakehog/faults", "{kind: status|throttled|delay|drop, status?, body?, wait_seconds?, delay_ms?, times?, path_prefix?}"),
+    (
+        "POST /_fakehog/projects",
+        "{organization_id, name} -> {id, organization_id, name, api_token}",
+    ),
+    (
+        "POST /_fakehog/projects/{id}/rotate_secret_token",
+        "-> {secret_api_token} (old one stays valid as backup)",
+    ),
+    (
+        "POST /_fakehog/users",
+        "{email, first_name?, last_name?, memberships: [{organization_id, level: member|admin|owner}], is_active?, current_project_id?} -> {id, uuid, email}",
+    ),
+    (
+        "POST /_fakehog/personal_api_keys",
+        "{user_id, label, scopes?, scoped_teams?, scoped_organizations?, created_at?, last_used_at?, last_rolled_at?, unprefixed?} -> {id, value}",
+    ),
+    (
+        "GET /_fakehog/personal_api_keys/{id}",
+        "the key's metadata as PostHog serializes it",
+    ),
+    (
+        "POST /_fakehog/project_secret_api_keys",
+        "{project_id, label, scopes, created_by?, created_at?} -> {id, value}",
+    ),
+    (
+        "POST /_fakehog/oauth_tokens",
+        "{user_id, kind: access|refresh, scopes?, expires_at?} -> {value}",
+    ),
+    (
+        "POST /_fakehog/dashboard/personal_api_keys",
+        "{user_id, label, scopes, ...} as the person in the web app -> PostHog's 201 body, or its 400",
+    ),
+    (
+        "POST /_fakehog/dashboard/personal_api_keys/{id}/roll",
+        "-> PostHog's roll body with the new value",
+    ),
+    (
+        "DELETE /_fakehog/dashboard/personal_api_keys/{id}",
+        "-> 204",
+    ),
+    (
+        "POST /_fakehog/faults",
+        "{kind: status|throttled|delay|drop, status?, body?, wait_seconds?, delay_ms?, times?, path_prefix?}",
+    ),
     ("DELETE /_fakehog/faults", "clear pending faults"),
     ("GET /_fakehog/events", "captured events"),
     ("GET /_fakehog/activity_log", "every activity-log row"),
-    ("GET /_fakehog/requests", "{counts: {path: n}, requests: [...]}"),
+    (
+        "GET /_fakehog/requests",
+        "{counts: {path: n}, requests: [...]}",
+    ),
     ("DELETE /_fakehog/requests", "reset the request log"),
     ("GET /_fakehog/clock", "{now}"),
     ("PUT /_fakehog/clock", "{now: RFC 3339}"),
     ("POST /_fakehog/clock/advance", "{seconds}"),
-    ("POST /_fakehog/live", "{secret} -> {live}: does it authenticate here?"),
+    (
+        "POST /_fakehog/live",
+        "{secret} -> {live}: does it authenticate here?",
+    ),
 ];
 
 fn error(message: impl Into<String>) -> ApiResponse {
@@ -105,8 +144,9 @@ pub(crate) fn handle(world: &mut World, request: &ApiRequest) -> ApiResponse {
                 .map(|(endpoint, what)| json!({ "endpoint": endpoint, "what": what }))
                 .collect::<Vec<_>>(),
         )),
-        (&Method::POST, ["organizations"]) => parse::<OrganizationBody>(request)
-            .map(|body| ApiResponse::json(201, &json!({ "id": world.add_organization(&body.name) }))),
+        (&Method::POST, ["organizations"]) => parse::<OrganizationBody>(request).map(|body| {
+            ApiResponse::json(201, &json!({ "id": world.add_organization(&body.name) }))
+        }),
         (&Method::POST, ["projects"]) => parse::<ProjectBody>(request).and_then(|body| {
             world
                 .add_project(&body.organization_id, &body.name)
@@ -124,14 +164,13 @@ pub(crate) fn handle(world: &mut World, request: &ApiRequest) -> ApiResponse {
                 .map(|user| ApiResponse::json(201, &user))
                 .map_err(error)
         }),
-        (&Method::POST, ["personal_api_keys"]) => {
-            parse::<ForUser<PersonalKeySpec>>(request).and_then(|body| {
+        (&Method::POST, ["personal_api_keys"]) => parse::<ForUser<PersonalKeySpec>>(request)
+            .and_then(|body| {
                 world
                     .add_personal_key(body.user_id, body.spec)
                     .map(|key| ApiResponse::json(201, &key))
                     .map_err(error)
-            })
-        }
+            }),
         (&Method::GET, ["personal_api_keys", id]) => world
             .personal_keys
             .iter()
@@ -174,7 +213,11 @@ pub(crate) fn handle(world: &mut World, request: &ApiRequest) -> ApiResponse {
             })
         }
         (&Method::POST, ["dashboard", "personal_api_keys", id, "roll"]) => {
-            let owner = world.personal_keys.iter().find(|key| key.id == *id).map(|key| key.user_id);
+            let owner = world
+                .personal_keys
+                .iter()
+                .find(|key| key.id == *id)
+                .map(|key| key.user_id);
             match owner.and_then(|owner| world.roll_personal_key(id, &Actor::dashboard(owner))) {
                 Some(value) => {
                     let key = world
@@ -182,7 +225,10 @@ pub(crate) fn handle(world: &mut World, request: &ApiRequest) -> ApiResponse {
                         .iter()
                         .find(|key| key.id == *id)
                         .expect("the key was just rolled");
-                    Ok(ApiResponse::json(200, &repr::personal_key(key, Some(&value))))
+                    Ok(ApiResponse::json(
+                        200,
+                        &repr::personal_key(key, Some(&value)),
+                    ))
                 }
                 None => Err(ApiResponse::json(404, &json!({ "error": "no such key" }))),
             }
@@ -230,7 +276,10 @@ pub(crate) fn handle(world: &mut World, request: &ApiRequest) -> ApiResponse {
         }),
         (&Method::POST, ["live"]) => parse::<SecretBody>(request)
             .map(|body| ApiResponse::json(200, &json!({ "live": world.is_live(&body.secret) }))),
-        _ => Err(ApiResponse::json(404, &json!({ "error": "no such control endpoint; GET /_fakehog/ lists them" }))),
+        _ => Err(ApiResponse::json(
+            404,
+            &json!({ "error": "no such control endpoint; GET /_fakehog/ lists them" }),
+        )),
     };
     reply.unwrap_or_else(|response| response)
 }

@@ -51,7 +51,8 @@ pub(crate) fn seed(hog: &FakeHog) -> Demo {
             .name("Max", "Member")
             .member_of(&organization_id, MembershipLevel::Member),
     );
-    let full_access_key = hog.add_personal_key(admin.id, PersonalKeySpec::new("deploy").scopes(["*"]));
+    let full_access_key =
+        hog.add_personal_key(admin.id, PersonalKeySpec::new("deploy").scopes(["*"]));
     let read_only_key = hog.add_personal_key(
         admin.id,
         PersonalKeySpec::new("audit (read-only)").scopes([

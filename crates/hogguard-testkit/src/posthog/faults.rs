@@ -30,7 +30,7 @@ pub struct Fault {
 
 /// What a [`Fault`] does to the request it catches.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FaultAction {
+pub(crate) enum FaultAction {
     /// Answer with this status and PostHog's body for it (see [`Fault::status`]).
     Status(u16),
     /// Answer with this status and exactly this body.
@@ -137,8 +137,8 @@ impl FaultAction {
     pub(crate) fn apply(&self, path: &str) -> Applied {
         match self {
             FaultAction::Status(status) => Applied::Respond(default_response(*status, path)),
-            FaultAction::StatusWithBody { status, body } => {
-                Applied::Respond(if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() {
+            FaultAction::StatusWithBody { status, body } => Applied::Respond(
+                if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() {
                     ApiResponse {
                         status: *status,
                         content_type: Some("application/json"),
@@ -146,8 +146,8 @@ impl FaultAction {
                     }
                 } else {
                     ApiResponse::text(*status, body.clone())
-                })
-            }
+                },
+            ),
             FaultAction::Throttled { wait_seconds } => {
                 Applied::Respond(http::throttled(Some(*wait_seconds)))
             }

@@ -43,9 +43,14 @@ impl World {
                 let required = (request.method == Method::GET).then_some("feature_flag:read");
                 let project = match raw_project_id {
                     Some(raw) => self.resolve_project(raw),
-                    None => self.project_of_legacy_flags_route(request, principal.user_id)?,
+                    None => Ok(self.project_of_legacy_flags_route(request, principal.user_id)?),
                 };
-                self.check_scopes(&principal, required, "feature_flag", &ViewTeam::Team(project.clone()))?;
+                self.check_scopes(
+                    &principal,
+                    required,
+                    "feature_flag",
+                    &ViewTeam::Team(project.clone()),
+                )?;
                 self.check_project_member(&principal, &project?)?;
             }
         }
@@ -68,13 +73,15 @@ impl World {
         &self,
         request: &ApiRequest,
         user_id: u64,
-    ) -> Result<Result<ProjectRef, ApiResponse>, ApiResponse> {
+    ) -> Result<ProjectRef, ApiResponse> {
         let project = match request.query_param("token") {
             Some(token) => Some(
                 self.projects
                     .iter()
                     .find(|project| project.api_token == token)
-                    .ok_or_else(|| http::authentication_failed("Incorrect authentication credentials."))?,
+                    .ok_or_else(|| {
+                        http::authentication_failed("Incorrect authentication credentials.")
+                    })?,
             ),
             None => self
                 .user(user_id)
@@ -88,9 +95,9 @@ impl World {
                 None,
             )
         })?;
-        Ok(Ok(ProjectRef {
+        Ok(ProjectRef {
             id: project.id,
             organization_id: project.organization_id.clone(),
-        }))
+        })
     }
 }

@@ -211,7 +211,13 @@ pub(crate) fn authentication_failed(detail: &str) -> ApiResponse {
 
 /// 403 `permission_denied` with `detail`.
 pub(crate) fn permission_denied(detail: &str) -> ApiResponse {
-    ApiResponse::error(403, ErrorType::Authentication, "permission_denied", detail, None)
+    ApiResponse::error(
+        403,
+        ErrorType::Authentication,
+        "permission_denied",
+        detail,
+        None,
+    )
 }
 
 /// The 403 every personal-API-key-unsupported action gives.
@@ -237,7 +243,11 @@ pub(crate) fn method_not_allowed(method: &Method) -> ApiResponse {
 
 /// 400 `validation_error`; drf-exceptions-hog rewrites DRF's `invalid` code to `invalid_input`.
 pub(crate) fn validation_error(code: &str, detail: &str, attr: Option<&str>) -> ApiResponse {
-    let code = if code == "invalid" { "invalid_input" } else { code };
+    let code = if code == "invalid" {
+        "invalid_input"
+    } else {
+        code
+    };
     ApiResponse::error(400, ErrorType::Validation, code, detail, attr)
 }
 
@@ -336,20 +346,36 @@ pub(crate) fn char_field(
 ) -> Result<Option<String>, ApiResponse> {
     let text = match data.get(field) {
         None if required => {
-            return Err(validation_error("required", "This field is required.", Some(field)));
+            return Err(validation_error(
+                "required",
+                "This field is required.",
+                Some(field),
+            ));
         }
         None => return Ok(None),
         Some(serde_json::Value::Null) => {
-            return Err(validation_error("null", "This field may not be null.", Some(field)));
+            return Err(validation_error(
+                "null",
+                "This field may not be null.",
+                Some(field),
+            ));
         }
         Some(serde_json::Value::String(text)) => text.trim().to_owned(),
         Some(serde_json::Value::Number(number)) => number.to_string(),
         Some(_) => {
-            return Err(validation_error("invalid", "Not a valid string.", Some(field)));
+            return Err(validation_error(
+                "invalid",
+                "Not a valid string.",
+                Some(field),
+            ));
         }
     };
     if text.is_empty() {
-        return Err(validation_error("blank", "This field may not be blank.", Some(field)));
+        return Err(validation_error(
+            "blank",
+            "This field may not be blank.",
+            Some(field),
+        ));
     }
     if text.chars().count() > max_length {
         return Err(validation_error(

@@ -123,12 +123,12 @@ mod users;
 mod world;
 
 pub use demo::Demo;
-pub use faults::{Fault, FaultAction};
+pub use faults::Fault;
 pub use model::{
-    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, CapturedEvent,
-    MembershipLevel, MembershipSpec, OAuthTokenKind, OAuthTokenSpec, PersonalKey, PersonalKeySpec,
-    ProjectSecretKey, ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey,
-    SeededProject, SeededUser, UserSpec,
+    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, CapturedEvent, MembershipLevel,
+    MembershipSpec, OAuthTokenKind, OAuthTokenSpec, PersonalKey, PersonalKeySpec, ProjectSecretKey,
+    ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey, SeededProject,
+    SeededUser, UserSpec,
 };
 pub use server::{FakeHog, FakeHogBuilder};
 pub use time::Timestamp;

@@ -226,7 +226,10 @@ pub struct ProjectSecretKeySpec {
 
 impl ProjectSecretKeySpec {
     /// A key labelled `label` with `scopes`.
-    pub fn new<S: Into<String>>(label: impl Into<String>, scopes: impl IntoIterator<Item = S>) -> Self {
+    pub fn new<S: Into<String>>(
+        label: impl Into<String>,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
         ProjectSecretKeySpec {
             label: label.into(),
             scopes: scopes.into_iter().map(Into::into).collect(),

@@ -23,7 +23,10 @@ pub(crate) struct PersonalKeyRepr<'a> {
 }
 
 /// `value` is the raw key, given only in create and roll responses.
-pub(crate) fn personal_key<'a>(key: &'a PersonalKey, value: Option<&'a str>) -> PersonalKeyRepr<'a> {
+pub(crate) fn personal_key<'a>(
+    key: &'a PersonalKey,
+    value: Option<&'a str>,
+) -> PersonalKeyRepr<'a> {
     // `to_representation` shows empty (legacy) scopes as `["*"]`.
     let scopes = if key.scopes.is_empty() {
         vec!["*"]
@@ -98,10 +101,7 @@ pub(crate) fn project_secret_key<'a>(
         value,
         mask_value: &key.mask_value,
         created_at: key.created_at,
-        created_by: key
-            .created_by
-            .and_then(|id| world.user(id))
-            .map(user_basic),
+        created_by: key.created_by.and_then(|id| world.user(id)).map(user_basic),
         last_used_at: key.last_used_at,
         last_rolled_at: key.last_rolled_at,
         scopes: &key.scopes,

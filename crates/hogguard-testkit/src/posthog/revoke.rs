@@ -71,10 +71,9 @@ impl World {
             return None;
         };
         // Expired access tokens are revoked too: the refresh token they pair with may be live.
-        let found = self
-            .oauth_tokens
-            .iter_mut()
-            .find(|candidate| candidate.kind == kind && !candidate.revoked && candidate.value == token)?;
+        let found = self.oauth_tokens.iter_mut().find(|candidate| {
+            candidate.kind == kind && !candidate.revoked && candidate.value == token
+        })?;
         found.revoked = true;
         Some(name)
     }
@@ -91,7 +90,9 @@ impl World {
         if history.len() >= limit.requests {
             // DRF: remaining time of the oldest entry, spread over the requests still allowed.
             let oldest = history.iter().min().copied().unwrap_or(now);
-            let remaining = limit.per.saturating_sub(now.since(oldest).unwrap_or_default());
+            let remaining = limit
+                .per
+                .saturating_sub(now.since(oldest).unwrap_or_default());
             let available = limit.requests + 1 - history.len();
             let wait = remaining.as_secs_f64() / available as f64;
             return Err(http::throttled(Some(wait.ceil() as u64)));

@@ -12,16 +12,24 @@ impl World {
         let reply = match segments.as_slice() {
             ["api", "personal_api_keys", rest @ ..] => self.personal_api_keys(request, rest),
             ["api", "users", "@me"] => self.users_me(request),
-            ["api", "projects" | "environments", project, "project_secret_api_keys", rest @ ..] => {
-                self.project_secret_api_keys(request, project, rest)
-            }
+            [
+                "api",
+                "projects" | "environments",
+                project,
+                "project_secret_api_keys",
+                rest @ ..,
+            ] => self.project_secret_api_keys(request, project, rest),
             ["api", "projects" | "environments", project, "activity_log"] => {
                 self.activity_log(request, project)
             }
             ["api", "feature_flag", "local_evaluation"] => self.local_evaluation(request, None),
-            ["api", "projects" | "environments", project, "feature_flags", "local_evaluation"] => {
-                self.local_evaluation(request, Some(project))
-            }
+            [
+                "api",
+                "projects" | "environments",
+                project,
+                "feature_flags",
+                "local_evaluation",
+            ] => self.local_evaluation(request, Some(project)),
             ["api", "revoke_leaked_key"] => self.revoke_leaked_key(request),
             ["i", "v0", "e"] | ["e"] | ["capture"] | ["track"] | ["engage"] => {
                 self.capture(request, EVENT_BODY_LIMIT)

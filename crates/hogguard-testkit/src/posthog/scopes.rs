@@ -184,7 +184,10 @@ mod tests {
             project_secret_key_scope_error("insight:read").unwrap(),
             "Scope 'insight:read' can not be assigned to a project secret API key. Allowed scopes: endpoint:read, feature_flag:read"
         );
-        assert_eq!(project_secret_key_scope_error("bogus").unwrap(), "Invalid scope: bogus");
+        assert_eq!(
+            project_secret_key_scope_error("bogus").unwrap(),
+            "Invalid scope: bogus"
+        );
         assert_eq!(
             project_secret_key_scope_error("signal_scout_report:read").unwrap(),
             "Invalid scope: signal_scout_report:read"

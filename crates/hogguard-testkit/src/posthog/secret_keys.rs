@@ -56,7 +56,12 @@ impl World {
             _ => "project:write",
         });
         let project = self.resolve_project(raw_project_id);
-        self.check_scopes(&principal, required, "project", &ViewTeam::Team(project.clone()))?;
+        self.check_scopes(
+            &principal,
+            required,
+            "project",
+            &ViewTeam::Team(project.clone()),
+        )?;
         let project = project?;
         let level = self.check_project_member(&principal, &project)?;
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -138,7 +143,13 @@ impl World {
             params.sort();
             let query: Vec<String> = params
                 .iter()
-                .map(|(name, value)| format!("{}={}", http::percent_encode(name), http::percent_encode(value)))
+                .map(|(name, value)| {
+                    format!(
+                        "{}={}",
+                        http::percent_encode(name),
+                        http::percent_encode(value)
+                    )
+                })
                 .collect();
             format!("{}{}?{}", self.base_url, request.path, query.join("&"))
         };
@@ -196,7 +207,8 @@ impl World {
                 None,
             ));
         }
-        let created = self.insert_project_secret_key(project_id, label, scopes, actor.user_id, self.now);
+        let created =
+            self.insert_project_secret_key(project_id, label, scopes, actor.user_id, self.now);
         let index = self.project_secret_keys.len() - 1;
         let key = self.project_secret_keys[index].clone();
         self.log_project_secret_key(&key, "created", actor, Some(Vec::new()));
@@ -230,11 +242,19 @@ impl World {
         let mut changes = Vec::new();
         let key = &mut self.project_secret_keys[index];
         if let Some(label) = label.filter(|label| *label != key.label) {
-            changes.push(field_change("label", Value::from(key.label.clone()), Value::from(label.clone())));
+            changes.push(field_change(
+                "label",
+                Value::from(key.label.clone()),
+                Value::from(label.clone()),
+            ));
             key.label = label;
         }
         if let Some(scopes) = scopes.filter(|scopes| *scopes != key.scopes) {
-            changes.push(field_change("scopes", Value::from(key.scopes.clone()), Value::from(scopes.clone())));
+            changes.push(field_change(
+                "scopes",
+                Value::from(key.scopes.clone()),
+                Value::from(scopes.clone()),
+            ));
             key.scopes = scopes;
         }
         let key = key.clone();
@@ -283,14 +303,25 @@ fn field_change(field: &str, before: Value, after: Value) -> ActivityChange {
 }
 
 /// The `scopes` `ListField(child=CharField(), allow_empty=False)` plus `validate_scopes`.
-fn scopes_field(data: &Map<String, Value>, required: bool) -> Result<Option<Vec<String>>, ApiResponse> {
+fn scopes_field(
+    data: &Map<String, Value>,
+    required: bool,
+) -> Result<Option<Vec<String>>, ApiResponse> {
     let items = match data.get("scopes") {
         None if required => {
-            return Err(http::validation_error("required", "This field is required.", Some("scopes")));
+            return Err(http::validation_error(
+                "required",
+                "This field is required.",
+                Some("scopes"),
+            ));
         }
         None => return Ok(None),
         Some(Value::Null) => {
-            return Err(http::validation_error("null", "This field may not be null.", Some("scopes")));
+            return Err(http::validation_error(
+                "null",
+                "This field may not be null.",
+                Some("scopes"),
+            ));
         }
         Some(Value::Array(items)) => items,
         Some(other) => {
@@ -305,14 +336,24 @@ fn scopes_field(data: &Map<String, Value>, required: bool) -> Result<Option<Vec<
         }
     };
     if items.is_empty() {
-        return Err(http::validation_error("empty", "This list may not be empty.", Some("scopes")));
+        return Err(http::validation_error(
+            "empty",
+            "This list may not be empty.",
+            Some("scopes"),
+        ));
     }
     let mut scopes_out = Vec::with_capacity(items.len());
     for item in items {
         let scope = match item {
             Value::String(text) => text.trim().to_owned(),
             Value::Number(number) => number.to_string(),
-            _ => return Err(http::validation_error("invalid", "Not a valid string.", Some("scopes"))),
+            _ => {
+                return Err(http::validation_error(
+                    "invalid",
+                    "Not a valid string.",
+                    Some("scopes"),
+                ));
+            }
         };
         scopes_out.push(scope);
     }

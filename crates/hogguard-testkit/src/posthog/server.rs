@@ -22,9 +22,9 @@ use super::demo::{self, Demo};
 use super::faults::{Applied, Fault};
 use super::http::{ApiRequest, ApiResponse, parse_query};
 use super::model::{
-    ActivityEntry, CapturedEvent, OAuthTokenSpec, PersonalKey, PersonalKeySpec,
-    ProjectSecretKey, ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey,
-    SeededProject, SeededUser, UserSpec,
+    ActivityEntry, CapturedEvent, OAuthTokenSpec, PersonalKey, PersonalKeySpec, ProjectSecretKey,
+    ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey, SeededProject,
+    SeededUser, UserSpec,
 };
 use super::time::Timestamp;
 use super::world::{Actor, World};
@@ -112,7 +112,9 @@ pub struct FakeHog {
 
 impl fmt::Debug for FakeHog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeHog").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("FakeHog")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,7 +125,9 @@ impl FakeHog {
     ///
     /// When the listener cannot be bound or the runtime cannot start.
     pub fn start() -> FakeHog {
-        FakeHog::builder().start().expect("the PostHog stand-in starts")
+        FakeHog::builder()
+            .start()
+            .expect("the PostHog stand-in starts")
     }
 
     /// A builder for non-default listen address, clock or throttling.
@@ -203,7 +207,7 @@ impl FakeHog {
 
     /// Creates a personal API key as the person does in PostHog's web app: the serializer's
     /// validation, the 10-keys-per-user cap and a `created` activity row. A refusal carries
-    /// PostHog's exact 400 body.
+    /// PostHog's exact 400 body; an unknown user gets the 401 of a logged-out request.
     pub fn dashboard_create_personal_key(
         &self,
         user_id: u64,
@@ -216,7 +220,11 @@ impl FakeHog {
     /// at once. Returns the new value, or `None` for an unknown key.
     pub fn dashboard_roll_personal_key(&self, key_id: &str) -> Option<String> {
         let mut world = self.world();
-        let owner = world.personal_keys.iter().find(|key| key.id == key_id)?.user_id;
+        let owner = world
+            .personal_keys
+            .iter()
+            .find(|key| key.id == key_id)?
+            .user_id;
         world.roll_personal_key(key_id, &Actor::dashboard(owner))
     }
 
@@ -227,7 +235,11 @@ impl FakeHog {
 
     /// The stored personal API key with this id.
     pub fn personal_key(&self, key_id: &str) -> Option<PersonalKey> {
-        self.world().personal_keys.iter().find(|key| key.id == key_id).cloned()
+        self.world()
+            .personal_keys
+            .iter()
+            .find(|key| key.id == key_id)
+            .cloned()
     }
 
     /// The stored project secret API key with this id.
@@ -250,7 +262,10 @@ impl FakeHog {
     ///
     /// When the fault's status is not a valid HTTP status (100–999).
     pub fn inject(&self, fault: Fault) {
-        assert!(fault.has_valid_status(), "fakehog: {fault:?} has an invalid HTTP status");
+        assert!(
+            fault.has_valid_status(),
+            "fakehog: {fault:?} has an invalid HTTP status"
+        );
         self.world().faults.push(fault);
     }
 

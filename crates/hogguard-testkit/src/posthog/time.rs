@@ -191,12 +191,16 @@ mod tests {
 
     #[test]
     fn renders_like_django_rest_framework() {
-        assert_eq!(Timestamp::from_unix_seconds(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_unix_seconds(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(
             Timestamp::from_unix_seconds(1_735_689_600).to_string(),
             "2025-01-01T00:00:00Z"
         );
-        let with_fraction = Timestamp::from_unix_seconds(951_782_400).plus(Duration::from_millis(250));
+        let with_fraction =
+            Timestamp::from_unix_seconds(951_782_400).plus(Duration::from_millis(250));
         assert_eq!(with_fraction.to_string(), "2000-02-29T00:00:00.250000Z");
     }
 

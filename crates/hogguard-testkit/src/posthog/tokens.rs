@@ -66,13 +66,11 @@ pub(crate) fn is_uuid(text: &str) -> bool {
         .unwrap_or(text);
     let hex_groups = |groups: &[usize], parts: Vec<&str>| {
         parts.len() == groups.len()
-            && parts
-                .iter()
-                .zip(groups)
-                .all(|(part, len)| part.len() == *len && part.bytes().all(|b| b.is_ascii_hexdigit()))
+            && parts.iter().zip(groups).all(|(part, len)| {
+                part.len() == *len && part.bytes().all(|b| b.is_ascii_hexdigit())
+            })
     };
-    hex_groups(&[8, 4, 4, 4, 12], inner.split('-').collect())
-        || hex_groups(&[32], vec![inner])
+    hex_groups(&[8, 4, 4, 4, 12], inner.split('-').collect()) || hex_groups(&[32], vec![inner])
 }
 
 /// `posthog/api/secret_revocation.py`'s `_LEGACY_PERSONAL_API_KEY_PATTERN`: the 43-character

@@ -46,7 +46,10 @@ struct OrganizationBasicRepr<'a> {
     membership_level: u8,
 }
 
-fn organization_basic(organization: &Organization, level: MembershipLevel) -> OrganizationBasicRepr<'_> {
+fn organization_basic(
+    organization: &Organization,
+    level: MembershipLevel,
+) -> OrganizationBasicRepr<'_> {
     OrganizationBasicRepr {
         id: &organization.id,
         name: &organization.name,

@@ -10,10 +10,10 @@ use serde_json::Value;
 use super::faults::{Fault, FaultAction};
 use super::http::{self, ApiRequest};
 use super::model::{
-    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, CapturedEvent,
-    MembershipLevel, OAuthTokenKind, OAuthTokenSpec, PersonalKey, PersonalKeySpec,
-    ProjectSecretKey, ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey,
-    SeededProject, SeededUser, UserSpec,
+    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, CapturedEvent, MembershipLevel,
+    OAuthTokenKind, OAuthTokenSpec, PersonalKey, PersonalKeySpec, ProjectSecretKey,
+    ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey, SeededProject,
+    SeededUser, UserSpec,
 };
 use super::scopes;
 use super::time::Timestamp;
@@ -124,7 +124,11 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn new(now: Timestamp, base_url: String, revoke_throttle: Option<RateLimit>) -> Self {
+    pub(crate) fn new(
+        now: Timestamp,
+        base_url: String,
+        revoke_throttle: Option<RateLimit>,
+    ) -> Self {
         World {
             now,
             base_url,
@@ -305,7 +309,13 @@ impl World {
             return Err(format!("no user {user_id}"));
         }
         let created_at = spec.created_at.unwrap_or(self.now);
-        Ok(self.insert_project_secret_key(project_id, spec.label, spec.scopes, spec.created_by, created_at))
+        Ok(self.insert_project_secret_key(
+            project_id,
+            spec.label,
+            spec.scopes,
+            spec.created_by,
+            created_at,
+        ))
     }
 
     pub(crate) fn insert_project_secret_key(
@@ -333,7 +343,11 @@ impl World {
         SeededKey { id, value }
     }
 
-    pub(crate) fn add_oauth_token(&mut self, user_id: u64, spec: OAuthTokenSpec) -> Result<String, String> {
+    pub(crate) fn add_oauth_token(
+        &mut self,
+        user_id: u64,
+        spec: OAuthTokenSpec,
+    ) -> Result<String, String> {
         if self.user(user_id).is_none() {
             return Err(format!("no user {user_id}"));
         }
@@ -441,7 +455,12 @@ impl World {
         };
         let (seeded, index) = self.insert_personal_key(user_id, spec);
         let key = self.personal_keys[index].clone();
-        self.log_personal_key(&key, "created", &Actor::dashboard(user_id), Some(Vec::new()));
+        self.log_personal_key(
+            &key,
+            "created",
+            &Actor::dashboard(user_id),
+            Some(Vec::new()),
+        );
         Ok(seeded)
     }
 
@@ -483,27 +502,29 @@ impl World {
         let Some(owner) = self.user(key.user_id) else {
             return;
         };
-        let locations: Vec<(String, Option<u64>)> = if let Some(teams) =
-            key.scoped_teams.as_ref().filter(|teams| !teams.is_empty())
-        {
-            teams
-                .iter()
-                .filter_map(|team| self.project(*team))
-                .map(|project| (project.organization_id.clone(), Some(project.id)))
-                .collect()
-        } else if let Some(organizations) = key
-            .scoped_organizations
-            .as_ref()
-            .filter(|organizations| !organizations.is_empty())
-        {
-            organizations.iter().map(|org| (org.clone(), None)).collect()
-        } else {
-            owner
-                .memberships
-                .iter()
-                .map(|(org, _)| (org.clone(), None))
-                .collect()
-        };
+        let locations: Vec<(String, Option<u64>)> =
+            if let Some(teams) = key.scoped_teams.as_ref().filter(|teams| !teams.is_empty()) {
+                teams
+                    .iter()
+                    .filter_map(|team| self.project(*team))
+                    .map(|project| (project.organization_id.clone(), Some(project.id)))
+                    .collect()
+            } else if let Some(organizations) = key
+                .scoped_organizations
+                .as_ref()
+                .filter(|organizations| !organizations.is_empty())
+            {
+                organizations
+                    .iter()
+                    .map(|org| (org.clone(), None))
+                    .collect()
+            } else {
+                owner
+                    .memberships
+                    .iter()
+                    .map(|(org, _)| (org.clone(), None))
+                    .collect()
+            };
         let rows: Vec<ActivityEntry> = locations
             .into_iter()
             .map(|(organization_id, team_id)| {
@@ -595,9 +616,10 @@ impl World {
                 project.secret_api_token.as_deref() == Some(secret)
                     || project.secret_api_token_backup.as_deref() == Some(secret)
             })
-            || self.oauth_tokens.iter().any(|token| {
-                token.value == secret && !token.revoked && token.expires_at > self.now
-            })
+            || self
+                .oauth_tokens
+                .iter()
+                .any(|token| token.value == secret && !token.revoked && token.expires_at > self.now)
     }
 
     /// Records a request and takes the first matching fault, if any.

@@ -118,8 +118,7 @@ impl ReplayStore for FileReplayStore {
             return Ok(Insertion::AlreadyPresent);
         }
         state.seen.make_room(key, now)?;
-        if state.lines_in_file >= COMPACT_MIN_LINES && state.lines_in_file > 2 * state.seen.len()
-        {
+        if state.lines_in_file >= COMPACT_MIN_LINES && state.lines_in_file > 2 * state.seen.len() {
             // Before the append, so a failed rewrite rejects this delivery instead of leaving
             // it recorded but refused.
             state.seen.remove_expired(now);
@@ -210,12 +209,8 @@ fn load(path: &Path, file: File, seen: &mut SeenKeys, now: u64) -> io::Result<()
         if now > keep_until {
             continue;
         }
-        seen.make_room(key, now).map_err(|_| {
-            invalid(
-                line_number,
-                "more unexpired keys than the store's capacity",
-            )
-        })?;
+        seen.make_room(key, now)
+            .map_err(|_| invalid(line_number, "more unexpired keys than the store's capacity"))?;
         seen.insert(key, keep_until);
     }
     Ok(())
@@ -268,8 +263,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen");
         let store = open(&path, 10, 100).unwrap();
-        assert_eq!(store.insert_if_absent("k1", 100, 700).ok(), Some(Insertion::Inserted));
-        assert_eq!(store.insert_if_absent("k2", 100, 200).ok(), Some(Insertion::Inserted));
+        assert_eq!(
+            store.insert_if_absent("k1", 100, 700).ok(),
+            Some(Insertion::Inserted)
+        );
+        assert_eq!(
+            store.insert_if_absent("k2", 100, 200).ok(),
+            Some(Insertion::Inserted)
+        );
         drop(store);
 
         let reopened = open(&path, 10, 150).unwrap();

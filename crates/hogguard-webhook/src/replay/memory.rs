@@ -66,12 +66,18 @@ mod tests {
     #[test]
     fn second_insert_is_a_replay_until_expiry() {
         let store = MemoryReplayStore::new(10);
-        assert_eq!(store.insert_if_absent("k", 100, 700).ok(), Some(Insertion::Inserted));
+        assert_eq!(
+            store.insert_if_absent("k", 100, 700).ok(),
+            Some(Insertion::Inserted)
+        );
         assert_eq!(
             store.insert_if_absent("k", 700, 1300).ok(),
             Some(Insertion::AlreadyPresent)
         );
-        assert_eq!(store.insert_if_absent("k", 701, 1301).ok(), Some(Insertion::Inserted));
+        assert_eq!(
+            store.insert_if_absent("k", 701, 1301).ok(),
+            Some(Insertion::Inserted)
+        );
         assert_eq!(store.len(), 1);
     }
 
@@ -90,7 +96,10 @@ mod tests {
             Some(Insertion::AlreadyPresent)
         );
         // Once they expire, there is room again.
-        assert_eq!(store.insert_if_absent("c", 701, 1301).ok(), Some(Insertion::Inserted));
+        assert_eq!(
+            store.insert_if_absent("c", 701, 1301).ok(),
+            Some(Insertion::Inserted)
+        );
         assert_eq!(store.len(), 1);
     }
 

@@ -62,7 +62,11 @@ fn standard_secret_works_with_and_without_prefix() {
     let signature = sign_standard(unprefixed, ID, NOW, BODY);
     assert_eq!(signature, sign_standard(SECRET, ID, NOW, BODY));
     let headers = standard_headers(ID, &NOW.to_string(), &signature);
-    assert!(verifier(Scheme::Standard, &[SECRET]).verify(&headers, BODY).is_ok());
+    assert!(
+        verifier(Scheme::Standard, &[SECRET])
+            .verify(&headers, BODY)
+            .is_ok()
+    );
     assert!(
         verifier(Scheme::Standard, &[unprefixed])
             .verify(&headers, BODY)
@@ -76,9 +80,18 @@ fn standard_tampering_with_body_id_or_timestamp_is_a_mismatch() {
     let signature = sign_standard(SECRET, ID, NOW, BODY);
     let now = NOW.to_string();
     let cases = [
-        (standard_headers(ID, &now, &signature), &br#"{"test": 2432232315}"#[..]),
-        (standard_headers("msg_p5jXN8AQM9LWM0D4loKWxJel", &now, &signature), BODY),
-        (standard_headers(ID, &(NOW - 1).to_string(), &signature), BODY),
+        (
+            standard_headers(ID, &now, &signature),
+            &br#"{"test": 2432232315}"#[..],
+        ),
+        (
+            standard_headers("msg_p5jXN8AQM9LWM0D4loKWxJel", &now, &signature),
+            BODY,
+        ),
+        (
+            standard_headers(ID, &(NOW - 1).to_string(), &signature),
+            BODY,
+        ),
         // Same number, different signed text.
         (standard_headers(ID, &format!("0{NOW}"), &signature), BODY),
     ];
@@ -188,7 +201,11 @@ fn standard_too_many_signatures_is_malformed() {
     let at_cap = format!("{filler} {good}");
     let over_cap = format!("{filler} v2,x {good}");
     let now = NOW.to_string();
-    assert!(verifier.verify(&standard_headers(ID, &now, &at_cap), BODY).is_ok());
+    assert!(
+        verifier
+            .verify(&standard_headers(ID, &now, &at_cap), BODY)
+            .is_ok()
+    );
     assert!(matches!(
         verifier.verify(&standard_headers(ID, &now, &over_cap), BODY),
         Err(VerifyError::MalformedHeader { name, .. }) if name == standard::SIGNATURE_HEADER
@@ -278,8 +295,14 @@ fn tolerance_boundaries_in_both_directions() {
     let verifier = verifier(Scheme::Standard, &[SECRET]);
     let verify_at = |timestamp: u64| verifier.verify(&signed_standard(ID, timestamp, BODY), BODY);
 
-    assert!(verify_at(NOW - tolerance).is_ok(), "exactly at the past edge");
-    assert!(verify_at(NOW + tolerance).is_ok(), "exactly at the future edge");
+    assert!(
+        verify_at(NOW - tolerance).is_ok(),
+        "exactly at the past edge"
+    );
+    assert!(
+        verify_at(NOW + tolerance).is_ok(),
+        "exactly at the future edge"
+    );
     assert!(matches!(
         verify_at(NOW - tolerance - 1),
         Err(VerifyError::TooOld { age_secs: 301 })
@@ -297,19 +320,34 @@ fn tolerance_is_configurable() {
     let verify_at = |timestamp: u64| verifier.verify(&signed_standard(ID, timestamp, BODY), BODY);
     assert!(verify_at(NOW - 10).is_ok());
     assert!(verify_at(NOW + 10).is_ok());
-    assert!(matches!(verify_at(NOW - 11), Err(VerifyError::TooOld { .. })));
-    assert!(matches!(verify_at(NOW + 11), Err(VerifyError::TooNew { .. })));
+    assert!(matches!(
+        verify_at(NOW - 11),
+        Err(VerifyError::TooOld { .. })
+    ));
+    assert!(matches!(
+        verify_at(NOW + 11),
+        Err(VerifyError::TooNew { .. })
+    ));
 
     let strict = verifier.with_tolerance(Duration::ZERO);
     assert!(strict.verify(&signed_standard(ID, NOW, BODY), BODY).is_ok());
-    assert!(strict.verify(&signed_standard(ID, NOW + 1, BODY), BODY).is_err());
+    assert!(
+        strict
+            .verify(&signed_standard(ID, NOW + 1, BODY), BODY)
+            .is_err()
+    );
 }
 
 #[test]
 fn extreme_clock_and_timestamp_values_do_not_overflow() {
     let at_zero = verifier(Scheme::Standard, &[SECRET]).with_clock(ManualClock::new(0));
     let result = at_zero.verify(&signed_standard(ID, u64::MAX, BODY), BODY);
-    assert!(matches!(result, Err(VerifyError::TooNew { ahead_secs: u64::MAX })));
+    assert!(matches!(
+        result,
+        Err(VerifyError::TooNew {
+            ahead_secs: u64::MAX
+        })
+    ));
     let at_max = verifier(Scheme::Standard, &[SECRET])
         .with_clock(ManualClock::new(u64::MAX))
         .with_tolerance(Duration::MAX)
@@ -322,12 +360,17 @@ fn extreme_clock_and_timestamp_values_do_not_overflow() {
 #[test]
 fn any_active_secret_verifies_and_the_index_says_which() {
     let verifier = verifier(Scheme::Standard, &[OTHER_SECRET, SECRET]);
-    let new = verifier.verify(&signed_standard(ID, NOW, BODY), BODY).unwrap();
+    let new = verifier
+        .verify(&signed_standard(ID, NOW, BODY), BODY)
+        .unwrap();
     assert_eq!(new.secret_index(), 1);
 
     let old_signature = sign_standard(OTHER_SECRET, ID, NOW, BODY);
     let old = verifier
-        .verify(&standard_headers(ID, &NOW.to_string(), &old_signature), BODY)
+        .verify(
+            &standard_headers(ID, &NOW.to_string(), &old_signature),
+            BODY,
+        )
         .unwrap();
     assert_eq!(old.secret_index(), 0);
 
@@ -382,19 +425,34 @@ fn replays_are_refused_for_twice_the_tolerance() {
     let edge = NOW + 300;
     let headers = signed_standard(ID, edge, BODY);
     assert!(verifier.verify(&headers, BODY).is_ok());
-    assert!(matches!(verifier.verify(&headers, BODY), Err(VerifyError::Replay)));
+    assert!(matches!(
+        verifier.verify(&headers, BODY),
+        Err(VerifyError::Replay)
+    ));
     clock.set(NOW + 600);
-    assert!(matches!(verifier.verify(&headers, BODY), Err(VerifyError::Replay)));
+    assert!(matches!(
+        verifier.verify(&headers, BODY),
+        Err(VerifyError::Replay)
+    ));
     clock.set(NOW + 601);
-    assert!(matches!(verifier.verify(&headers, BODY), Err(VerifyError::TooOld { .. })));
+    assert!(matches!(
+        verifier.verify(&headers, BODY),
+        Err(VerifyError::TooOld { .. })
+    ));
 }
 
 #[test]
 fn a_retry_with_a_new_timestamp_is_not_a_replay() {
-    let verifier = verifier(Scheme::Standard, &[SECRET])
-        .with_replay_store(MemoryReplayStore::new(100));
-    assert!(verifier.verify(&signed_standard(ID, NOW, BODY), BODY).is_ok());
-    let retry = verifier.verify(&signed_standard(ID, NOW + 5, BODY), BODY).unwrap();
+    let verifier =
+        verifier(Scheme::Standard, &[SECRET]).with_replay_store(MemoryReplayStore::new(100));
+    assert!(
+        verifier
+            .verify(&signed_standard(ID, NOW, BODY), BODY)
+            .is_ok()
+    );
+    let retry = verifier
+        .verify(&signed_standard(ID, NOW + 5, BODY), BODY)
+        .unwrap();
     assert_eq!(retry.message_id(), Some(ID));
 }
 
@@ -402,17 +460,30 @@ fn a_retry_with_a_new_timestamp_is_not_a_replay() {
 fn failed_verifications_are_not_recorded() {
     let store = Arc::new(MemoryReplayStore::new(100));
     let verifier = verifier(Scheme::Standard, &[SECRET]).with_replay_store(Arc::clone(&store));
-    let forged = standard_headers(ID, &NOW.to_string(), &sign_standard(OTHER_SECRET, ID, NOW, BODY));
+    let forged = standard_headers(
+        ID,
+        &NOW.to_string(),
+        &sign_standard(OTHER_SECRET, ID, NOW, BODY),
+    );
     assert!(verifier.verify(&forged, BODY).is_err());
     assert!(store.is_empty());
-    assert!(verifier.verify(&signed_standard(ID, NOW, BODY), BODY).is_ok());
+    assert!(
+        verifier
+            .verify(&signed_standard(ID, NOW, BODY), BODY)
+            .is_ok()
+    );
     assert_eq!(store.len(), 1);
 }
 
 #[test]
 fn full_replay_store_fails_closed() {
-    let verifier = verifier(Scheme::Standard, &[SECRET]).with_replay_store(MemoryReplayStore::new(1));
-    assert!(verifier.verify(&signed_standard("msg_1", NOW, BODY), BODY).is_ok());
+    let verifier =
+        verifier(Scheme::Standard, &[SECRET]).with_replay_store(MemoryReplayStore::new(1));
+    assert!(
+        verifier
+            .verify(&signed_standard("msg_1", NOW, BODY), BODY)
+            .is_ok()
+    );
     let err = verifier
         .verify(&signed_standard("msg_2", NOW, BODY), BODY)
         .unwrap_err();
@@ -427,7 +498,10 @@ fn full_replay_store_fails_closed() {
 fn schemes_without_timestamps_do_not_use_the_store() {
     let store = Arc::new(MemoryReplayStore::new(1));
     let verifier = verifier(Scheme::GitHub, &["secret"]).with_replay_store(Arc::clone(&store));
-    let headers = [("x-hub-signature-256", github::sign(&secret("secret"), BODY).unwrap())];
+    let headers = [(
+        "x-hub-signature-256",
+        github::sign(&secret("secret"), BODY).unwrap(),
+    )];
     assert!(verifier.verify(&headers, BODY).is_ok());
     assert!(verifier.verify(&headers, BODY).is_ok());
     assert!(store.is_empty());
@@ -470,7 +544,7 @@ fn stripe_header_variants() {
         format!("t={NOW},v1={wrong},v1={v1}"),
         format!("t={NOW}, v1={v1}, v0={wrong}"),
         format!("v1={v1},t={NOW}"),
-        format!("t={NOW},v1={},future=1,junk", v1.to_uppercase()),
+        format!("t={NOW},v1={v1},future=1,junk"),
     ];
     for header in accepted {
         let result = verifier.verify(&stripe_headers(&header), BODY);
@@ -482,6 +556,7 @@ fn stripe_header_variants() {
         format!("t={NOW},v1={v1}0"),
         format!("t={},v1={v1}", NOW + 1),
         format!("t={NOW}"),
+        format!("t={NOW},v1={}", v1.to_uppercase()),
     ];
     for header in mismatched {
         let result = verifier.verify(&stripe_headers(&header), BODY);
@@ -528,7 +603,10 @@ fn stripe_replay_with_a_subset_of_signatures_is_still_a_replay() {
     assert!(verifier.verify(&stripe_headers(&both), BODY).is_ok());
     for replay in [both.as_str(), old.as_str(), new.as_str()] {
         assert!(
-            matches!(verifier.verify(&stripe_headers(replay), BODY), Err(VerifyError::Replay)),
+            matches!(
+                verifier.verify(&stripe_headers(replay), BODY),
+                Err(VerifyError::Replay)
+            ),
             "{replay}"
         );
     }
@@ -557,18 +635,23 @@ fn github_requires_the_sha256_prefix() {
     let header = |value: &str| [("X-Hub-Signature-256", value.to_owned())];
 
     assert!(verifier.verify(&header(&good), b"Hello, World!").is_ok());
-    assert!(
-        verifier
-            .verify(&header(&format!("sha256={}", digits.to_uppercase())), b"Hello, World!")
-            .is_ok()
-    );
-    for malformed in [digits.to_owned(), format!("sha1={digits}"), format!("SHA256={digits}")] {
+    for malformed in [
+        digits.to_owned(),
+        format!("sha1={digits}"),
+        format!("SHA256={digits}"),
+    ] {
         assert!(matches!(
             verifier.verify(&header(&malformed), b"Hello, World!"),
             Err(VerifyError::MalformedHeader { .. })
         ));
     }
-    for mismatched in [format!("sha256={}", &digits[..63]), format!("{good}00"), "sha256=".into()] {
+    let mismatched = [
+        format!("sha256={}", &digits[..63]),
+        format!("{good}00"),
+        format!("sha256={}", digits.to_uppercase()),
+        "sha256=".into(),
+    ];
+    for mismatched in mismatched {
         assert!(matches!(
             verifier.verify(&header(&mismatched), b"Hello, World!"),
             Err(VerifyError::Mismatch)
