@@ -1,0 +1,143 @@
+//! History and index scans over real repositories built with the `git` binary.
+
+use std::collections::HashMap;
+
+use hogguard_scan::{ScanOptions, Scanner};
+use hogguard_testkit::git::TempRepo;
+use hogguard_testkit::keys::{self, Prefix};
+
+fn scanner() -> Scanner {
+    Scanner::new(&[], ScanOptions::default()).unwrap()
+}
+
+#[test]
+fn history_covers_every_blob_once_with_its_first_commit() {
+    let repo = TempRepo::new();
+    let personal = keys::current(Prefix::Personal);
+    let secret = keys::current(Prefix::Secret);
+    let stashed = keys::current(Prefix::OAuthAccess);
+    let dangling = keys::current(Prefix::OAuthRefresh);
+
+    repo.write("README.md", "hello\n");
+    repo.commit_all("start", "2024-01-01T10:00:00+00:00");
+    repo.write("config/app.py", format!("import os\nKEY = \"{personal}\"\n"));
+    let added = repo.commit_all("add key", "2024-02-01T10:00:00+01:00");
+    // The key stays through later edits of the file: still one finding, at its first commit.
+    repo.write("config/app.py", format!("import os\nimport sys\nKEY = \"{personal}\"\n"));
+    repo.commit_all("edit", "2024-02-02T10:00:00+00:00");
+    repo.write("config/app.py", "import os\nKEY = os.environ['KEY']\n");
+    repo.commit_all("remove key", "2024-03-01T10:00:00+00:00");
+    // A side branch, deleted afterwards: only the reflog-free object store still has it.
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.write("side.env", format!("POSTHOG_SECRET_API_KEY={secret}\n"));
+    let side = repo.commit_all("side", "2024-04-01T10:00:00+00:00");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&["branch", "-q", "-D", "side"]);
+    repo.git(&["reflog", "expire", "--expire=now", "--all"]);
+    // A stash and a blob that no commit holds.
+    repo.write("README.md", format!("token {stashed}\n"));
+    repo.git(&["stash", "-q"]);
+    let blob_path = repo.write("loose.txt", format!("refresh {dangling}\n"));
+    let dangling_blob = repo.git(&["hash-object", "-w", blob_path.to_str().unwrap()]).trim().to_owned();
+    std::fs::remove_file(blob_path).unwrap();
+    // Pack what is there, then add a loose object on top: both stores must be read.
+    repo.git(&["gc", "-q", "--prune=never"]);
+    let late = keys::current(Prefix::Personal);
+    repo.write("late.txt", format!("{late}\n"));
+    let late_commit = repo.commit_all("late", "2024-05-01T10:00:00+00:00");
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    let by_mask: HashMap<String, _> = outcome.findings.iter().map(|f| (f.masked.clone(), f)).collect();
+    assert_eq!(outcome.findings.len(), 5, "{:#?}", outcome.findings);
+
+    let f = by_mask[&hogguard_secret::mask(&personal)];
+    assert_eq!(f.commit.as_deref(), Some(added.as_str()));
+    assert_eq!(f.path, "config/app.py");
+    assert_eq!((f.line, f.column), (2, 8));
+    assert_eq!(f.author.as_deref(), Some("Ada Tester <ada@example.test>"));
+    assert_eq!(f.date.as_deref(), Some("2024-02-01T10:00:00+01:00"));
+    assert!(!f.unreachable);
+
+    let f = by_mask[&hogguard_secret::mask(&secret)];
+    assert_eq!(f.commit.as_deref(), Some(side.as_str()));
+    assert_eq!(f.path, "side.env");
+
+    let f = by_mask[&hogguard_secret::mask(&stashed)];
+    assert!(f.commit.is_some(), "stash commits hold their blobs");
+    assert_eq!(f.path, "README.md");
+
+    let f = by_mask[&hogguard_secret::mask(&dangling)];
+    assert!(f.unreachable);
+    assert_eq!(f.commit, None);
+    assert_eq!(f.blob.as_deref(), Some(dangling_blob.as_str()));
+
+    let f = by_mask[&hogguard_secret::mask(&late)];
+    assert_eq!(f.commit.as_deref(), Some(late_commit.as_str()));
+}
+
+#[test]
+fn corrupt_loose_objects_cost_a_warning_not_the_scan() {
+    let repo = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    repo.write("a.txt", format!("{key}\n"));
+    repo.commit_all("a", "2024-01-01T00:00:00+00:00");
+    let victim = repo.write("b.txt", "some other content\n");
+    let id = repo.git(&["hash-object", "-w", victim.to_str().unwrap()]).trim().to_owned();
+    let object = repo.path().join(".git/objects").join(&id[..2]).join(&id[2..]);
+    let mut permissions = std::fs::metadata(&object).unwrap().permissions();
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&object, permissions).unwrap();
+    std::fs::write(&object, b"this is not zlib data").unwrap();
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    assert_eq!(outcome.findings.len(), 1);
+    assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+    assert!(outcome.warnings[0].path.contains(&id), "{:?}", outcome.warnings);
+}
+
+#[test]
+fn not_a_repository_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = scanner().scan_git(dir.path()).unwrap_err();
+    assert!(error.to_string().contains("not a git repository"), "{error}");
+}
+
+#[test]
+fn staged_scans_the_index_not_the_working_tree() {
+    let repo = TempRepo::new();
+    let committed = keys::current(Prefix::Secret);
+    let staged = keys::current(Prefix::Personal);
+    let unstaged = keys::current(Prefix::OAuthAccess);
+    repo.write("old.env", format!("{committed}\n"));
+    repo.write("app.py", "print('hi')\n");
+    repo.commit_all("base", "2024-01-01T00:00:00+00:00");
+
+    // Staged with a key, then the key is removed from the working tree only.
+    repo.write("app.py", format!("print('hi')\nKEY = '{staged}'\n"));
+    repo.git(&["add", "app.py"]);
+    repo.write("app.py", "print('hi')\n");
+    // A key in the working tree that is not staged.
+    repo.write("notes.txt", format!("{unstaged}\n"));
+
+    let outcome = scanner().scan_staged(repo.path()).unwrap();
+    let masks: Vec<_> = outcome.findings.iter().map(|f| f.masked.as_str()).collect();
+    assert_eq!(masks, vec![hogguard_secret::mask(&staged)]);
+    assert_eq!(outcome.findings[0].path, "app.py");
+    assert_eq!(outcome.findings[0].line, 2);
+    // Only the changed entry was read, not the committed file that still holds a key.
+    assert_eq!(outcome.inputs, 1);
+}
+
+#[test]
+fn staged_before_the_first_commit_scans_everything_staged() {
+    let repo = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    repo.write("nested/dir/a.env", format!("{key}\n"));
+    repo.write("b.txt", "nothing\n");
+    repo.git(&["add", "-A"]);
+    let outcome = scanner().scan_staged(repo.path()).unwrap();
+    assert_eq!(outcome.inputs, 2);
+    assert_eq!(outcome.findings.len(), 1);
+    assert_eq!(outcome.findings[0].path, "nested/dir/a.env");
+}
