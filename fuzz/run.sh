@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs one fuzz target with libFuzzer on the stable toolchain (coverage instrumentation
+# without sanitizers): bash fuzz/run.sh scan_input 60
+set -euo pipefail
+cd "$(dirname "$0")"
+target=${1:?usage: fuzz/run.sh TARGET [SECONDS]}
+seconds=${2:-60}
+export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks --cfg fuzzing"
+cargo build --release --bin "$target"
+mkdir -p "corpus/$target"
+"target/release/$target" -max_total_time="$seconds" "corpus/$target"
