@@ -1,7 +1,7 @@
 //! Finds credentials in a window of bytes: a literal prefilter, then exact checks per rule.
 //!
 //! One Aho-Corasick pass finds every place worth a closer look (`phc_`, `phx_`, `phs_`, `pha_`,
-//! `phr_`, `whsec_` and the word `posthog` in any case). Tokens are then measured as whole
+//! `phr_`, `whsec_` and the word PostHog in its usual spellings). Tokens are then measured as whole
 //! alphanumeric runs, so a longer run is never reported cut short, and lines that mention
 //! PostHog are searched for unprefixed legacy keys and PostHog-named assignments.
 
@@ -56,8 +56,12 @@ const WEBHOOK_MIN_BODY: usize = 24;
 const WEBHOOK_MAX_BODY: usize = 128;
 const LEGACY_KEY_LEN: usize = 43;
 
+/// How code spells PostHog in names (`POSTHOG_KEY`, `posthogKey`, `PostHogSecret`, ...). Lines
+/// with one of these are searched for context rules.
+const POSTHOG_SPELLINGS: [&[u8]; 5] = [b"posthog", b"Posthog", b"PostHog", b"POSTHOG", b"postHog"];
+
 const PATTERN_WEBHOOK: usize = TOKEN_SHAPES.len();
-const PATTERN_POSTHOG: usize = PATTERN_WEBHOOK + 1;
+const FIRST_POSTHOG_PATTERN: usize = PATTERN_WEBHOOK + 1;
 
 /// A compiled custom rule.
 struct CustomMatcher {
@@ -82,9 +86,10 @@ impl Matcher {
     pub(crate) fn new(custom: &[CustomRule]) -> Result<Self, Error> {
         let mut patterns: Vec<&[u8]> = TOKEN_SHAPES.iter().map(|shape| shape.prefix).collect();
         patterns.push(WEBHOOK_PREFIX);
-        patterns.push(b"posthog");
+        patterns.extend(POSTHOG_SPELLINGS);
+        // Case-sensitive on purpose: only then can the prefilter use SIMD (Teddy), which is what
+        // keeps the scan near ripgrep's speed.
         let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostFirst)
             .build(patterns)
             .expect("fixed patterns compile");
@@ -141,7 +146,7 @@ impl Matcher {
                 break;
             }
             let pattern = hit.pattern().as_usize();
-            if pattern == PATTERN_POSTHOG {
+            if pattern >= FIRST_POSTHOG_PATTERN {
                 if start >= context_line_end {
                     let (line_start, line_end) = line_bounds(window, start);
                     context_line_end = line_end;
@@ -262,10 +267,6 @@ fn is_word_byte(b: u8) -> bool {
 /// The PostHog token at `start`, if the prefix there is followed by a whole alphanumeric run
 /// of a length PostHog issued, that is not a placeholder.
 fn token_at(window: &[u8], start: usize, shape: &TokenShape) -> Option<Match> {
-    // The prefilter ignores case; PostHog's prefixes are lowercase.
-    if &window[start..start + 4] != shape.prefix {
-        return None;
-    }
     let body_start = start + 4;
     let body_len = window[body_start..]
         .iter()
@@ -284,9 +285,6 @@ fn token_at(window: &[u8], start: usize, shape: &TokenShape) -> Option<Match> {
 
 /// The `whsec_` secret at `start`: a base64 body of plausible length and randomness.
 fn webhook_secret_at(window: &[u8], start: usize) -> Option<Match> {
-    if &window[start..start + WEBHOOK_PREFIX.len()] != WEBHOOK_PREFIX {
-        return None;
-    }
     let body_start = start + WEBHOOK_PREFIX.len();
     let body_len = window[body_start..]
         .iter()
