@@ -27,7 +27,7 @@ const KNOWN_NAMES: [&str; 8] = [
 ];
 
 static VERIFIERS: LazyLock<Vec<Verifier>> = LazyLock::new(|| {
-    let standard = WebhookSecret::new("whsec_ZnV6emluZyBzZWNyZXQsIG5vdCBpbiBhbnkgdmVjdG9y");
+    let standard = WebhookSecret::new("whsec_ZnV6emluZyBzZWNyZXQsIG5vdCBpbiBhbnkgdmVjdG9y"); // hogguard:allow (a test value, not a credential)
     let text = WebhookSecret::new("whsec_fuzzing_text_secret");
     [
         (Scheme::Standard, standard),

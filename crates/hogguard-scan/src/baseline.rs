@@ -36,31 +36,48 @@ pub struct BaselineEntry {
 impl Baseline {
     /// A baseline that accepts every finding in `findings`.
     pub fn from_findings<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
-        let mut baseline = Baseline { version: VERSION, findings: BTreeMap::new() };
+        let mut baseline = Baseline {
+            version: VERSION,
+            findings: BTreeMap::new(),
+        };
         for finding in findings {
-            baseline.findings.entry(finding.fingerprint.clone()).or_insert_with(|| BaselineEntry {
-                rule: finding.rule.clone(),
-                masked: finding.masked.clone(),
-                path: finding.path.clone(),
-            });
+            baseline
+                .findings
+                .entry(finding.fingerprint.clone())
+                .or_insert_with(|| BaselineEntry {
+                    rule: finding.rule.clone(),
+                    masked: finding.masked.clone(),
+                    path: finding.path.clone(),
+                });
         }
         baseline
     }
 
     /// Reads a baseline file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-        Self::parse(&text).map_err(|message| Error::Baseline { path: path.to_owned(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| Error::Baseline {
+            path: path.to_owned(),
+            message,
+        })
     }
 
     /// Parses a baseline document.
     pub fn parse(text: &str) -> Result<Self, String> {
         let baseline: Baseline = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if baseline.version != VERSION {
-            return Err(format!("version {} is not supported (expected {VERSION})", baseline.version));
+            return Err(format!(
+                "version {} is not supported (expected {VERSION})",
+                baseline.version
+            ));
         }
         if let Some(bad) = baseline.findings.keys().find(|k| !is_fingerprint(k)) {
-            return Err(format!("`{bad}` is not a fingerprint (64 lowercase hex digits)"));
+            return Err(format!(
+                "`{bad}` is not a fingerprint (64 lowercase hex digits)"
+            ));
         }
         Ok(baseline)
     }
@@ -79,7 +96,10 @@ impl Baseline {
 }
 
 fn is_fingerprint(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -89,10 +109,18 @@ mod tests {
     #[test]
     fn rejects_bad_documents() {
         assert!(Baseline::parse("").is_err());
-        assert!(Baseline::parse(r#"{"version":2,"findings":{}}"#).unwrap_err().contains("version 2"));
-        assert!(Baseline::parse(r#"{"version":1,"findings":{"phx_raw":{"rule":"r","masked":"m","path":"p"}}}"#)
+        assert!(
+            Baseline::parse(r#"{"version":2,"findings":{}}"#)
+                .unwrap_err()
+                .contains("version 2")
+        );
+        assert!(
+            Baseline::parse(
+                r#"{"version":1,"findings":{"phx_raw":{"rule":"r","masked":"m","path":"p"}}}"#
+            )
             .unwrap_err()
-            .contains("not a fingerprint"));
+            .contains("not a fingerprint")
+        );
         assert!(Baseline::parse(r#"{"version":1,"findings":{}}"#).is_ok());
     }
 }

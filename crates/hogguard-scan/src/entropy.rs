@@ -26,8 +26,20 @@ pub(crate) const MIN_TOKEN_ENTROPY: f64 = 3.0;
 
 /// Words that mark a sample value in documentation and templates.
 const PLACEHOLDER_WORDS: &[&[u8]] = &[
-    b"your", b"example", b"placeholder", b"changeme", b"change_me", b"redacted", b"dummy",
-    b"xxxx", b"****", b"...", b"replace", b"insert", b"sample", b"posthog",
+    b"your",
+    b"example",
+    b"placeholder",
+    b"changeme",
+    b"change_me",
+    b"redacted",
+    b"dummy",
+    b"xxxx",
+    b"****",
+    b"...",
+    b"replace",
+    b"insert",
+    b"sample",
+    b"posthog",
 ];
 
 /// Whether a candidate secret value is a placeholder rather than a credential: a template

@@ -42,6 +42,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn git(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
-        Error::Git { path: path.into(), message: message.to_string() }
+        Error::Git {
+            path: path.into(),
+            message: message.to_string(),
+        }
     }
 }

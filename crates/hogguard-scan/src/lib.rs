@@ -131,14 +131,24 @@ impl Scanner {
         }
         let matcher = Matcher::new(custom)?;
         let mut rules = builtin;
-        rules.extend(custom.iter().map(|c| Rule {
-            id: c.id.clone(),
-            kind: hogguard_secret::CredentialKind::Custom,
-            severity: c.severity,
-            secret: c.secret,
-            description: c.description.clone().unwrap_or_else(|| format!("custom rule {}", c.id)),
+        rules.extend(custom.iter().map(|c| {
+            Rule {
+                id: c.id.clone(),
+                kind: hogguard_secret::CredentialKind::Custom,
+                severity: c.severity,
+                secret: c.secret,
+                description: c
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| format!("custom rule {}", c.id)),
+            }
         }));
-        Ok(Scanner { matcher, rules, options, progress: Default::default() })
+        Ok(Scanner {
+            matcher,
+            rules,
+            options,
+            progress: Default::default(),
+        })
     }
 
     /// Every rule this scanner applies, built-in first.
@@ -159,15 +169,31 @@ impl Scanner {
     }
 
     /// Scans one stream (standard input, say), reported under `name`.
-    pub fn scan_reader(&self, name: &str, reader: impl std::io::Read) -> Result<ScanOutcome, Error> {
+    pub fn scan_reader(
+        &self,
+        name: &str,
+        reader: impl std::io::Read,
+    ) -> Result<ScanOutcome, Error> {
         let mut window = Window::new();
         let mut outcome = ScanOutcome::default();
-        let origin = Origin { path: name.to_owned(), blob: None };
+        let origin = Origin {
+            path: name.to_owned(),
+            blob: None,
+        };
         let mut found = Vec::new();
-        let scanned = stream::scan_reader(&self.matcher, reader, &mut window, self.options.scan_binary, |m| {
-            found.push(self.finding(&origin, m));
-        })
-        .map_err(|source| Error::Io { path: PathBuf::from(name), source })?;
+        let scanned = stream::scan_reader(
+            &self.matcher,
+            reader,
+            &mut window,
+            self.options.scan_binary,
+            |m| {
+                found.push(self.finding(&origin, m));
+            },
+        )
+        .map_err(|source| Error::Io {
+            path: PathBuf::from(name),
+            source,
+        })?;
         self.count(&mut outcome, scanned);
         outcome.findings = found;
         Ok(outcome)
@@ -239,7 +265,10 @@ pub(crate) struct Collector {
 
 impl Collector {
     pub(crate) fn merge(&self, part: ScanOutcome) {
-        let mut outcome = self.outcome.lock().expect("no worker panics while holding the lock");
+        let mut outcome = self
+            .outcome
+            .lock()
+            .expect("no worker panics while holding the lock");
         outcome.findings.extend(part.findings);
         outcome.warnings.extend(part.warnings);
         outcome.inputs += part.inputs;
@@ -248,6 +277,8 @@ impl Collector {
     }
 
     pub(crate) fn into_outcome(self) -> ScanOutcome {
-        self.outcome.into_inner().expect("no worker panics while holding the lock")
+        self.outcome
+            .into_inner()
+            .expect("no worker panics while holding the lock")
     }
 }

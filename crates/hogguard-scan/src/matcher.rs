@@ -21,7 +21,11 @@ pub(crate) const CONTEXT: usize = 1024;
 pub(crate) const OVERLAP: usize = 4 * CONTEXT;
 
 /// Inline comments that suppress a finding on their line.
-const ALLOW_MARKERS: &[&[u8]] = &[b"hogguard:allow", b"gitleaks:allow", b"pragma: allowlist secret"];
+const ALLOW_MARKERS: &[&[u8]] = &[
+    b"hogguard:allow",
+    b"gitleaks:allow",
+    b"pragma: allowlist secret",
+];
 
 /// A credential found in a window: the rule's index and the byte range of the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +47,36 @@ struct TokenShape {
 /// characters before. `phx_` and `phs_` carry 35 bytes today (48–49) and carried 32 (41–43) or
 /// 35 (45–48) in base62 before.
 const TOKEN_SHAPES: [TokenShape; 5] = [
-    TokenShape { prefix: b"phc_", rule: builtin::PROJECT_API_KEY, min_body: 41, max_body: 44 },
-    TokenShape { prefix: b"phx_", rule: builtin::PERSONAL_API_KEY, min_body: 41, max_body: 49 },
-    TokenShape { prefix: b"phs_", rule: builtin::PROJECT_SECRET_API_KEY, min_body: 41, max_body: 49 },
-    TokenShape { prefix: b"pha_", rule: builtin::OAUTH_ACCESS_TOKEN, min_body: 41, max_body: 44 },
-    TokenShape { prefix: b"phr_", rule: builtin::OAUTH_REFRESH_TOKEN, min_body: 41, max_body: 44 },
+    TokenShape {
+        prefix: b"phc_",
+        rule: builtin::PROJECT_API_KEY,
+        min_body: 41,
+        max_body: 44,
+    },
+    TokenShape {
+        prefix: b"phx_",
+        rule: builtin::PERSONAL_API_KEY,
+        min_body: 41,
+        max_body: 49,
+    },
+    TokenShape {
+        prefix: b"phs_",
+        rule: builtin::PROJECT_SECRET_API_KEY,
+        min_body: 41,
+        max_body: 49,
+    },
+    TokenShape {
+        prefix: b"pha_",
+        rule: builtin::OAUTH_ACCESS_TOKEN,
+        min_body: 41,
+        max_body: 44,
+    },
+    TokenShape {
+        prefix: b"phr_",
+        rule: builtin::OAUTH_REFRESH_TOKEN,
+        min_body: 41,
+        max_body: 44,
+    },
 ];
 
 const WEBHOOK_PREFIX: &[u8] = b"whsec_";
@@ -129,13 +158,24 @@ impl Matcher {
                 })?;
             Some((automaton, keyword_rules))
         };
-        Ok(Matcher { prefilter, assignment, custom: compiled, custom_keywords })
+        Ok(Matcher {
+            prefilter,
+            assignment,
+            custom: compiled,
+            custom_keywords,
+        })
     }
 
     /// Appends to `out` every match in `window` that starts in `report_from..report_to`.
     /// `window` must hold [`OVERLAP`] bytes past `report_to` unless it ends the input, and
     /// [`CONTEXT`] bytes before `report_from` unless it starts the input.
-    pub(crate) fn find(&self, window: &[u8], report_from: usize, report_to: usize, out: &mut Vec<Match>) {
+    pub(crate) fn find(
+        &self,
+        window: &[u8],
+        report_from: usize,
+        report_to: usize,
+        out: &mut Vec<Match>,
+    ) {
         let first = out.len();
         // The end of the last line searched for context rules, so that a line naming PostHog
         // several times is searched once.
@@ -150,7 +190,14 @@ impl Matcher {
                 if start >= context_line_end {
                     let (line_start, line_end) = line_bounds(window, start);
                     context_line_end = line_end;
-                    self.find_in_posthog_line(window, line_start, line_end, report_from, report_to, out);
+                    self.find_in_posthog_line(
+                        window,
+                        line_start,
+                        line_end,
+                        report_from,
+                        report_to,
+                        out,
+                    );
                 }
                 continue;
             }
@@ -203,7 +250,10 @@ impl Matcher {
             }
         }
         for captures in self.assignment.captures_iter(line) {
-            let name = captures.get(1).map_or(&[][..], |m| m.as_bytes()).to_ascii_lowercase();
+            let name = captures
+                .get(1)
+                .map_or(&[][..], |m| m.as_bytes())
+                .to_ascii_lowercase();
             let names_secret = [&b"secret"[..], b"key", b"token"]
                 .iter()
                 .any(|word| memchr::memmem::find(&name, word).is_some());
@@ -218,11 +268,21 @@ impl Matcher {
             {
                 continue;
             }
-            out.push(Match { rule: builtin::SECRET_ASSIGNMENT, start, end });
+            out.push(Match {
+                rule: builtin::SECRET_ASSIGNMENT,
+                start,
+                end,
+            });
         }
     }
 
-    fn find_custom(&self, window: &[u8], report_from: usize, report_to: usize, out: &mut Vec<Match>) {
+    fn find_custom(
+        &self,
+        window: &[u8],
+        report_from: usize,
+        report_to: usize,
+        out: &mut Vec<Match>,
+    ) {
         if self.custom.is_empty() {
             return;
         }
@@ -240,7 +300,8 @@ impl Matcher {
                 let Some(secret) = captures.get(1).or_else(|| captures.get(0)) else {
                     continue;
                 };
-                if secret.start() < report_from || secret.start() >= report_to || secret.is_empty() {
+                if secret.start() < report_from || secret.start() >= report_to || secret.is_empty()
+                {
                     continue;
                 }
                 if custom
@@ -249,7 +310,11 @@ impl Matcher {
                 {
                     continue;
                 }
-                out.push(Match { rule: custom.rule, start: secret.start(), end: secret.end() });
+                out.push(Match {
+                    rule: custom.rule,
+                    start: secret.start(),
+                    end: secret.end(),
+                });
             }
         }
     }
@@ -280,7 +345,11 @@ fn token_at(window: &[u8], start: usize, shape: &TokenShape) -> Option<Match> {
     if is_placeholder(body) {
         return None;
     }
-    Some(Match { rule: shape.rule, start, end: body_start + body_len })
+    Some(Match {
+        rule: shape.rule,
+        start,
+        end: body_start + body_len,
+    })
 }
 
 /// The `whsec_` secret at `start`: a base64 body of plausible length and randomness.
@@ -298,8 +367,16 @@ fn webhook_secret_at(window: &[u8], start: usize) -> Option<Match> {
     if is_placeholder(body) {
         return None;
     }
-    let padding = window[body_start + body_len..].iter().take(2).take_while(|&&b| b == b'=').count();
-    Some(Match { rule: crate::rules::builtin::WEBHOOK_SECRET, start, end: body_start + body_len + padding })
+    let padding = window[body_start + body_len..]
+        .iter()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count();
+    Some(Match {
+        rule: crate::rules::builtin::WEBHOOK_SECRET,
+        start,
+        end: body_start + body_len + padding,
+    })
 }
 
 /// Maximal runs of URL-safe base64 characters in `line`, as (start, end).
@@ -340,13 +417,17 @@ const MAX_ASSIGNED_LEN: usize = 256;
 /// placeholder.
 fn is_assigned_secret(value: &[u8]) -> bool {
     if !(MIN_ASSIGNED_LEN..=MAX_ASSIGNED_LEN).contains(&value.len())
-        || value.iter().any(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b')'))
+        || value
+            .iter()
+            .any(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b')'))
         || memchr::memmem::find(value, b"://").is_some()
         || is_dotted_reference(value)
     {
         return false;
     }
-    let is_token = TOKEN_SHAPES.iter().any(|shape| value.starts_with(shape.prefix))
+    let is_token = TOKEN_SHAPES
+        .iter()
+        .any(|shape| value.starts_with(shape.prefix))
         || value.starts_with(WEBHOOK_PREFIX);
     !is_token && shannon_entropy(value) >= MIN_TOKEN_ENTROPY && !is_placeholder(value)
 }
@@ -354,9 +435,9 @@ fn is_assigned_secret(value: &[u8]) -> bool {
 /// `settings.POSTHOG_KEY`, `process.env.POSTHOG_KEY`: names, not values.
 fn is_dotted_reference(value: &[u8]) -> bool {
     value.contains(&b'.')
-        && value
-            .split(|&b| b == b'.')
-            .all(|part| !part.is_empty() && !part[0].is_ascii_digit() && part.iter().all(|&b| is_word_byte(b)))
+        && value.split(|&b| b == b'.').all(|part| {
+            !part.is_empty() && !part[0].is_ascii_digit() && part.iter().all(|&b| is_word_byte(b))
+        })
 }
 
 /// The bounds of the line around `pos`, at most [`CONTEXT`] bytes each way.
@@ -372,7 +453,9 @@ pub(crate) fn line_bounds(window: &[u8], pos: usize) -> (usize, usize) {
 fn is_allowed(window: &[u8], pos: usize) -> bool {
     let (start, end) = line_bounds(window, pos);
     let line = &window[start..end];
-    ALLOW_MARKERS.iter().any(|marker| memchr::memmem::find(line, marker).is_some())
+    ALLOW_MARKERS
+        .iter()
+        .any(|marker| memchr::memmem::find(line, marker).is_some())
 }
 
 /// Helpers for tests in other modules.
@@ -383,7 +466,11 @@ pub(crate) mod tests_support {
 
     /// The rule that reports tokens of `prefix`.
     pub(crate) fn rule_of(prefix: Prefix) -> usize {
-        TOKEN_SHAPES.iter().find(|s| s.prefix == prefix.as_str().as_bytes()).expect("every prefix has a shape").rule
+        TOKEN_SHAPES
+            .iter()
+            .find(|s| s.prefix == prefix.as_str().as_bytes())
+            .expect("every prefix has a shape")
+            .rule
     }
 
     pub(crate) use super::is_legacy_key;
@@ -392,8 +479,8 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tests_support::rule_of;
     use hogguard_testkit::keys::{self, BASE57, BASE62, Era, Prefix};
+    use tests_support::rule_of;
 
     fn rules_found(text: &str) -> Vec<(usize, String)> {
         let matcher = Matcher::new(&[]).unwrap();
@@ -416,7 +503,11 @@ mod tests {
                 for alphabet in [BASE57, BASE62] {
                     let token = keys::with_body_len(prefix, alphabet, len);
                     let text = format!("key = \"{token}\"\n");
-                    assert_eq!(rules_found(&text), vec![(rule_of(prefix), token.clone())], "{len}");
+                    assert_eq!(
+                        rules_found(&text),
+                        vec![(rule_of(prefix), token.clone())],
+                        "{len}"
+                    );
                 }
             }
         }
@@ -424,7 +515,11 @@ mod tests {
 
     #[test]
     fn never_reports_a_longer_run_cut_short() {
-        for (prefix, too_long) in [(Prefix::Project, 45), (Prefix::Personal, 50), (Prefix::OAuthAccess, 45)] {
+        for (prefix, too_long) in [
+            (Prefix::Project, 45),
+            (Prefix::Personal, 50),
+            (Prefix::OAuthAccess, 45),
+        ] {
             let token = keys::with_body_len(prefix, BASE57, too_long);
             assert_eq!(rules_found(&format!("x {token} y")), vec![], "{token:.8}");
             let too_short = keys::with_body_len(prefix, BASE57, 40);
@@ -471,11 +566,16 @@ mod tests {
             vec![(builtin::LEGACY_PERSONAL_API_KEY, key.clone())]
         );
         assert_eq!(
-            rules_found(&format!("curl -H 'Authorization: Bearer {key}' https://app.posthog.com/api/\n")),
+            rules_found(&format!(
+                "curl -H 'Authorization: Bearer {key}' https://app.posthog.com/api/\n"
+            )),
             vec![(builtin::LEGACY_PERSONAL_API_KEY, key.clone())]
         );
         assert_eq!(rules_found(&format!("SOME_OTHER_KEY={key}\n")), vec![]);
-        assert_eq!(rules_found(&format!("posthog = 1\nSOME_OTHER_KEY={key}\n")), vec![]);
+        assert_eq!(
+            rules_found(&format!("posthog = 1\nSOME_OTHER_KEY={key}\n")),
+            vec![]
+        );
     }
 
     #[test]
@@ -488,36 +588,63 @@ mod tests {
             format!("posthog_secret_key: '{value}'"),
             format!("PostHog.token := `{value}`"),
         ] {
-            assert_eq!(rules_found(&text), vec![(builtin::SECRET_ASSIGNMENT, value.to_owned())], "{text}");
+            assert_eq!(
+                rules_found(&text),
+                vec![(builtin::SECRET_ASSIGNMENT, value.to_owned())],
+                "{text}"
+            );
         }
         // Not a secret-like name, or a value another rule reports.
         assert_eq!(rules_found(&format!("POSTHOG_PROJECT_ID={value}")), vec![]);
         let token = keys::current(Prefix::Project);
-        assert_eq!(rules_found(&format!("POSTHOG_KEY={token}")), vec![(builtin::PROJECT_API_KEY, token)]);
+        assert_eq!(
+            rules_found(&format!("POSTHOG_KEY={token}")),
+            vec![(builtin::PROJECT_API_KEY, token)]
+        );
     }
 
     #[test]
     fn webhook_secrets_include_their_padding() {
         let secret = keys::webhook_secret();
-        assert_eq!(rules_found(&format!("SIGNING={secret}\n")), vec![(builtin::WEBHOOK_SECRET, secret.clone())]);
+        assert_eq!(
+            rules_found(&format!("SIGNING={secret}\n")),
+            vec![(builtin::WEBHOOK_SECRET, secret.clone())]
+        );
         let padded = format!("whsec_{}==", &secret[6..42]);
-        assert_eq!(rules_found(&padded), vec![(builtin::WEBHOOK_SECRET, padded.clone())]);
+        assert_eq!(
+            rules_found(&padded),
+            vec![(builtin::WEBHOOK_SECRET, padded.clone())]
+        );
     }
 
     #[test]
     fn allow_comments_suppress_their_line_only() {
         let token = keys::current(Prefix::Secret);
-        for marker in ["# hogguard:allow", "// gitleaks:allow", "# pragma: allowlist secret"] {
-            assert_eq!(rules_found(&format!("k = \"{token}\" {marker}\n")), vec![], "{marker}");
+        for marker in [
+            "# hogguard:allow",
+            "// gitleaks:allow",
+            "# pragma: allowlist secret",
+        ] {
+            assert_eq!(
+                rules_found(&format!("k = \"{token}\" {marker}\n")),
+                vec![],
+                "{marker}"
+            );
         }
-        assert_eq!(rules_found(&format!("# hogguard:allow\nk = \"{token}\"\n")).len(), 1);
+        assert_eq!(
+            rules_found(&format!("# hogguard:allow\nk = \"{token}\"\n")).len(),
+            1
+        );
     }
 
     #[test]
     fn current_and_legacy_eras_both_match() {
         for era in [Era::Current, Era::Base62 { bytes: 35 }] {
             let token = keys::token(Prefix::Personal, era);
-            assert_eq!(rules_found(&token), vec![(builtin::PERSONAL_API_KEY, token.clone())]);
+            assert_eq!(
+                rules_found(&token),
+                vec![(builtin::PERSONAL_API_KEY, token.clone())]
+            );
         }
     }
 
@@ -548,12 +675,24 @@ mod tests {
         let mut out = Vec::new();
         matcher.find(text, 0, text.len(), &mut out);
         out.sort_by_key(|m| m.start);
-        let found: Vec<_> = out.iter().map(|m| (m.rule, &text[m.start..m.end])).collect();
+        let found: Vec<_> = out
+            .iter()
+            .map(|m| (m.rule, &text[m.start..m.end]))
+            .collect();
         assert_eq!(
             found,
-            vec![(builtin::COUNT, &b"k3j5h7g9f2d4s6a8"[..]), (builtin::COUNT + 1, &b"corp-123456"[..])]
+            vec![
+                (builtin::COUNT, &b"k3j5h7g9f2d4s6a8"[..]),
+                (builtin::COUNT + 1, &b"corp-123456"[..])
+            ]
         );
-        let bad = CustomRule { regex: "(".into(), ..rules[0].clone() };
-        assert!(matches!(Matcher::new(&[bad]), Err(Error::InvalidRule { .. })));
+        let bad = CustomRule {
+            regex: "(".into(),
+            ..rules[0].clone()
+        };
+        assert!(matches!(
+            Matcher::new(&[bad]),
+            Err(Error::InvalidRule { .. })
+        ));
     }
 }

@@ -34,7 +34,12 @@ pub fn json(findings: &[Finding], summary: &Summary) -> String {
         findings: &'a [Finding],
         summary: &'a Summary,
     }
-    serde_json::to_string_pretty(&Document { version: 1, findings, summary }).expect("a report serialises")
+    serde_json::to_string_pretty(&Document {
+        version: 1,
+        findings,
+        summary,
+    })
+    .expect("a report serialises")
 }
 
 /// A SARIF 2.1.0 log that GitHub code scanning accepts. `partialFingerprints` carry the content
@@ -101,7 +106,10 @@ pub fn sarif(findings: &[Finding], rules: &[Rule], tool_version: &str) -> String
 }
 
 fn rule_description<'a>(rules: &'a [Rule], id: &str) -> &'a str {
-    rules.iter().find(|r| r.id == id).map_or("secret", |r| r.description.as_str())
+    rules
+        .iter()
+        .find(|r| r.id == id)
+        .map_or("secret", |r| r.description.as_str())
 }
 
 fn level(severity: Severity) -> &'static str {

@@ -48,7 +48,10 @@ impl Window {
     /// step keeps, or a step would read nothing new.
     fn with_reach(reach: usize) -> Self {
         assert!(reach > CONTEXT);
-        Window { data: vec![0; reach + OVERLAP].into_boxed_slice(), matches: Vec::new() }
+        Window {
+            data: vec![0; reach + OVERLAP].into_boxed_slice(),
+            matches: Vec::new(),
+        }
     }
 }
 
@@ -91,7 +94,11 @@ pub(crate) fn scan_reader(
     let mut len = 0;
     let mut base = 0u64;
     let mut report_from = 0;
-    let mut cursor = LineCursor { pos: 0, line: 1, line_start: 0 };
+    let mut cursor = LineCursor {
+        pos: 0,
+        line: 1,
+        line_start: 0,
+    };
     let mut first = true;
     loop {
         let eof = fill(&mut reader, &mut window.data, &mut len)?;
@@ -145,7 +152,11 @@ pub(crate) fn scan_slice(
     matches.clear();
     matcher.find(data, 0, data.len(), matches);
     matches.sort_unstable_by_key(|m| (m.start, m.rule));
-    let mut cursor = LineCursor { pos: 0, line: 1, line_start: 0 };
+    let mut cursor = LineCursor {
+        pos: 0,
+        line: 1,
+        line_start: 0,
+    };
     for m in matches.iter() {
         cursor.advance(data, 0, m.start);
         emit(Located {
@@ -220,15 +231,25 @@ mod tests {
                     Era::Current => prefix.current_bytes(),
                     Era::Base62 { bytes } => bytes,
                 };
-                let token = format!("{}{}", prefix.as_str(), keys::body_from_bytes(era, &random[..bytes]));
+                let token = format!(
+                    "{}{}",
+                    prefix.as_str(),
+                    keys::body_from_bytes(era, &random[..bytes])
+                );
                 (token.clone(), token)
             }
             (None, Era::Current, _) => {
-                let key: String = random[..43].iter().map(|&b| URL_SAFE[usize::from(b) % 64] as char).collect();
+                let key: String = random[..43]
+                    .iter()
+                    .map(|&b| URL_SAFE[usize::from(b) % 64] as char)
+                    .collect();
                 (format!("POSTHOG_PERSONAL_API_KEY={key}"), key)
             }
             (None, _, _) => {
-                let body: String = random[..43].iter().map(|&b| BASE64[usize::from(b) % 64] as char).collect();
+                let body: String = random[..43]
+                    .iter()
+                    .map(|&b| BASE64[usize::from(b) % 64] as char)
+                    .collect();
                 let secret = format!("whsec_{body}");
                 (secret.clone(), secret)
             }
@@ -279,10 +300,19 @@ mod tests {
         let token = keys::current(Prefix::Personal);
         let input = format!("\0\0ELF {token}\n");
         let mut found = Vec::new();
-        let scanned = scan_reader(&matcher, input.as_bytes(), &mut Window::new(), false, |m| found.push(m)).unwrap();
+        let scanned = scan_reader(&matcher, input.as_bytes(), &mut Window::new(), false, |m| {
+            found.push(m)
+        })
+        .unwrap();
         assert_eq!((scanned, found.len()), (Scanned::Binary, 0));
-        let scanned = scan_reader(&matcher, input.as_bytes(), &mut Window::new(), true, |m| found.push(m)).unwrap();
-        assert_eq!((scanned, found.len()), (Scanned::Bytes(input.len() as u64), 1));
+        let scanned = scan_reader(&matcher, input.as_bytes(), &mut Window::new(), true, |m| {
+            found.push(m)
+        })
+        .unwrap();
+        assert_eq!(
+            (scanned, found.len()),
+            (Scanned::Bytes(input.len() as u64), 1)
+        );
     }
 
     #[test]
@@ -293,10 +323,19 @@ mod tests {
         let input: String = tokens.iter().map(|t| format!("{filler} {t} ")).collect();
         let mut window = Window::with_reach(2 * CONTEXT);
         let mut found = Vec::new();
-        scan_reader(&matcher, input.as_bytes(), &mut window, false, |m| found.push(m)).unwrap();
-        let values: Vec<_> = found.iter().map(|m| String::from_utf8(m.value.clone()).unwrap()).collect();
+        scan_reader(&matcher, input.as_bytes(), &mut window, false, |m| {
+            found.push(m)
+        })
+        .unwrap();
+        let values: Vec<_> = found
+            .iter()
+            .map(|m| String::from_utf8(m.value.clone()).unwrap())
+            .collect();
         assert_eq!(values, tokens);
         assert!(found.iter().all(|m| m.line == 1));
-        assert_eq!(found[1].column, (filler.len() + 1 + tokens[0].len() + 1 + filler.len() + 1 + 1) as u64);
+        assert_eq!(
+            found[1].column,
+            (filler.len() + 1 + tokens[0].len() + 1 + filler.len() + 1 + 1) as u64
+        );
     }
 }

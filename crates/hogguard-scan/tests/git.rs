@@ -20,10 +20,16 @@ fn history_covers_every_blob_once_with_its_first_commit() {
 
     repo.write("README.md", "hello\n");
     repo.commit_all("start", "2024-01-01T10:00:00+00:00");
-    repo.write("config/app.py", format!("import os\nKEY = \"{personal}\"\n"));
+    repo.write(
+        "config/app.py",
+        format!("import os\nKEY = \"{personal}\"\n"),
+    );
     let added = repo.commit_all("add key", "2024-02-01T10:00:00+01:00");
     // The key stays through later edits of the file: still one finding, at its first commit.
-    repo.write("config/app.py", format!("import os\nimport sys\nKEY = \"{personal}\"\n"));
+    repo.write(
+        "config/app.py",
+        format!("import os\nimport sys\nKEY = \"{personal}\"\n"),
+    );
     repo.commit_all("edit", "2024-02-02T10:00:00+00:00");
     repo.write("config/app.py", "import os\nKEY = os.environ['KEY']\n");
     repo.commit_all("remove key", "2024-03-01T10:00:00+00:00");
@@ -38,7 +44,10 @@ fn history_covers_every_blob_once_with_its_first_commit() {
     repo.write("README.md", format!("token {stashed}\n"));
     repo.git(&["stash", "-q"]);
     let blob_path = repo.write("loose.txt", format!("refresh {dangling}\n"));
-    let dangling_blob = repo.git(&["hash-object", "-w", blob_path.to_str().unwrap()]).trim().to_owned();
+    let dangling_blob = repo
+        .git(&["hash-object", "-w", blob_path.to_str().unwrap()])
+        .trim()
+        .to_owned();
     std::fs::remove_file(blob_path).unwrap();
     // Pack what is there, then add a loose object on top: both stores must be read.
     repo.git(&["gc", "-q", "--prune=never"]);
@@ -48,7 +57,11 @@ fn history_covers_every_blob_once_with_its_first_commit() {
 
     let outcome = scanner().scan_git(repo.path()).unwrap();
     assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
-    let by_mask: HashMap<String, _> = outcome.findings.iter().map(|f| (f.masked.clone(), f)).collect();
+    let by_mask: HashMap<String, _> = outcome
+        .findings
+        .iter()
+        .map(|f| (f.masked.clone(), f))
+        .collect();
     assert_eq!(outcome.findings.len(), 5, "{:#?}", outcome.findings);
 
     let f = by_mask[&hogguard_secret::mask(&personal)];
@@ -83,24 +96,36 @@ fn corrupt_loose_objects_cost_a_warning_not_the_scan() {
     repo.write("a.txt", format!("{key}\n"));
     repo.commit_all("a", "2024-01-01T00:00:00+00:00");
     let victim = repo.write("b.txt", "some other content\n");
-    let id = repo.git(&["hash-object", "-w", victim.to_str().unwrap()]).trim().to_owned();
-    let object = repo.path().join(".git/objects").join(&id[..2]).join(&id[2..]);
-    let mut permissions = std::fs::metadata(&object).unwrap().permissions();
-    permissions.set_readonly(false);
-    std::fs::set_permissions(&object, permissions).unwrap();
+    let id = repo
+        .git(&["hash-object", "-w", victim.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    let object = repo
+        .path()
+        .join(".git/objects")
+        .join(&id[..2])
+        .join(&id[2..]);
+    std::fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::write(&object, b"this is not zlib data").unwrap();
 
     let outcome = scanner().scan_git(repo.path()).unwrap();
     assert_eq!(outcome.findings.len(), 1);
     assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
-    assert!(outcome.warnings[0].path.contains(&id), "{:?}", outcome.warnings);
+    assert!(
+        outcome.warnings[0].path.contains(&id),
+        "{:?}",
+        outcome.warnings
+    );
 }
 
 #[test]
 fn not_a_repository_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let error = scanner().scan_git(dir.path()).unwrap_err();
-    assert!(error.to_string().contains("not a git repository"), "{error}");
+    assert!(
+        error.to_string().contains("not a git repository"),
+        "{error}"
+    );
 }
 
 #[test]

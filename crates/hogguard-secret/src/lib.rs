@@ -182,7 +182,11 @@ mod tests {
     fn debug_and_display_never_show_the_value() {
         let raw = "phs_SecretValueThatMustNotLeak42";
         let secret = Secret::new(raw);
-        for shown in [format!("{secret}"), format!("{secret:?}"), format!("{secret:#?}")] {
+        for shown in [
+            format!("{secret}"),
+            format!("{secret:?}"),
+            format!("{secret:#?}"),
+        ] {
             assert!(!shown.contains("SecretValue"), "{shown}");
             assert!(shown.contains("phs_...ak42"), "{shown}");
         }
@@ -198,8 +202,14 @@ mod tests {
 
     #[test]
     fn kinds_come_from_prefixes() {
-        assert_eq!(CredentialKind::from_value("phc_x"), Some(CredentialKind::ProjectApiKey));
-        assert_eq!(CredentialKind::from_value(" whsec_x"), Some(CredentialKind::WebhookSecret));
+        assert_eq!(
+            CredentialKind::from_value("phc_x"),
+            Some(CredentialKind::ProjectApiKey)
+        );
+        assert_eq!(
+            CredentialKind::from_value(" whsec_x"),
+            Some(CredentialKind::WebhookSecret)
+        );
         assert_eq!(CredentialKind::from_value("ph"), None);
         assert!(!CredentialKind::ProjectApiKey.is_secret());
         assert!(CredentialKind::OAuthRefreshToken.is_secret());

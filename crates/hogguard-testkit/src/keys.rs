@@ -115,7 +115,11 @@ pub fn token(prefix: Prefix, era: Era) -> String {
         Era::Current => prefix.current_bytes(),
         Era::Base62 { bytes } => bytes,
     };
-    format!("{}{}", prefix.as_str(), body_from_bytes(era, &random_bytes(bytes)))
+    format!(
+        "{}{}",
+        prefix.as_str(),
+        body_from_bytes(era, &random_bytes(bytes))
+    )
 }
 
 /// A fresh current-era token of `prefix`.
@@ -194,6 +198,9 @@ mod tests {
     fn legacy_keys_are_43_url_safe_characters() {
         let key = legacy_personal();
         assert_eq!(key.len(), 43);
-        assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
     }
 }

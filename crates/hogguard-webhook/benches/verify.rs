@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hogguard_webhook::{ManualClock, Scheme, Verifier, WebhookSecret, github, standard, stripe};
 
 const NOW: u64 = 1_614_265_330;
-const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
 const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
 
 fn body(len: usize) -> Vec<u8> {
@@ -57,7 +57,7 @@ fn bench_standard(c: &mut Criterion) {
     });
     // During a rotation the sender signs with two secrets and we hold two: the worst case is
     // the matching secret being second.
-    let old = WebhookSecret::new("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let old = WebhookSecret::new("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); // hogguard:allow (a test value, not a credential)
     let rotating = Verifier::new(
         Scheme::Standard,
         &[old, WebhookSecret::new(STANDARD_SECRET)],

@@ -50,7 +50,7 @@ type FailureHook = Arc<dyn Fn(&VerifyError) + Send + Sync>;
 /// use hogguard_webhook::layer::VerifyWebhookLayer;
 /// use hogguard_webhook::{Scheme, Verifier, WebhookSecret};
 ///
-/// let verifier = Verifier::new(Scheme::Standard, &[WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")])?;
+/// let verifier = Verifier::new(Scheme::Standard, &[WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")])?; // hogguard:allow (the Standard Webhooks spec's public example secret)
 /// let layer = VerifyWebhookLayer::new(verifier)
 ///     .with_body_limit(256 * 1024)
 ///     .on_failure(|err| eprintln!("webhook rejected: {err}"));
@@ -208,7 +208,7 @@ mod tests {
     use super::*;
     use crate::{ManualClock, MemoryReplayStore, Scheme, WebhookSecret, standard};
 
-    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
     const NOW: u64 = 1_614_265_330;
 
     fn verifier() -> Verifier {

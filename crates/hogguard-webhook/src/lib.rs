@@ -24,7 +24,7 @@
 //! ```
 //! use hogguard_webhook::{ManualClock, MemoryReplayStore, Scheme, Verifier, VerifyError, WebhookSecret, standard};
 //!
-//! let secret = WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+//! let secret = WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"); // hogguard:allow (the Standard Webhooks spec's public example secret)
 //! let body = br#"{"test": 2432232314}"#;
 //! let signature = standard::sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)?;
 //! assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");

@@ -7,7 +7,7 @@ use hogguard_webhook::{
 use proptest::prelude::*;
 
 const NOW: u64 = 1_614_265_330;
-const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
 const TEXT_SECRET: &str = "whsec_text_secret_for_stripe_github_hex";
 
 fn verifier(scheme: Scheme) -> Verifier {

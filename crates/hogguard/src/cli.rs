@@ -8,8 +8,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// security checklist, rotates keys without downtime, keeps a tamper-evident audit trail and
 /// verifies webhook signatures.
 #[derive(Debug, Parser)]
-#[command(name = "hogguard", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 clean, 1 findings or failed verification, 2 usage or runtime error, 130 interrupted.")]
+#[command(
+    name = "hogguard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 clean, 1 findings or failed verification, 2 usage or runtime error, 130 interrupted."
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,

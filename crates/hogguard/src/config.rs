@@ -41,8 +41,10 @@ impl Config {
             None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
             None => return Ok(Config::default()),
         };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut config = Config::parse(&text).with_context(|| format!("invalid configuration {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut config = Config::parse(&text)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
         let dir = path.parent().unwrap_or(Path::new(""));
         if let Some(baseline) = &mut config.scan.baseline {
             *baseline = dir.join(&*baseline);
@@ -54,7 +56,10 @@ impl Config {
     pub(crate) fn parse(text: &str) -> Result<Config> {
         let table: toml::Table = toml::from_str(text)?;
         if let Some(unknown) = table.keys().find(|key| !SECTIONS.contains(&key.as_str())) {
-            bail!("unknown section `{unknown}` (expected one of: {})", SECTIONS.join(", "));
+            bail!(
+                "unknown section `{unknown}` (expected one of: {})",
+                SECTIONS.join(", ")
+            );
         }
         let config: Config = table.try_into()?;
         for rule in &config.scan.rules {
@@ -92,7 +97,12 @@ mod tests {
     #[test]
     fn rejects_unknown_keys_and_bad_severity() {
         assert!(Config::parse("[scan]\nrulez = []").is_err());
-        assert!(Config::parse("[scann]").unwrap_err().to_string().contains("unknown section"));
+        assert!(
+            Config::parse("[scann]")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown section")
+        );
         assert!(Config::parse("[posthog]\nhost = 'https://eu.posthog.com'").is_ok());
         assert!(Config::parse("[[scan.rules]]\nid='x'\nregex='y'\nseverity='huge'").is_err());
         assert!(Config::parse("[[scan.rules]]\nid=''\nregex='y'").is_err());

@@ -17,7 +17,8 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     temp.write_all(contents)
         .and_then(|()| temp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", temp.path().display()))?;
-    temp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))?;

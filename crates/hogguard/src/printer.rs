@@ -1,6 +1,10 @@
 //! Everything hogguard prints for people: colours, escaping of untrusted text, warnings,
 //! progress. Machine formats are written by the commands as they are.
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "this module is the printer")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "this module is the printer"
+)]
 
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -47,11 +51,21 @@ impl Printer {
     }
 
     pub(crate) fn warning(&self, message: &str) {
-        anstream::eprintln!("{}warning{}: {}", style::YELLOW, style::RESET, escape(message));
+        anstream::eprintln!(
+            "{}warning{}: {}",
+            style::YELLOW,
+            style::RESET,
+            escape(message)
+        );
     }
 
     pub(crate) fn error(&self, message: &str) {
-        anstream::eprintln!("{}error{}: {}", style::BOLD_RED, style::RESET, escape(message));
+        anstream::eprintln!(
+            "{}error{}: {}",
+            style::BOLD_RED,
+            style::RESET,
+            escape(message)
+        );
     }
 
     /// A note for people on standard error, dropped by `--quiet`.
@@ -65,13 +79,18 @@ impl Printer {
     /// guard lives, when standard error is a terminal and `--quiet` is off.
     pub(crate) fn progress(&self, status: impl Fn() -> String + Send + 'static) -> ProgressGuard {
         if self.quiet || !std::io::stderr().is_terminal() {
-            return ProgressGuard { stop: None, thread: None };
+            return ProgressGuard {
+                stop: None,
+                thread: None,
+            };
         }
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let mut shown = false;
             // Dropping the guard drops `stop`, which ends the wait at once.
-            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_millis(250)) {
+            while let Err(RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(250))
+            {
                 eprint!("\r\x1b[2K{}", status());
                 shown = true;
             }
@@ -79,7 +98,10 @@ impl Printer {
                 eprint!("\r\x1b[2K");
             }
         });
-        ProgressGuard { stop: Some(stop), thread: Some(thread) }
+        ProgressGuard {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 }
 
@@ -115,7 +137,15 @@ pub(crate) fn escape(text: &str) -> String {
 /// `text` without the ANSI styles of [`style`], for files.
 pub(crate) fn strip_styles(text: &str) -> String {
     let mut out = text.to_owned();
-    for code in [style::RED, style::BOLD_RED, style::YELLOW, style::CYAN, style::DIM, style::GREEN, style::RESET] {
+    for code in [
+        style::RED,
+        style::BOLD_RED,
+        style::YELLOW,
+        style::CYAN,
+        style::DIM,
+        style::GREEN,
+        style::RESET,
+    ] {
         out = out.replace(code, "");
     }
     out
@@ -130,7 +160,11 @@ pub(crate) fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]

@@ -30,12 +30,21 @@ impl Worker<'_> {
             Ok(file) => file,
             Err(e) => return self.warn(display, e.to_string()),
         };
-        let origin = Origin { path: display, blob: None };
+        let origin = Origin {
+            path: display,
+            blob: None,
+        };
         let scanner = self.scanner;
         let findings = &mut self.outcome.findings;
-        let scanned = stream::scan_reader(&scanner.matcher, file, &mut self.window, scanner.options.scan_binary, |m| {
-            findings.push(scanner.finding(&origin, m));
-        });
+        let scanned = stream::scan_reader(
+            &scanner.matcher,
+            file,
+            &mut self.window,
+            scanner.options.scan_binary,
+            |m| {
+                findings.push(scanner.finding(&origin, m));
+            },
+        );
         match scanned {
             Ok(scanned) => scanner.count(&mut self.outcome, scanned),
             Err(e) => self.warn(origin.path, e.to_string()),
@@ -55,7 +64,9 @@ fn display_path(path: &Path) -> String {
 
 pub(crate) fn scan(scanner: &Scanner, paths: &[PathBuf]) -> Result<ScanOutcome, Error> {
     let collector = Collector::default();
-    let (first, rest) = paths.split_first().expect("the caller passes at least one path");
+    let (first, rest) = paths
+        .split_first()
+        .expect("the caller passes at least one path");
     let honour = !scanner.options.no_ignore;
     let mut builder = WalkBuilder::new(first);
     for path in rest {
@@ -103,7 +114,10 @@ pub(crate) fn scan(scanner: &Scanner, paths: &[PathBuf]) -> Result<ScanOutcome, 
             if file_type.is_file() {
                 worker.scan_file(entry.path());
             } else if file_type.is_symlink() && std::fs::metadata(entry.path()).is_err() {
-                worker.warn(display_path(entry.path()), "broken symbolic link".to_owned());
+                worker.warn(
+                    display_path(entry.path()),
+                    "broken symbolic link".to_owned(),
+                );
             }
             WalkState::Continue
         })

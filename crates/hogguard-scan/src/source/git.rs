@@ -45,7 +45,9 @@ impl Shared {
     }
 
     fn lock_outcome(&self) -> std::sync::MutexGuard<'_, ScanOutcome> {
-        self.outcome.lock().expect("no thread panics while holding the lock")
+        self.outcome
+            .lock()
+            .expect("no thread panics while holding the lock")
     }
 }
 
@@ -68,7 +70,12 @@ impl ObjectHandler<'_> {
     }
 
     fn scan_blob(&mut self, data: &[u8], id: ObjectId) {
-        let first_time = self.shared.seen_blobs.lock().expect("no panics under the lock").insert(id);
+        let first_time = self
+            .shared
+            .seen_blobs
+            .lock()
+            .expect("no panics under the lock")
+            .insert(id);
         if !first_time {
             return;
         }
@@ -81,7 +88,11 @@ impl ObjectHandler<'_> {
             |m| found.push((id, m)),
         );
         if !found.is_empty() {
-            self.shared.found.lock().expect("no panics under the lock").extend(found);
+            self.shared
+                .found
+                .lock()
+                .expect("no panics under the lock")
+                .extend(found);
         }
         let mut outcome = self.shared.lock_outcome();
         self.scanner.count(&mut outcome, scanned);
@@ -89,7 +100,8 @@ impl ObjectHandler<'_> {
 
     fn keep_commit(&mut self, data: &[u8], id: ObjectId) {
         let Ok(commit) = gix::objs::CommitRef::from_bytes(data, self.hash_kind) else {
-            self.shared.warn(id.to_string(), "commit could not be parsed".to_owned());
+            self.shared
+                .warn(id.to_string(), "commit could not be parsed".to_owned());
             return;
         };
         let (author, date) = match commit.author() {
@@ -102,17 +114,33 @@ impl ObjectHandler<'_> {
             Err(_) => (String::new(), None),
         };
         let time = commit.time().map_or(0, |t| t.seconds);
-        let info = CommitInfo { id, tree: commit.tree(), time, author, date };
-        self.shared.commits.lock().expect("no panics under the lock").push(info);
+        let info = CommitInfo {
+            id,
+            tree: commit.tree(),
+            time,
+            author,
+            date,
+        };
+        self.shared
+            .commits
+            .lock()
+            .expect("no panics under the lock")
+            .push(info);
     }
 }
 
 pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error> {
-    let repo = gix::discover(path).map_err(|e| Error::git(path, format!("not a git repository ({e})")))?;
+    let repo =
+        gix::discover(path).map_err(|e| Error::git(path, format!("not a git repository ({e})")))?;
     let objects = repo.common_dir().join("objects");
     let hash_kind = repo.object_hash();
     let shared = Shared::default();
-    let handler = ObjectHandler { scanner, shared: &shared, hash_kind, matches: Vec::new() };
+    let handler = ObjectHandler {
+        scanner,
+        shared: &shared,
+        hash_kind,
+        matches: Vec::new(),
+    };
 
     for index_path in pack_indexes(&objects)? {
         if scanner.progress.interrupted.load(Ordering::Relaxed) {
@@ -152,14 +180,19 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error>
 
     scan_loose(&objects, hash_kind, handler, &shared);
 
-    let Shared { found, commits, outcome, .. } = shared;
+    let Shared {
+        found,
+        commits,
+        outcome,
+        ..
+    } = shared;
     let mut outcome = outcome.into_inner().expect("no thread panicked");
     let found = found.into_inner().expect("no thread panicked");
     if found.is_empty() {
         return Ok(outcome);
     }
     let mut commits = commits.into_inner().expect("no thread panicked");
-    commits.sort_by(|a, b| (a.time, a.id).cmp(&(b.time, b.id)));
+    commits.sort_by_key(|c| (c.time, c.id));
     commits.dedup_by_key(|c| c.id);
     let targets: HashSet<ObjectId> = found.iter().map(|(id, _)| *id).collect();
     let introduced = first_introductions(&repo, &commits, &targets, &mut outcome.warnings);
@@ -173,7 +206,12 @@ fn pack_indexes(objects: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let entries = match std::fs::read_dir(&pack_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(Error::Io { path: pack_dir, source }),
+        Err(source) => {
+            return Err(Error::Io {
+                path: pack_dir,
+                source,
+            });
+        }
     };
     let mut indexes: Vec<_> = entries
         .filter_map(Result::ok)
@@ -185,7 +223,12 @@ fn pack_indexes(objects: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
 }
 
 /// Loose objects, read one by one; a corrupt one costs a warning.
-fn scan_loose(objects: &Path, hash_kind: gix::hash::Kind, mut handler: ObjectHandler<'_>, shared: &Shared) {
+fn scan_loose(
+    objects: &Path,
+    hash_kind: gix::hash::Kind,
+    mut handler: ObjectHandler<'_>,
+    shared: &Shared,
+) {
     let store = gix::odb::loose::Store::at(objects, hash_kind);
     let mut buffer = Vec::new();
     for id in store.iter() {
@@ -195,7 +238,10 @@ fn scan_loose(objects: &Path, hash_kind: gix::hash::Kind, mut handler: ObjectHan
         let id = match id {
             Ok(id) => id,
             Err(e) => {
-                shared.warn(objects.display().to_string(), format!("loose object store: {e}"));
+                shared.warn(
+                    objects.display().to_string(),
+                    format!("loose object store: {e}"),
+                );
                 continue;
             }
         };
@@ -233,11 +279,16 @@ fn first_introductions(
             let tree = match repo.find_object(tree_id) {
                 Ok(tree) => tree,
                 Err(e) => {
-                    warnings.push(Warning { path: tree_id.to_string(), message: format!("tree could not be read: {e}") });
+                    warnings.push(Warning {
+                        path: tree_id.to_string(),
+                        message: format!("tree could not be read: {e}"),
+                    });
                     continue;
                 }
             };
-            for entry in gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind).filter_map(Result::ok) {
+            for entry in
+                gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind).filter_map(Result::ok)
+            {
                 let path = if prefix.is_empty() {
                     entry.filename.to_string()
                 } else {
@@ -246,7 +297,9 @@ fn first_introductions(
                 if entry.mode.is_tree() {
                     stack.push((entry.oid.to_owned(), path));
                 } else if entry.mode.is_blob() && targets.contains(entry.oid) {
-                    introduced.entry(entry.oid.to_owned()).or_insert((index, path));
+                    introduced
+                        .entry(entry.oid.to_owned())
+                        .or_insert((index, path));
                 }
             }
             if introduced.len() == targets.len() {
@@ -271,7 +324,10 @@ fn attribute(
         .map(|(blob, located)| {
             let introduction = introduced.get(&blob);
             let path = introduction.map_or_else(|| blob.to_string(), |(_, path)| path.clone());
-            let origin = Origin { path, blob: Some(blob.to_string()) };
+            let origin = Origin {
+                path,
+                blob: Some(blob.to_string()),
+            };
             let mut finding = scanner.finding(&origin, located);
             match introduction {
                 Some(&(index, _)) => {
@@ -336,6 +392,9 @@ mod tests {
     fn rfc3339_formats_offsets() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00+00:00");
         assert_eq!(rfc3339(1_700_000_000, 3600), "2023-11-14T23:13:20+01:00");
-        assert_eq!(rfc3339(951_782_400, -5 * 3600 - 1800), "2000-02-28T18:30:00-05:30");
+        assert_eq!(
+            rfc3339(951_782_400, -5 * 3600 - 1800),
+            "2000-02-28T18:30:00-05:30"
+        );
     }
 }

@@ -15,7 +15,8 @@ use crate::stream;
 use crate::{Error, Origin, ScanOutcome, Scanner, Warning};
 
 pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error> {
-    let repo = gix::discover(path).map_err(|e| Error::git(path, format!("not a git repository ({e})")))?;
+    let repo =
+        gix::discover(path).map_err(|e| Error::git(path, format!("not a git repository ({e})")))?;
     let index = repo
         .index_or_empty()
         .map_err(|e| Error::git(path, format!("the index could not be read ({e})")))?;
@@ -38,15 +39,27 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error>
         let blob = match repo.find_object(entry.id) {
             Ok(blob) => blob,
             Err(e) => {
-                outcome.warnings.push(Warning { path: shown, message: format!("staged blob could not be read: {e}") });
+                outcome.warnings.push(Warning {
+                    path: shown,
+                    message: format!("staged blob could not be read: {e}"),
+                });
                 continue;
             }
         };
-        let origin = Origin { path: shown, blob: Some(entry.id.to_string()) };
+        let origin = Origin {
+            path: shown,
+            blob: Some(entry.id.to_string()),
+        };
         let findings = &mut outcome.findings;
-        let scanned = stream::scan_slice(&scanner.matcher, &blob.data, &mut matches, scanner.options.scan_binary, |m| {
-            findings.push(scanner.finding(&origin, m));
-        });
+        let scanned = stream::scan_slice(
+            &scanner.matcher,
+            &blob.data,
+            &mut matches,
+            scanner.options.scan_binary,
+            |m| {
+                findings.push(scanner.finding(&origin, m));
+            },
+        );
         scanner.count(&mut outcome, scanned);
     }
     Ok(outcome)
@@ -75,17 +88,23 @@ fn changed_by_cache_tree(
         }
         let mut head_subtrees = Vec::new();
         if let Some(id) = head_id {
-            let tree = repo.find_object(id).map_err(|e| format!("tree {id} could not be read ({e})"))?;
+            let tree = repo
+                .find_object(id)
+                .map_err(|e| format!("tree {id} could not be read ({e})"))?;
             for entry in gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind) {
                 let entry = entry.map_err(|e| format!("tree {id} is corrupt ({e})"))?;
                 if entry.mode.is_tree() {
-                    head_subtrees.push((BString::from(entry.filename.to_vec()), entry.oid.to_owned()));
+                    head_subtrees
+                        .push((BString::from(entry.filename.to_vec()), entry.oid.to_owned()));
                 }
             }
         }
         for child in &node.children {
             let name = child.name.as_bstr();
-            let head_child = head_subtrees.iter().find(|(n, _)| n.as_bstr() == name).map(|(_, id)| *id);
+            let head_child = head_subtrees
+                .iter()
+                .find(|(n, _)| n.as_bstr() == name)
+                .map(|(_, id)| *id);
             let mut path = dir.clone();
             if !path.is_empty() {
                 path.push(b'/');
@@ -98,7 +117,9 @@ fn changed_by_cache_tree(
     if candidates.len() > MAX_LOOKUPS {
         return changed_by_merge(repo, index, head);
     }
-    let head_tree = repo.find_tree(head).map_err(|e| format!("tree {head} could not be read ({e})"))?;
+    let head_tree = repo
+        .find_tree(head)
+        .map_err(|e| format!("tree {head} could not be read ({e})"))?;
     let mut changed = Vec::new();
     for position in candidates {
         let entry = &entries[position];
@@ -134,14 +155,24 @@ fn mark_directory(index: &gix::index::File, dir: &BString, unchanged: &mut [bool
 
 /// Positions of index entries that differ from `HEAD`, by one merge of the sorted index with
 /// every blob of `HEAD`: for indexes without a usable tree cache.
-fn changed_by_merge(repo: &gix::Repository, index: &gix::index::File, head: ObjectId) -> Result<Vec<usize>, String> {
+fn changed_by_merge(
+    repo: &gix::Repository,
+    index: &gix::index::File,
+    head: ObjectId,
+) -> Result<Vec<usize>, String> {
     let head = head_blobs(repo, head)?;
     let mut head_entries = head.iter().peekable();
     let mut changed = Vec::new();
     for (position, entry) in index.entries().iter().enumerate() {
         let entry_path = entry.path(index);
-        while head_entries.next_if(|(p, _)| p.as_bstr() < entry_path).is_some() {}
-        if !head_entries.peek().is_some_and(|(p, id)| p.as_bstr() == entry_path && *id == entry.id) {
+        while head_entries
+            .next_if(|(p, _)| p.as_bstr() < entry_path)
+            .is_some()
+        {}
+        if !head_entries
+            .peek()
+            .is_some_and(|(p, id)| p.as_bstr() == entry_path && *id == entry.id)
+        {
             changed.push(position);
         }
     }
@@ -154,7 +185,9 @@ fn head_blobs(repo: &gix::Repository, root: ObjectId) -> Result<Vec<(BString, Ob
     let mut blobs = Vec::new();
     let mut stack = vec![(root, BString::default())];
     while let Some((tree_id, prefix)) = stack.pop() {
-        let tree = repo.find_object(tree_id).map_err(|e| format!("tree {tree_id} could not be read ({e})"))?;
+        let tree = repo
+            .find_object(tree_id)
+            .map_err(|e| format!("tree {tree_id} could not be read ({e})"))?;
         for entry in gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind) {
             let entry = entry.map_err(|e| format!("tree {tree_id} is corrupt ({e})"))?;
             let mut path = prefix.clone();
@@ -197,7 +230,10 @@ mod tests {
         let cache = index.tree().expect("git add keeps a tree cache");
         let by_cache = changed_by_cache_tree(&git, &index, cache, head).unwrap();
         let by_merge = changed_by_merge(&git, &index, head).unwrap();
-        let paths: Vec<_> = by_cache.iter().map(|&i| index.entries()[i].path(&index).to_string()).collect();
+        let paths: Vec<_> = by_cache
+            .iter()
+            .map(|&i| index.entries()[i].path(&index).to_string())
+            .collect();
         assert_eq!(paths, vec!["a.b/new.txt", "a/b/two.txt"]);
         assert_eq!(by_cache, by_merge);
     }

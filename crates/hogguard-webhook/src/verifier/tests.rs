@@ -9,8 +9,8 @@ use crate::encoding::{encode_base64, encode_hex};
 use crate::replay::{MemoryReplayStore, ReplayStoreError};
 use crate::secret::standard_secret_from_key;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const OTHER_SECRET: &str = "whsec_c2Vjb25kIHNlY3JldCBmb3Igcm90YXRpb24=";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
+const OTHER_SECRET: &str = "whsec_c2Vjb25kIHNlY3JldCBmb3Igcm90YXRpb24="; // hogguard:allow (a test value, not a credential)
 const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
 const NOW: u64 = 1_614_265_330;
 const BODY: &[u8] = br#"{"test": 2432232314}"#;

@@ -15,8 +15,13 @@ use crate::printer::{self, Printer, style};
 use crate::{EXIT_INTERRUPTED, Status, fsutil};
 
 pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
-    let options = ScanOptions { no_ignore: args.no_ignore, scan_binary: args.binary, threads: args.threads };
-    let scanner = Scanner::new(&config.scan.rules, options).context("invalid [[scan.rules]] in the configuration")?;
+    let options = ScanOptions {
+        no_ignore: args.no_ignore,
+        scan_binary: args.binary,
+        threads: args.threads,
+    };
+    let scanner = Scanner::new(&config.scan.rules, options)
+        .context("invalid [[scan.rules]] in the configuration")?;
     let baseline = match args.baseline.as_ref().or(config.scan.baseline.as_ref()) {
         Some(path) => Some(Baseline::load(path)?),
         None => None,
@@ -52,13 +57,24 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     if let Some(path) = &args.write_baseline {
         let written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
         fsutil::write_atomic(path, written.to_json().as_bytes())?;
-        printer.note(&format!("wrote {} accepted secrets to {}", written.findings.len(), path.display()));
+        printer.note(&format!(
+            "wrote {} accepted secrets to {}",
+            written.findings.len(),
+            path.display()
+        ));
         return Ok(Status::Clean);
     }
 
-    let ScanOutcome { findings, inputs, bytes, binary_skipped, warnings } = outcome;
-    let (suppressed, findings): (Vec<Finding>, Vec<Finding>) =
-        findings.into_iter().partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
+    let ScanOutcome {
+        findings,
+        inputs,
+        bytes,
+        binary_skipped,
+        warnings,
+    } = outcome;
+    let (suppressed, findings): (Vec<Finding>, Vec<Finding>) = findings
+        .into_iter()
+        .partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
     let summary = Summary {
         findings: findings.len(),
         secrets: findings.iter().filter(|f| f.secret).count(),
@@ -71,13 +87,19 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     let text = match args.format {
         Format::Human => human(&findings, &summary, elapsed.as_secs_f64(), printer.quiet()),
         Format::Json => report::json(&findings, &summary) + "\n",
-        Format::Sarif => report::sarif(&findings, scanner.rules(), env!("CARGO_PKG_VERSION")) + "\n",
+        Format::Sarif => {
+            report::sarif(&findings, scanner.rules(), env!("CARGO_PKG_VERSION")) + "\n"
+        }
     };
     match &args.output {
         Some(path) => fsutil::write_atomic(path, printer::strip_styles(&text).as_bytes())?,
         None => printer.out(&text)?,
     }
-    Ok(if summary.secrets > 0 { Status::Findings } else { Status::Clean })
+    Ok(if summary.secrets > 0 {
+        Status::Findings
+    } else {
+        Status::Clean
+    })
 }
 
 fn scan(scanner: &Scanner, args: &ScanArgs) -> Result<ScanOutcome> {
@@ -87,7 +109,11 @@ fn scan(scanner: &Scanner, args: &ScanArgs) -> Result<ScanOutcome> {
     if args.staged {
         return Ok(scanner.scan_staged(Path::new("."))?);
     }
-    let paths: Vec<PathBuf> = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let paths: Vec<PathBuf> = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
     let stdin = Path::new("-");
     if paths.iter().any(|p| p == stdin) {
         if paths.len() > 1 {
@@ -131,7 +157,12 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
                 style::RESET
             );
         } else if finding.unreachable {
-            let _ = writeln!(text, "    {}in a blob that no commit holds (unreachable){}", style::DIM, style::RESET);
+            let _ = writeln!(
+                text,
+                "    {}in a blob that no commit holds (unreachable){}",
+                style::DIM,
+                style::RESET
+            );
         }
     }
     if !quiet {
@@ -143,7 +174,11 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
         };
         let _ = write!(text, "{verdict}");
         if public > 0 {
-            let _ = write!(text, ", {public} public project key{} listed", if public == 1 { "" } else { "s" });
+            let _ = write!(
+                text,
+                ", {public} public project key{} listed",
+                if public == 1 { "" } else { "s" }
+            );
         }
         if summary.suppressed > 0 {
             let _ = write!(text, ", {} suppressed by the baseline", summary.suppressed);
