@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Staged data set helper: `stream` writes a one-commit fast-import stream of N small files;
-`stage` then changes one of them in the work tree (adding one PostHog token) for
+`stage` then changes one of them in the work tree (adding one phx_ token) for
 gen_staged.sh to `git add`. Deterministic from the seed."""
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def stage(seed: int, n: int, repo: str, manifest: str) -> None:
     files = paths(rng, n)
     rng2 = random.Random(seed + 1)
     p, _ = files[rng2.randrange(len(files))]
-    token = C.posthog_token(rng2, "phc_")
+    # A personal key: a real secret (phc_ project keys are public, so a scanner may rightly
+    # pass them), and one that Kingfisher's PostHog rules also cover.
+    token = C.posthog_token(rng2, "phx_")
     full = os.path.join(repo, p)
     with open(full, "rb") as fh:
         lines = fh.read().split(b"\n")
@@ -58,7 +60,7 @@ def stage(seed: int, n: int, repo: str, manifest: str) -> None:
         fh.write(b"\n".join(lines))
     with open(manifest, "w") as fh:
         json.dump({"seed": seed, "files": n, "staged_path": p, "tokens_total": 1,
-                   "tokens_by_prefix": {"phc_": 1}, "tokens": [{"prefix": "phc_", "digest": C.token_digest(token), "path": p}]},
+                   "tokens_by_prefix": {"phx_": 1}, "tokens": [{"prefix": "phx_", "digest": C.token_digest(token), "path": p}]},
                   fh, indent=1)
     print(p)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the staged data set (target 18): a repository of 100,000 small committed files,
-# then one file modified (one PostHog token added) and staged.
+# then one file modified (one phx_ personal-key token added) and staged.
 # Usage: bash bench/gen_staged.sh [OUT_DIR]   (default bench/work/staged; rebuilt from scratch)
 set -euo pipefail
 

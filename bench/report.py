@@ -72,8 +72,8 @@ def check(mode: str, tool: str, out: str, manifest: dict, rc: int | None) -> dic
             try:
                 doc = json.loads(out)
             except ValueError:
-                # Text mode (the staged command has no --format json): tokens printed, if
-                # any, else the exit code (1 = secrets found) is the evidence.
+                # Text mode (the staged command has no --format json): values are masked,
+                # so the exit code (1 = secrets found) is the evidence.
                 found = {digest(m) for m in TOKEN.findall(out)}
                 if found:
                     res.update(found=len(found & planted), expected=len(planted), unit="unique planted tokens (text output)")
@@ -83,16 +83,21 @@ def check(mode: str, tool: str, out: str, manifest: dict, rc: int | None) -> dic
                     res["ok"] = rc == 1
                 return res
             findings = doc.get("findings", [])
-            found = {digest(m) for f in findings for s in strings(f) for m in TOKEN.findall(s)}
-            res.update(findings=len(findings), summary=doc.get("summary"))
+            summary = doc.get("summary") or {}
+            res.update(findings=len(findings), summary=summary)
+            # `fingerprint` is the hex SHA-256 of the secret, the same digest the manifests
+            # hold, so the check is exact although the report only shows masked values.
+            found = {f["fingerprint"] for f in findings if isinstance(f.get("fingerprint"), str)}
+            found |= {digest(m) for f in findings for s in strings(f) for m in TOKEN.findall(s)}
             if found:
                 res.update(found=len(found & planted), expected=len(planted), unit="unique planted tokens",
-                           unexpected=len(found - planted))
+                           other_secrets=len(found - planted))
                 res["ok"] = found >= planted
             else:
-                # Secrets redacted in the output: fall back to counting findings.
-                res.update(found=len(findings), expected=len(planted), unit="findings (values redacted)")
+                res.update(found=len(findings), expected=len(planted), unit="findings (no fingerprints)")
                 res["ok"] = len(findings) >= len(planted)
+            if mode == "tree" and summary.get("bytes") not in (None, manifest["bytes"]):
+                res["note"] = f"scanned {summary.get('bytes')} bytes of {manifest['bytes']} (binary_skipped={summary.get('binary_skipped')})"
     except Exception as e:  # a malformed output is a result worth reporting, not a crash
         res.update(error=f"{type(e).__name__}: {e}", ok=False)
     return res
@@ -131,6 +136,10 @@ def main() -> None:
         c = r["check"]
         verdict = {True: "ok", False: "MISMATCH", None: "n/a"}[c.get("ok")]
         found = f"{c.get('found')}/{c.get('expected')} {c.get('unit', '')}" if "error" not in c else c["error"]
+        if c.get("other_secrets"):
+            found += f", +{c['other_secrets']} not planted"
+        if c.get("note"):
+            found += f" ({c['note']})"
         rss = f"{r['rss_kb'] / 1024:.0f} MiB" if r["rss_kb"] else "?"
         lines.append(f"| {tool} | {fmt_s(r['mean'])} ± {fmt_s(r['stddev'])} | {fmt_s(r['min'])} … {fmt_s(r['max'])} "
                      f"| {fmt_s(r['cpu'])} | {r['runs']} | {rss} | {r['rc']} | {verdict}: {found} |")

@@ -57,7 +57,8 @@ machine() {
         echo "hyperfine: $(hyperfine --version)"
         echo "git: $(git --version)"
         echo "python: $(python3 --version)"
-        if [ -x "$HG" ]; then echo "hogguard: $("$HG" --version 2>&1 | head -n1) ($(stat -c %y "$HG" | cut -d. -f1))"; else echo "hogguard: not built"; fi
+        # Builds change under us while others work: pin the exact binary measured.
+        if [ -x "$HG" ]; then echo "hogguard: $("$HG" --version 2>&1 | head -n1) (built $(stat -c %y "$HG" | cut -d. -f1), sha256 $(sha256sum "$HG" | cut -c1-16))"; else echo "hogguard: not built"; fi
     } > "$results/machine.txt"
     cat "$results/machine.txt"
 }

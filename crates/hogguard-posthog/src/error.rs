@@ -173,7 +173,11 @@ pub(crate) fn from_response(status: u16, body: &str) -> Error {
             envelope.detail.unwrap_or_default(),
             envelope.attr,
         ),
-        None => (None, body.trim().chars().take(MAX_TEXT_DETAIL).collect(), None),
+        None => (
+            None,
+            body.trim().chars().take(MAX_TEXT_DETAIL).collect(),
+            None,
+        ),
     };
     match (status, code.as_deref()) {
         (_, Some("authentication_failed")) => Error::InvalidCredential { status, detail },
@@ -313,9 +317,18 @@ mod tests {
             )
         };
         for (detail, wait) in [
-            ("Request was throttled. Expected available in 1 seconds.", Some(1)),
-            ("Request was throttled. Expected available in 1 second.", Some(1)),
-            ("Request was throttled. Expected available in 86400 seconds.", Some(86400)),
+            (
+                "Request was throttled. Expected available in 1 seconds.",
+                Some(1),
+            ),
+            (
+                "Request was throttled. Expected available in 1 second.",
+                Some(1),
+            ),
+            (
+                "Request was throttled. Expected available in 86400 seconds.",
+                Some(86400),
+            ),
             ("Request was throttled.", None),
             ("Expected available in soon seconds.", None),
         ] {
@@ -388,7 +401,12 @@ mod tests {
 
     #[test]
     fn transient_errors() {
-        assert!(Error::Timeout { timeout: Duration::from_secs(1) }.is_transient());
+        assert!(
+            Error::Timeout {
+                timeout: Duration::from_secs(1)
+            }
+            .is_transient()
+        );
         assert!(
             Error::Server {
                 status: 503,

@@ -305,11 +305,31 @@ mod tests {
     #[test]
     fn cloud_hosts_are_canonical_and_https() {
         for (given, api, ingest) in [
-            ("app.posthog.com", "https://us.posthog.com", "https://us.i.posthog.com"),
-            ("http://US.posthog.com/", "https://us.posthog.com", "https://us.i.posthog.com"),
-            ("https://us.i.posthog.com", "https://us.posthog.com", "https://us.i.posthog.com"),
-            ("eu.posthog.com", "https://eu.posthog.com", "https://eu.i.posthog.com"),
-            ("https://eu.i.posthog.com/", "https://eu.posthog.com", "https://eu.i.posthog.com"),
+            (
+                "app.posthog.com",
+                "https://us.posthog.com",
+                "https://us.i.posthog.com",
+            ),
+            (
+                "http://US.posthog.com/",
+                "https://us.posthog.com",
+                "https://us.i.posthog.com",
+            ),
+            (
+                "https://us.i.posthog.com",
+                "https://us.posthog.com",
+                "https://us.i.posthog.com",
+            ),
+            (
+                "eu.posthog.com",
+                "https://eu.posthog.com",
+                "https://eu.i.posthog.com",
+            ),
+            (
+                "https://eu.i.posthog.com/",
+                "https://eu.posthog.com",
+                "https://eu.i.posthog.com",
+            ),
         ] {
             let hosts = Hosts::new(given).unwrap();
             assert_eq!(
@@ -349,7 +369,10 @@ mod tests {
             Err(Error::InvalidHost { reason, .. }) => reason,
             other => panic!("{text}: {other:?}"),
         };
-        assert_eq!(reason("ftp://x.example"), "the scheme must be http or https");
+        assert_eq!(
+            reason("ftp://x.example"),
+            "the scheme must be http or https"
+        );
         assert_eq!(reason("https://"), "there is no host name");
         assert_eq!(
             reason("https://a.example/?token=1"),

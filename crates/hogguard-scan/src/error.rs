@@ -41,6 +41,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "git")]
     pub(crate) fn git(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
         Error::Git {
             path: path.into(),

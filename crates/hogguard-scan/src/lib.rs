@@ -30,8 +30,7 @@ mod rules;
 mod source;
 mod stream;
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hogguard_secret::Secret;
@@ -92,6 +91,7 @@ pub struct ScanOutcome {
 }
 
 impl ScanOutcome {
+    #[cfg(any(feature = "files", feature = "git"))]
     fn sort(&mut self) {
         self.findings.sort_by(|a, b| {
             (&a.path, a.line, a.column, &a.rule).cmp(&(&b.path, b.line, b.column, &b.rule))
@@ -161,6 +161,7 @@ impl Scanner {
         std::sync::Arc::clone(&self.progress)
     }
 
+    #[cfg(any(feature = "files", feature = "git"))]
     fn threads(&self) -> usize {
         self.options
             .threads
@@ -200,6 +201,7 @@ impl Scanner {
     }
 
     /// Scans files and directories, walking directories in parallel.
+    #[cfg(feature = "files")]
     pub fn scan_paths(&self, paths: &[PathBuf]) -> Result<ScanOutcome, Error> {
         let mut outcome = source::files::scan(self, paths)?;
         outcome.sort();
@@ -208,7 +210,8 @@ impl Scanner {
 
     /// Scans every blob in the object store of the repository at `repo` once, packed and loose,
     /// and attributes findings to the first commit that introduced them.
-    pub fn scan_git(&self, repo: &Path) -> Result<ScanOutcome, Error> {
+    #[cfg(feature = "git")]
+    pub fn scan_git(&self, repo: &std::path::Path) -> Result<ScanOutcome, Error> {
         let mut outcome = source::git::scan(self, repo)?;
         outcome.sort();
         Ok(outcome)
@@ -216,10 +219,36 @@ impl Scanner {
 
     /// Scans what the index of the repository at `repo` would commit: the staged content of
     /// every path whose staged blob differs from `HEAD`.
-    pub fn scan_staged(&self, repo: &Path) -> Result<ScanOutcome, Error> {
+    #[cfg(feature = "git")]
+    pub fn scan_staged(&self, repo: &std::path::Path) -> Result<ScanOutcome, Error> {
         let mut outcome = source::staged::scan(self, repo)?;
         outcome.sort();
         Ok(outcome)
+    }
+
+    /// `text` with every credential the rules find replaced by its mask: for logs and audit
+    /// entries that must never carry a secret, whatever the caller passed.
+    pub fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let mut matches = Vec::new();
+        self.matcher
+            .find(text.as_bytes(), 0, text.len(), &mut matches);
+        if matches.is_empty() {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        matches.sort_unstable_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
+        let mut redacted = String::with_capacity(text.len());
+        let mut done = 0;
+        for m in matches {
+            // Matches of custom rules may overlap others or split a character; skip those.
+            if m.start < done || !text.is_char_boundary(m.start) || !text.is_char_boundary(m.end) {
+                continue;
+            }
+            redacted.push_str(&text[done..m.start]);
+            redacted.push_str(&hogguard_secret::mask(&text[m.start..m.end]));
+            done = m.end;
+        }
+        redacted.push_str(&text[done..]);
+        std::borrow::Cow::Owned(redacted)
     }
 
     fn count(&self, outcome: &mut ScanOutcome, scanned: Scanned) {
@@ -257,28 +286,29 @@ impl Scanner {
     }
 }
 
-/// Collects results from worker threads.
-#[derive(Default)]
-pub(crate) struct Collector {
-    outcome: Mutex<ScanOutcome>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hogguard_testkit::keys::{self, Prefix};
 
-impl Collector {
-    pub(crate) fn merge(&self, part: ScanOutcome) {
-        let mut outcome = self
-            .outcome
-            .lock()
-            .expect("no worker panics while holding the lock");
-        outcome.findings.extend(part.findings);
-        outcome.warnings.extend(part.warnings);
-        outcome.inputs += part.inputs;
-        outcome.bytes += part.bytes;
-        outcome.binary_skipped += part.binary_skipped;
-    }
-
-    pub(crate) fn into_outcome(self) -> ScanOutcome {
-        self.outcome
-            .into_inner()
-            .expect("no worker panics while holding the lock")
+    #[test]
+    fn redact_masks_every_credential_and_keeps_the_rest() {
+        let scanner = Scanner::new(&[], ScanOptions::default()).unwrap();
+        let personal = keys::current(Prefix::Personal);
+        let secret = keys::webhook_secret();
+        let text = format!("rotated {personal} and {secret}; done");
+        let redacted = scanner.redact(&text);
+        assert_eq!(
+            redacted,
+            format!(
+                "rotated {} and {}; done",
+                hogguard_secret::mask(&personal),
+                hogguard_secret::mask(&secret)
+            )
+        );
+        assert!(matches!(
+            scanner.redact("nothing here"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -139,6 +139,7 @@ pub(crate) fn scan_reader(
 }
 
 /// Scans a whole input held in memory (a git blob).
+#[cfg(any(feature = "git", test))]
 pub(crate) fn scan_slice(
     matcher: &Matcher,
     data: &[u8],

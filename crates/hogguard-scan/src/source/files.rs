@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use ignore::{WalkBuilder, WalkState};
 
 use crate::stream::{self, Window};
-use crate::{Collector, Error, Origin, ScanOutcome, Scanner, Warning};
+use crate::{Error, Origin, ScanOutcome, Scanner, Warning};
 
 /// Per-thread state, merged into the collector when the walker drops it.
 struct Worker<'a> {
@@ -123,4 +123,30 @@ pub(crate) fn scan(scanner: &Scanner, paths: &[PathBuf]) -> Result<ScanOutcome, 
         })
     });
     Ok(collector.into_outcome())
+}
+
+/// Collects results from worker threads.
+#[derive(Default)]
+pub(crate) struct Collector {
+    outcome: std::sync::Mutex<ScanOutcome>,
+}
+
+impl Collector {
+    pub(crate) fn merge(&self, part: ScanOutcome) {
+        let mut outcome = self
+            .outcome
+            .lock()
+            .expect("no worker panics while holding the lock");
+        outcome.findings.extend(part.findings);
+        outcome.warnings.extend(part.warnings);
+        outcome.inputs += part.inputs;
+        outcome.bytes += part.bytes;
+        outcome.binary_skipped += part.binary_skipped;
+    }
+
+    pub(crate) fn into_outcome(self) -> ScanOutcome {
+        self.outcome
+            .into_inner()
+            .expect("no worker panics while holding the lock")
+    }
 }
