@@ -39,6 +39,12 @@ pub struct Finding {
     /// True when no commit in the object store contains the blob (history scans).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unreachable: bool,
+    /// What PostHog said of the secret (`scan --verify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// What PostHog answered to leak reports of the secret (`scan --revoke`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocations: Vec<Revocation>,
     /// The raw value, for live verification; never serialised.
     #[serde(skip)]
     pub value: Secret,
@@ -46,4 +52,47 @@ pub struct Finding {
 
 fn kind_name<S: Serializer>(kind: &CredentialKind, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(kind.as_str())
+}
+
+/// What PostHog said of a found secret: whether it works, and what it can reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// `live`, `invalid` or `unknown`.
+    pub status: String,
+    /// Why the status is `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The cloud region that accepted it (`us`, `eu`); none when self-hosted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The key's scopes, when PostHog showed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// The projects the key is restricted to; none means every project it can see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scoped_projects: Option<Vec<u64>>,
+    /// The organisations the key is restricted to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scoped_organizations: Option<Vec<String>>,
+    /// Whom the key belongs to, when PostHog showed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// PostHog's answer to one leak report of a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Revocation {
+    /// The host asked.
+    pub host: String,
+    /// The cloud region asked; none when self-hosted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Whether PostHog knew the secret and rolled or revoked it.
+    pub found: Option<bool>,
+    /// What PostHog said the secret was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Why the report failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -38,7 +38,7 @@ use hogguard_secret::Secret;
 pub use baseline::Baseline;
 pub use entropy::shannon_entropy;
 pub use error::Error;
-pub use finding::Finding;
+pub use finding::{Finding, Revocation, Verification};
 pub use rules::{CustomRule, Rule, Severity, builtin_rules};
 
 use matcher::Matcher;
@@ -281,6 +281,8 @@ impl Scanner {
             fingerprint: value.fingerprint(),
             blob: origin.blob.clone(),
             unreachable: false,
+            verification: None,
+            revocations: Vec::new(),
             value,
         }
     }

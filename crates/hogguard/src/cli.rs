@@ -212,6 +212,17 @@ pub(crate) struct ScanArgs {
     /// Worker threads [default: number of CPUs]
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// Ask PostHog whether each found personal key, OAuth token and secret key is live, and
+    /// what it can reach (both cloud regions; POSTHOG_HOST or [posthog] host for self-hosted)
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// Report live secrets to PostHog's leaked-key endpoint, which rolls or revokes them at once
+    /// and emails their owners (implies --verify; never for public phc_ keys)
+    #[arg(long)]
+    pub(crate) revoke: bool,
+    /// Do not ask before --revoke
+    #[arg(long, requires = "revoke")]
+    pub(crate) yes: bool,
 }
 
 /// Report formats.

@@ -15,9 +15,37 @@ const SECTIONS: &[&str] = &["posthog", "environments", "audit", "scan"];
 /// The whole configuration file.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Config {
+    /// `[posthog]`: where PostHog is.
+    #[serde(default)]
+    pub(crate) posthog: PostHogConfig,
     /// `[scan]`: scanner settings.
     #[serde(default)]
     pub(crate) scan: ScanConfig,
+}
+
+/// `[posthog]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PostHogConfig {
+    /// The private API host (US cloud when unset); `POSTHOG_HOST` overrides it.
+    pub(crate) host: Option<String>,
+    /// The capture host (derived from `host` when unset); `POSTHOG_INGEST_HOST` overrides it.
+    pub(crate) ingest_host: Option<String>,
+    /// The project hogguard works on.
+    #[allow(dead_code, reason = "read by the rotation and audit commands")]
+    pub(crate) project_id: Option<u64>,
+}
+
+impl PostHogConfig {
+    /// The hosts to talk to: the environment first, then this section, then US cloud.
+    pub(crate) fn hosts(&self) -> Result<hogguard_posthog::Hosts> {
+        let from_file = hogguard_posthog::HostSettings {
+            host: self.host.clone(),
+            ingest_host: self.ingest_host.clone(),
+        };
+        hogguard_posthog::Hosts::resolve(&hogguard_posthog::HostSettings::from_env(), &from_file)
+            .context("invalid PostHog host")
+    }
 }
 
 /// `[scan]`.

@@ -12,6 +12,8 @@ use hogguard_scan::{Baseline, Finding, ScanOptions, ScanOutcome, Scanner, Severi
 use crate::cli::{Format, ScanArgs};
 use crate::config::Config;
 use crate::printer::{self, Printer, style};
+
+mod live;
 use crate::{EXIT_INTERRUPTED, Status, fsutil};
 
 pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
@@ -72,9 +74,15 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         binary_skipped,
         warnings,
     } = outcome;
-    let (suppressed, findings): (Vec<Finding>, Vec<Finding>) = findings
+    let (suppressed, mut findings): (Vec<Finding>, Vec<Finding>) = findings
         .into_iter()
         .partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
+    if args.verify || args.revoke {
+        live::verify(&mut findings, config)?;
+    }
+    if args.revoke {
+        live::revoke(&mut findings, config, args.yes, printer)?;
+    }
     let summary = Summary {
         findings: findings.len(),
         secrets: findings.iter().filter(|f| f.secret).count(),
@@ -146,6 +154,12 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
             finding.rule,
             finding.masked,
         );
+        if let Some(verification) = &finding.verification {
+            let _ = writeln!(text, "    {}", live::describe(verification));
+        }
+        for revocation in &finding.revocations {
+            let _ = writeln!(text, "    {}", live::describe_revocation(revocation));
+        }
         if let Some(commit) = &finding.commit {
             let short = commit.get(..12).unwrap_or(commit);
             let _ = writeln!(

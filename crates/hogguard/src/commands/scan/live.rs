@@ -1,0 +1,211 @@
+//! `scan --verify` and `scan --revoke`: what PostHog says of the secrets a scan found.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Result, bail};
+use hogguard_posthog::{ClientConfig, Deployment, Evidence, KeyStatus, Revoker, Verifier};
+use hogguard_scan::{Finding, Revocation, Verification};
+use hogguard_secret::{CredentialKind, Secret};
+
+use crate::config::Config;
+use crate::printer::Printer;
+
+/// Kinds PostHog can tell live or dead. Webhook secrets and assigned values are not PostHog
+/// credentials it knows; `phc_` keys are public.
+fn is_verifiable(kind: CredentialKind) -> bool {
+    matches!(
+        kind,
+        CredentialKind::PersonalApiKey
+            | CredentialKind::LegacyPersonalApiKey
+            | CredentialKind::ProjectSecretApiKey
+            | CredentialKind::OAuthAccessToken
+            | CredentialKind::OAuthRefreshToken
+    )
+}
+
+fn deployment(config: &Config) -> Result<Deployment> {
+    Ok(Deployment::of(&config.posthog.hosts()?))
+}
+
+/// Asks PostHog about every verifiable finding, once per distinct secret.
+pub(super) fn verify(findings: &mut [Finding], config: &Config) -> Result<()> {
+    let targets: Vec<usize> = (0..findings.len())
+        .filter(|&i| is_verifiable(findings[i].kind))
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let secrets: Vec<Secret> = targets.iter().map(|&i| findings[i].value.clone()).collect();
+    let statuses =
+        Verifier::new(deployment(config)?, &ClientConfig::default()).verify_all(&secrets);
+    for (&i, status) in targets.iter().zip(statuses) {
+        findings[i].verification = Some(verification(&status));
+    }
+    Ok(())
+}
+
+fn verification(status: &KeyStatus) -> Verification {
+    let mut verification = Verification {
+        status: status.as_str().to_owned(),
+        ..Verification::default()
+    };
+    match status {
+        KeyStatus::Live(live) => {
+            verification.region = live.region.map(|r| r.as_str().to_owned());
+            match &live.evidence {
+                Evidence::PersonalKey(info) => {
+                    verification.scopes = Some(info.scopes.clone());
+                    verification.scoped_projects = info.scoped_teams.clone();
+                    verification.scoped_organizations = info.scoped_organizations.clone();
+                }
+                Evidence::User(user) => verification.owner = user.email.clone(),
+                Evidence::UserEndpointDenied { reason } => {
+                    verification.reason = Some(reason.clone())
+                }
+                _ => {}
+            }
+        }
+        KeyStatus::Unknown { reason } => verification.reason = Some(reason.clone()),
+        _ => {}
+    }
+    verification
+}
+
+/// Reports every live secret to PostHog's leaked-key endpoint, after confirmation.
+pub(super) fn revoke(
+    findings: &mut [Finding],
+    config: &Config,
+    yes: bool,
+    printer: &Printer,
+) -> Result<()> {
+    let live: Vec<usize> = (0..findings.len())
+        .filter(|&i| {
+            findings[i].secret
+                && findings[i]
+                    .verification
+                    .as_ref()
+                    .is_some_and(|v| v.status == "live")
+        })
+        .collect();
+    let mut distinct: Vec<usize> = Vec::new();
+    for &i in &live {
+        if !distinct
+            .iter()
+            .any(|&d| findings[d].fingerprint == findings[i].fingerprint)
+        {
+            distinct.push(i);
+        }
+    }
+    if distinct.is_empty() {
+        printer.note("no live secret to revoke");
+        return Ok(());
+    }
+    if !yes && !confirm(distinct.len())? {
+        bail!("revocation cancelled");
+    }
+    let revoker = Revoker::new(deployment(config)?, &ClientConfig::default());
+    for &i in &distinct {
+        let region = findings[i]
+            .verification
+            .as_ref()
+            .and_then(|v| v.region.as_deref())
+            .and_then(|r| {
+                [hogguard_posthog::Region::Us, hogguard_posthog::Region::Eu]
+                    .into_iter()
+                    .find(|x| x.as_str() == r)
+            });
+        let answers = match revoker.revoke_leaked(&findings[i].value, region) {
+            Ok(answers) => answers
+                .into_iter()
+                .map(|answer| {
+                    let mut revocation = Revocation {
+                        host: answer.api.as_str().to_owned(),
+                        region: answer.region.map(|r| r.as_str().to_owned()),
+                        ..Revocation::default()
+                    };
+                    match answer.result {
+                        Ok(report) => {
+                            revocation.found = Some(report.found);
+                            revocation.kind = report.kind;
+                        }
+                        Err(e) => revocation.error = Some(e.to_string()),
+                    }
+                    revocation
+                })
+                .collect(),
+            Err(e) => vec![Revocation {
+                error: Some(e.to_string()),
+                ..Revocation::default()
+            }],
+        };
+        let fingerprint = findings[i].fingerprint.clone();
+        for finding in findings.iter_mut().filter(|f| f.fingerprint == fingerprint) {
+            finding.revocations = answers.clone();
+        }
+    }
+    Ok(())
+}
+
+/// Asks on the terminal; refuses when there is none to ask on.
+fn confirm(count: usize) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("--revoke needs --yes when standard input is not a terminal");
+    }
+    let mut stderr = std::io::stderr().lock();
+    write!(
+        stderr,
+        "Report {count} live secret{} to PostHog? PostHog rolls or revokes {} at once and emails the owner. [y/N] ",
+        if count == 1 { "" } else { "s" },
+        if count == 1 { "it" } else { "them" }
+    )?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// One line for people about a verification.
+pub(super) fn describe(verification: &Verification) -> String {
+    let mut text = verification.status.clone();
+    if let Some(region) = &verification.region {
+        text.push_str(&format!(" in {region}"));
+    }
+    if let Some(scopes) = &verification.scopes {
+        text.push_str(&format!(": scopes {}", scopes.join(" ")));
+        match &verification.scoped_projects {
+            Some(projects) => {
+                let ids: Vec<String> = projects.iter().map(u64::to_string).collect();
+                text.push_str(&format!(", projects {}", ids.join(" ")));
+            }
+            None => text.push_str(", every project"),
+        }
+    }
+    if let Some(owner) = &verification.owner {
+        text.push_str(&format!(", owned by {owner}"));
+    }
+    if let Some(reason) = &verification.reason {
+        text.push_str(&format!(" ({reason})"));
+    }
+    crate::printer::escape(&text)
+}
+
+/// One line for people about a leak report.
+pub(super) fn describe_revocation(revocation: &Revocation) -> String {
+    let place = revocation
+        .region
+        .clone()
+        .unwrap_or_else(|| revocation.host.clone());
+    let text = match (&revocation.error, revocation.found) {
+        (Some(error), _) => format!("revocation in {place} failed: {error}"),
+        (None, Some(true)) => format!(
+            "revoked in {place}: PostHog rolled the {}",
+            revocation
+                .kind
+                .as_deref()
+                .unwrap_or("credential")
+                .replace('_', " ")
+        ),
+        (None, _) => format!("{place} does not know it"),
+    };
+    crate::printer::escape(&text)
+}
