@@ -100,7 +100,11 @@ impl std::error::Error for ParseError {}
 
 /// Parses a `.env` text.
 pub fn parse(text: &str) -> Result<DotEnv, ParseError> {
-    let mut parser = Parser { text, pos: 0, line: 1 };
+    let mut parser = Parser {
+        text,
+        pos: 0,
+        line: 1,
+    };
     let mut entries = Vec::new();
     while parser.pos < text.len() {
         if let Some(entry) = parser.statement()? {
@@ -116,13 +120,16 @@ struct Parser<'t> {
     line: usize,
 }
 
-impl Parser<'_> {
-    fn rest(&self) -> &str {
+impl<'t> Parser<'t> {
+    fn rest(&self) -> &'t str {
         &self.text[self.pos..]
     }
 
     fn error(&self, message: impl Into<String>) -> ParseError {
-        ParseError { line: self.line, message: message.into() }
+        ParseError {
+            line: self.line,
+            message: message.into(),
+        }
     }
 
     fn skip_blanks(&mut self) {
@@ -149,11 +156,11 @@ impl Parser<'_> {
             self.skip_line();
             return Ok(None);
         }
-        if let Some(after) = rest.strip_prefix("export") {
-            if after.starts_with([' ', '\t']) {
-                self.pos += "export".len();
-                self.skip_blanks();
-            }
+        if let Some(after) = rest.strip_prefix("export")
+            && after.starts_with([' ', '\t'])
+        {
+            self.pos += "export".len();
+            self.skip_blanks();
         }
         let line = self.line;
         let key_len = self
@@ -189,7 +196,13 @@ impl Parser<'_> {
             }
         }
         self.skip_line();
-        Ok(Some(Entry { key, value, quote, line, span }))
+        Ok(Some(Entry {
+            key,
+            value,
+            quote,
+            line,
+            span,
+        }))
     }
 
     /// An unquoted value: up to the end of the line or a comment after a blank, trimmed.

@@ -54,9 +54,42 @@ pub(crate) enum Command {
     /// Find PostHog secrets in files, staged changes or a repository's whole history
     #[command(long_about = SCAN_ABOUT, after_long_help = SCAN_EXAMPLES)]
     Scan(ScanArgs),
+    /// List the configured credentials per environment: live or not, scopes, age, policy verdicts
+    #[command(long_about = KEYS_ABOUT)]
+    Keys(KeysArgs),
     /// Make webhook signing secrets, and sign or verify webhook deliveries
     #[command(subcommand)]
     Webhook(WebhookCommand),
+}
+
+const KEYS_ABOUT: &str = "\
+List the configured credentials per environment: live or not, scopes, age, policy verdicts.
+
+For every credential in [environments.NAME.credentials] of hogguard.toml, the value is read from \
+the environment's env_file (or the process environment), shown masked, and asked of PostHog: \
+live (with scopes, projects, created / last used / last rolled), invalid, or unknown with the \
+reason. Public phc_ keys are listed, never probed. Verdicts: scopes beyond allowed_scopes, `*` \
+outside development, a production key not scoped to projects, a key older than max_key_age, the \
+same value in two environments, a missing or invalid value. Exit 1 when any verdict stands.";
+
+/// Arguments of `hogguard keys`.
+#[derive(Debug, Args)]
+pub(crate) struct KeysArgs {
+    /// Only this environment
+    #[arg(long, value_name = "NAME")]
+    pub(crate) env: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = KeysFormat::Human)]
+    pub(crate) format: KeysFormat,
+}
+
+/// Formats of `hogguard keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeysFormat {
+    /// For people
+    Human,
+    /// `{"version":1,"credentials":[...]}`
+    Json,
 }
 
 /// `hogguard webhook ...`

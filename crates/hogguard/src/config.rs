@@ -1,5 +1,6 @@
 //! `hogguard.toml`: the project's configuration. It names variables, never holds values.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -18,6 +19,9 @@ pub(crate) struct Config {
     /// `[posthog]`: where PostHog is.
     #[serde(default)]
     pub(crate) posthog: PostHogConfig,
+    /// `[environments.NAME]`: where each environment's credentials live, and its policy.
+    #[serde(default)]
+    pub(crate) environments: BTreeMap<String, EnvironmentConfig>,
     /// `[scan]`: scanner settings.
     #[serde(default)]
     pub(crate) scan: ScanConfig,
@@ -31,8 +35,7 @@ pub(crate) struct PostHogConfig {
     pub(crate) host: Option<String>,
     /// The capture host (derived from `host` when unset); `POSTHOG_INGEST_HOST` overrides it.
     pub(crate) ingest_host: Option<String>,
-    /// The project hogguard works on.
-    #[allow(dead_code, reason = "read by the rotation and audit commands")]
+    /// The project hogguard works on: production keys should be scoped to it.
     pub(crate) project_id: Option<u64>,
 }
 
@@ -46,6 +49,22 @@ impl PostHogConfig {
         hogguard_posthog::Hosts::resolve(&hogguard_posthog::HostSettings::from_env(), &from_file)
             .context("invalid PostHog host")
     }
+}
+
+/// `[environments.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnvironmentConfig {
+    /// The dotenv file holding the values, relative to the configuration file; the process
+    /// environment when unset.
+    pub(crate) env_file: Option<PathBuf>,
+    /// Scopes keys of this environment may hold: `object:action`, `*:read`, `*:write`, `*`.
+    pub(crate) allowed_scopes: Option<Vec<String>>,
+    /// How old a key may grow before it must be rotated, e.g. `30d`, `12w`.
+    pub(crate) max_key_age: Option<String>,
+    /// Credential name to the name of the variable holding it (never the value).
+    #[serde(default)]
+    pub(crate) credentials: BTreeMap<String, String>,
 }
 
 /// `[scan]`.
@@ -77,6 +96,11 @@ impl Config {
         if let Some(baseline) = &mut config.scan.baseline {
             *baseline = dir.join(&*baseline);
         }
+        for environment in config.environments.values_mut() {
+            if let Some(env_file) = &mut environment.env_file {
+                *env_file = dir.join(&*env_file);
+            }
+        }
         Ok(config)
     }
 
@@ -90,6 +114,7 @@ impl Config {
             );
         }
         let config: Config = table.try_into()?;
+        refuse_values(text, &config)?;
         for rule in &config.scan.rules {
             if rule.id.trim().is_empty() {
                 bail!("a [[scan.rules]] entry has an empty id");
@@ -97,6 +122,43 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// The configuration names variables; a credential written into it is an error, wherever it
+/// stands, and so is a credential entry that is not a variable name.
+fn refuse_values(text: &str, config: &Config) -> Result<()> {
+    let scanner = hogguard_scan::Scanner::new(&[], hogguard_scan::ScanOptions::default())?;
+    let found = scanner.scan_reader("hogguard.toml", text.as_bytes())?;
+    if let Some(finding) = found.findings.first() {
+        bail!(
+            "line {} holds a credential ({}); hogguard.toml must name the variable that holds it, \
+             never the value",
+            finding.line,
+            finding.masked
+        );
+    }
+    for (env, environment) in &config.environments {
+        for (name, variable) in &environment.credentials {
+            if !is_variable_name(variable) {
+                bail!(
+                    "environments.{env}.credentials.{name} must be the name of an environment \
+                     variable (letters, digits, `_`), not a value"
+                );
+            }
+        }
+        if let Some(age) = &environment.max_key_age {
+            crate::age::parse(age).with_context(|| format!("environments.{env}.max_key_age"))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_variable_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -120,6 +182,36 @@ mod tests {
         assert_eq!(rule.id, "internal-token");
         assert!(rule.secret);
         assert_eq!(rule.severity, hogguard_scan::Severity::Critical);
+    }
+
+    #[test]
+    fn environments_name_variables_never_values() {
+        let config = Config::parse(
+            "[environments.production]\nenv_file = '.env.production'\nmax_key_age = '30d'\n\
+             [environments.production.credentials]\npersonal_api_key = 'POSTHOG_PERSONAL_API_KEY'\n",
+        )
+        .unwrap();
+        let production = &config.environments["production"];
+        assert_eq!(
+            production.credentials["personal_api_key"],
+            "POSTHOG_PERSONAL_API_KEY"
+        );
+        let key = hogguard_testkit::keys::current(hogguard_testkit::keys::Prefix::Personal);
+        let error = Config::parse(&format!(
+            "[environments.production.credentials]\npersonal_api_key = '{key}'\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("line 2 holds a credential"), "{error}");
+        assert!(!error.contains(&key));
+        let error =
+            Config::parse("[environments.dev.credentials]\nk = 'not a name'\n").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("must be the name of an environment variable")
+        );
+        assert!(Config::parse("[environments.dev]\nmax_key_age = 'soon'\n").is_err());
     }
 
     #[test]

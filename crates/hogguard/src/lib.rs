@@ -2,11 +2,15 @@
 //!
 //! `main.rs` only calls [`main`]; everything else lives here where tests can reach it.
 
+mod age;
 mod cli;
 mod commands;
 mod config;
+mod environments;
 mod fsutil;
+mod policy;
 mod printer;
+mod verification;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -68,6 +72,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
     let config = config::Config::load(cli.global.config.as_deref())?;
     match cli.command {
         Command::Scan(args) => commands::scan::run(args, &config, printer),
+        Command::Keys(args) => commands::keys::run(args, &config, printer),
         Command::Webhook(command) => commands::webhook::run(command, printer),
     }
 }

@@ -16,6 +16,7 @@ use crate::cli::ColorChoice;
 pub(crate) mod style {
     pub(crate) const RED: &str = "\x1b[31m";
     pub(crate) const BOLD_RED: &str = "\x1b[1;31m";
+    pub(crate) const BOLD: &str = "\x1b[1m";
     pub(crate) const YELLOW: &str = "\x1b[33m";
     pub(crate) const CYAN: &str = "\x1b[36m";
     pub(crate) const DIM: &str = "\x1b[2m";
@@ -136,19 +137,7 @@ pub(crate) fn escape(text: &str) -> String {
 
 /// `text` without the ANSI styles of [`style`], for files.
 pub(crate) fn strip_styles(text: &str) -> String {
-    let mut out = text.to_owned();
-    for code in [
-        style::RED,
-        style::BOLD_RED,
-        style::YELLOW,
-        style::CYAN,
-        style::DIM,
-        style::GREEN,
-        style::RESET,
-    ] {
-        out = out.replace(code, "");
-    }
-    out
+    anstream::adapter::strip_str(text).to_string()
 }
 
 /// A byte count for people: `512 B`, `3.4 MiB`.

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub(crate) mod keys;
 pub(crate) mod scan;
 pub(crate) mod webhook;

@@ -3,29 +3,13 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Result, bail};
-use hogguard_posthog::{ClientConfig, Deployment, Evidence, KeyStatus, Revoker, Verifier};
+use hogguard_posthog::{ClientConfig, Revoker, Verifier};
 use hogguard_scan::{Finding, Revocation, Verification};
-use hogguard_secret::{CredentialKind, Secret};
+use hogguard_secret::Secret;
 
 use crate::config::Config;
 use crate::printer::Printer;
-
-/// Kinds PostHog can tell live or dead. Webhook secrets and assigned values are not PostHog
-/// credentials it knows; `phc_` keys are public.
-fn is_verifiable(kind: CredentialKind) -> bool {
-    matches!(
-        kind,
-        CredentialKind::PersonalApiKey
-            | CredentialKind::LegacyPersonalApiKey
-            | CredentialKind::ProjectSecretApiKey
-            | CredentialKind::OAuthAccessToken
-            | CredentialKind::OAuthRefreshToken
-    )
-}
-
-fn deployment(config: &Config) -> Result<Deployment> {
-    Ok(Deployment::of(&config.posthog.hosts()?))
-}
+use crate::verification::{deployment, is_verifiable, verification};
 
 /// Asks PostHog about every verifiable finding, once per distinct secret.
 pub(super) fn verify(findings: &mut [Finding], config: &Config) -> Result<()> {
@@ -42,33 +26,6 @@ pub(super) fn verify(findings: &mut [Finding], config: &Config) -> Result<()> {
         findings[i].verification = Some(verification(&status));
     }
     Ok(())
-}
-
-fn verification(status: &KeyStatus) -> Verification {
-    let mut verification = Verification {
-        status: status.as_str().to_owned(),
-        ..Verification::default()
-    };
-    match status {
-        KeyStatus::Live(live) => {
-            verification.region = live.region.map(|r| r.as_str().to_owned());
-            match &live.evidence {
-                Evidence::PersonalKey(info) => {
-                    verification.scopes = Some(info.scopes.clone());
-                    verification.scoped_projects = info.scoped_teams.clone();
-                    verification.scoped_organizations = info.scoped_organizations.clone();
-                }
-                Evidence::User(user) => verification.owner = user.email.clone(),
-                Evidence::UserEndpointDenied { reason } => {
-                    verification.reason = Some(reason.clone())
-                }
-                _ => {}
-            }
-        }
-        KeyStatus::Unknown { reason } => verification.reason = Some(reason.clone()),
-        _ => {}
-    }
-    verification
 }
 
 /// Reports every live secret to PostHog's leaked-key endpoint, after confirmation.

@@ -1,0 +1,113 @@
+//! The credentials of each configured environment, with their values read from the
+//! environment's dotenv file or, without one, from the process environment.
+
+use anyhow::{Context, Result, bail};
+use hogguard_secret::{CredentialKind, Secret};
+
+use crate::config::{Config, EnvironmentConfig};
+
+/// One configured credential and its value, if it has one.
+#[derive(Debug)]
+pub(crate) struct Credential {
+    /// The environment it belongs to.
+    pub(crate) environment: String,
+    /// Its name in `[environments.NAME.credentials]`.
+    pub(crate) name: String,
+    /// The variable that holds it.
+    pub(crate) variable: String,
+    /// Where the value was looked for, for people.
+    pub(crate) source: String,
+    /// The value; `None` when the variable is unset or empty.
+    pub(crate) value: Option<Secret>,
+}
+
+impl Credential {
+    /// The kind its value shows, judged by prefix; webhook secrets and the like by name.
+    pub(crate) fn kind(&self) -> Option<CredentialKind> {
+        let value = self.value.as_ref()?;
+        CredentialKind::from_value(value.expose()).or_else(|| {
+            if self.name.contains("webhook") {
+                Some(CredentialKind::WebhookSecret)
+            } else if self.name.contains("personal") && value.expose().len() == 43 {
+                Some(CredentialKind::LegacyPersonalApiKey)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// Every credential of the environments in `config`, or of `only` when given.
+pub(crate) fn credentials(config: &Config, only: Option<&str>) -> Result<Vec<Credential>> {
+    if let Some(name) = only
+        && !config.environments.contains_key(name)
+    {
+        let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+        bail!(
+            "no environment `{name}` in the configuration (known: {})",
+            known.join(", ")
+        );
+    }
+    let mut credentials = Vec::new();
+    for (environment, settings) in &config.environments {
+        if only.is_some_and(|name| name != environment) {
+            continue;
+        }
+        let values = Values::of(settings)?;
+        for (name, variable) in &settings.credentials {
+            credentials.push(Credential {
+                environment: environment.clone(),
+                name: name.clone(),
+                variable: variable.clone(),
+                source: values.source(),
+                value: values.get(variable),
+            });
+        }
+    }
+    Ok(credentials)
+}
+
+/// Where an environment's values come from.
+enum Values {
+    File {
+        path: String,
+        env: hogguard_dotenv::DotEnv,
+    },
+    Process,
+}
+
+impl Values {
+    fn of(settings: &EnvironmentConfig) -> Result<Values> {
+        let Some(path) = &settings.env_file else {
+            return Ok(Values::Process);
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            // A missing file is an environment without values, which the report shows.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let env = hogguard_dotenv::parse(&text)
+            .with_context(|| format!("{} is not a valid env file", path.display()))?;
+        Ok(Values::File {
+            path: path.display().to_string(),
+            env,
+        })
+    }
+
+    fn source(&self) -> String {
+        match self {
+            Values::File { path, .. } => path.clone(),
+            Values::Process => "process environment".to_owned(),
+        }
+    }
+
+    fn get(&self, variable: &str) -> Option<Secret> {
+        let value = match self {
+            Values::File { env, .. } => env.get(variable).map(str::to_owned),
+            Values::Process => std::env::var(variable).ok(),
+        }?;
+        let value = value.trim().to_owned();
+        (!value.is_empty()).then(|| Secret::new(value))
+    }
+}
