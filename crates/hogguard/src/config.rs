@@ -214,6 +214,22 @@ mod tests {
         assert!(Config::parse("[environments.dev]\nmax_key_age = 'soon'\n").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panic(text in "(?s).{0,400}") {
+            let _ = Config::parse(&text);
+        }
+
+        #[test]
+        fn any_credentials_table_is_parsed_or_refused(name in "[a-z_]{1,12}", value in "\\PC{0,60}") {
+            let text = format!("[environments.e.credentials]\n{name} = {value:?}\n");
+            if let Ok(config) = Config::parse(&text) {
+                let variable = &config.environments["e"].credentials[&name];
+                proptest::prop_assert!(is_variable_name(variable));
+            }
+        }
+    }
+
     #[test]
     fn rejects_unknown_keys_and_bad_severity() {
         assert!(Config::parse("[scan]\nrulez = []").is_err());
