@@ -221,7 +221,16 @@ impl Scanner {
     /// every path whose staged blob differs from `HEAD`.
     #[cfg(feature = "git")]
     pub fn scan_staged(&self, repo: &std::path::Path) -> Result<ScanOutcome, Error> {
-        let mut outcome = source::staged::scan(self, repo)?;
+        let mut outcome = source::staged::scan(self, repo, source::staged::Entries::Staged)?;
+        outcome.sort();
+        Ok(outcome)
+    }
+
+    /// Scans every file the index of the repository at `repo` tracks, as staged (ignored and
+    /// untracked files are left out).
+    #[cfg(feature = "git")]
+    pub fn scan_tracked(&self, repo: &std::path::Path) -> Result<ScanOutcome, Error> {
+        let mut outcome = source::staged::scan(self, repo, source::staged::Entries::Tracked)?;
         outcome.sort();
         Ok(outcome)
     }

@@ -166,3 +166,20 @@ fn staged_before_the_first_commit_scans_everything_staged() {
     assert_eq!(outcome.findings.len(), 1);
     assert_eq!(outcome.findings[0].path, "nested/dir/a.env");
 }
+
+#[test]
+fn tracked_scans_every_indexed_file_and_nothing_else() {
+    let repo = TempRepo::new();
+    let committed = keys::current(Prefix::Secret);
+    let ignored = keys::current(Prefix::Personal);
+    repo.write(".gitignore", ".env\n");
+    repo.write("config/settings.py", format!("KEY = '{committed}'\n"));
+    repo.write("README.md", "hello\n");
+    repo.commit_all("base", "2024-01-01T00:00:00+00:00");
+    repo.write(".env", format!("POSTHOG_PERSONAL_API_KEY={ignored}\n"));
+    let outcome = scanner().scan_tracked(repo.path()).unwrap();
+    assert_eq!(outcome.inputs, 3);
+    let masks: Vec<_> = outcome.findings.iter().map(|f| f.masked.as_str()).collect();
+    assert_eq!(masks, vec![hogguard_secret::mask(&committed)]);
+    assert_eq!(outcome.findings[0].path, "config/settings.py");
+}

@@ -54,12 +54,53 @@ pub(crate) enum Command {
     /// Find PostHog secrets in files, staged changes or a repository's whole history
     #[command(long_about = SCAN_ABOUT, after_long_help = SCAN_EXAMPLES)]
     Scan(ScanArgs),
+    /// Check the project against the PostHog security checklist
+    #[command(long_about = CHECK_ABOUT)]
+    Check(CheckArgs),
     /// List the configured credentials per environment: live or not, scopes, age, policy verdicts
     #[command(long_about = KEYS_ABOUT)]
     Keys(KeysArgs),
     /// Make webhook signing secrets, and sign or verify webhook deliveries
     #[command(subcommand)]
     Webhook(WebhookCommand),
+}
+
+const CHECK_ABOUT: &str = "\
+Check the project against the PostHog security checklist.
+
+Items: secrets-in-env (no PostHog secret in tracked files; with --deep, in the whole history), \
+env-files-ignored (.env files ignored by git's own rules, untracked, private), \
+keys-per-environment (no value shared between environments), least-privilege and key-age \
+(asked of PostHog, like `hogguard keys`), webhook-signatures (a strong, unshared secret per \
+environment), audit-log (configured, present, and its chain verifies). Each is pass, warn, fail \
+or skip, with the reason and the fix. Exit 1 when any item fails.";
+
+/// Arguments of `hogguard check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Only this environment
+    #[arg(long, value_name = "NAME")]
+    pub(crate) env: Option<String>,
+    /// Do not ask PostHog: the items that need it are skipped, never passed
+    #[arg(long)]
+    pub(crate) offline: bool,
+    /// Scan the repository's whole history for secrets, not only tracked files
+    #[arg(long)]
+    pub(crate) deep: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub(crate) format: CheckFormat,
+}
+
+/// Formats of `hogguard check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CheckFormat {
+    /// A table for people
+    Human,
+    /// `{"version":1,"items":[{"id","status","reason","fix","details"}]}`
+    Json,
+    /// A Markdown table, for a pull-request comment
+    Markdown,
 }
 
 const KEYS_ABOUT: &str = "\

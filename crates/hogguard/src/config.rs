@@ -25,6 +25,28 @@ pub(crate) struct Config {
     /// `[scan]`: scanner settings.
     #[serde(default)]
     pub(crate) scan: ScanConfig,
+    /// `[audit]`: the audit log; none when unset.
+    pub(crate) audit: Option<AuditConfig>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditConfig {
+    /// The log file, relative to the configuration file.
+    #[serde(default = "default_audit_path")]
+    pub(crate) path: PathBuf,
+    /// Variable holding the HMAC key that signs the log's checkpoint.
+    pub(crate) checkpoint_key: Option<String>,
+    /// Variable holding the `phc_` project key the entries are shipped to PostHog with.
+    pub(crate) posthog_project_api_key: Option<String>,
+    /// Refuse to change credentials when the log cannot be written (fail closed).
+    #[serde(default)]
+    pub(crate) required: bool,
+}
+
+fn default_audit_path() -> PathBuf {
+    PathBuf::from(".hogguard/audit.jsonl")
 }
 
 /// `[posthog]`.
@@ -96,6 +118,9 @@ impl Config {
         if let Some(baseline) = &mut config.scan.baseline {
             *baseline = dir.join(&*baseline);
         }
+        if let Some(audit) = &mut config.audit {
+            audit.path = dir.join(&audit.path);
+        }
         for environment in config.environments.values_mut() {
             if let Some(env_file) = &mut environment.env_file {
                 *env_file = dir.join(&*env_file);
@@ -136,6 +161,16 @@ fn refuse_values(text: &str, config: &Config) -> Result<()> {
             finding.line,
             finding.masked
         );
+    }
+    if let Some(audit) = &config.audit {
+        for (field, variable) in [
+            ("checkpoint_key", &audit.checkpoint_key),
+            ("posthog_project_api_key", &audit.posthog_project_api_key),
+        ] {
+            if variable.as_deref().is_some_and(|v| !is_variable_name(v)) {
+                bail!("audit.{field} must be the name of an environment variable, not a value");
+            }
+        }
     }
     for (env, environment) in &config.environments {
         for (name, variable) in &environment.credentials {

@@ -14,17 +14,26 @@ use crate::matcher::Match;
 use crate::stream;
 use crate::{Error, Origin, ScanOutcome, Scanner, Warning};
 
-pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error> {
+/// Which index entries to scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entries {
+    /// Those whose staged blob differs from `HEAD`: what the next commit changes.
+    Staged,
+    /// All of them: every tracked file as the index holds it.
+    Tracked,
+}
+
+pub(crate) fn scan(scanner: &Scanner, path: &Path, which: Entries) -> Result<ScanOutcome, Error> {
     let repo =
         gix::discover(path).map_err(|e| Error::git(path, format!("not a git repository ({e})")))?;
     let index = repo
         .index_or_empty()
         .map_err(|e| Error::git(path, format!("the index could not be read ({e})")))?;
-    let changed = match (repo.head_tree_id().ok(), index.tree()) {
-        (Some(head), Some(cache)) => changed_by_cache_tree(&repo, &index, cache, head.detach()),
-        (Some(head), None) => changed_by_merge(&repo, &index, head.detach()),
-        // No commit yet: everything staged is new.
-        (None, _) => Ok((0..index.entries().len()).collect()),
+    let changed = match (which, repo.head_tree_id().ok(), index.tree()) {
+        (Entries::Staged, Some(head), Some(cache)) => changed_by_cache_tree(&repo, &index, cache, head.detach()),
+        (Entries::Staged, Some(head), None) => changed_by_merge(&repo, &index, head.detach()),
+        // Every entry, or no commit yet, so everything staged is new.
+        (Entries::Tracked, ..) | (Entries::Staged, None, _) => Ok((0..index.entries().len()).collect()),
     }
     .map_err(|e| Error::git(path, e))?;
 

@@ -39,6 +39,18 @@ pub(crate) struct KeyReport {
     pub(crate) verdicts: Vec<Verdict>,
 }
 
+impl KeyReport {
+    /// `environment.credential`, for people.
+    pub(crate) fn place(&self) -> String {
+        format!("{}.{}", self.environment, self.name)
+    }
+
+    /// `live`, `invalid`, `unknown`, `public`, `unverifiable` or `missing`.
+    pub(crate) fn status(&self) -> &'static str {
+        self.status
+    }
+}
+
 /// A way a credential breaks its environment's policy.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Verdict {

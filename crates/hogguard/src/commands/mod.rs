@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub(crate) mod audit;
+pub(crate) mod check;
 pub(crate) mod keys;
 pub(crate) mod scan;
 pub(crate) mod webhook;

@@ -1,0 +1,541 @@
+//! `hogguard check`: the PostHog security checklist, each item judged against the real
+//! repository, files and keys.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+use hogguard_scan::{Baseline, ScanOptions, Scanner};
+use hogguard_secret::CredentialKind;
+use serde::Serialize;
+
+use crate::Status;
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::commands::keys;
+use crate::config::Config;
+use crate::environments;
+use crate::printer::{Printer, style};
+use crate::repo::Repository;
+
+/// How an item came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Outcome {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
+
+/// One checklist item's result.
+#[derive(Debug, Serialize)]
+pub(crate) struct Item {
+    id: &'static str,
+    status: Outcome,
+    reason: String,
+    fix: String,
+    details: Vec<String>,
+}
+
+impl Item {
+    pub(crate) fn new(
+        id: &'static str,
+        status: Outcome,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Item {
+        Item {
+            id,
+            status,
+            reason: reason.into(),
+            fix: fix.into(),
+            details: Vec::new(),
+        }
+    }
+
+    fn details(mut self, details: Vec<String>) -> Item {
+        self.details = details;
+        self
+    }
+}
+
+pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result<Status> {
+    let repository = Repository::discover(Path::new("."))?;
+    let items = vec![
+        secrets_in_env(config, repository.as_ref(), args.deep)?,
+        env_files_ignored(config, repository.as_ref())?,
+        keys_per_environment(config, args.env.as_deref())?,
+    ];
+    let mut items = items;
+    items.extend(posthog_items(config, args.env.as_deref(), args.offline)?);
+    items.push(webhook_signatures(config, args.env.as_deref())?);
+    items.push(audit_log(config));
+
+    let failed = items.iter().any(|item| item.status == Outcome::Fail);
+    let text = match args.format {
+        CheckFormat::Human => human(&items),
+        CheckFormat::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({ "version": 1, "items": items }))?
+                + "\n"
+        }
+        CheckFormat::Markdown => markdown(&items),
+    };
+    printer.out(&text)?;
+    Ok(if failed {
+        Status::Findings
+    } else {
+        Status::Clean
+    })
+}
+
+/// No PostHog secret in tracked files (or, with `--deep`, anywhere in history).
+fn secrets_in_env(config: &Config, repository: Option<&Repository>, deep: bool) -> Result<Item> {
+    const ID: &str = "secrets-in-env";
+    let scanner = Scanner::new(&config.scan.rules, ScanOptions::default())?;
+    let (outcome, what) = match repository {
+        Some(repository) if deep => (
+            scanner.scan_git(&repository.workdir())?,
+            "the repository's history",
+        ),
+        Some(repository) => (
+            scanner.scan_tracked(&repository.workdir())?,
+            "tracked files",
+        ),
+        None => (scanner.scan_paths(&[".".into()])?, "the directory"),
+    };
+    let baseline = match &config.scan.baseline {
+        Some(path) => Some(Baseline::load(path)?),
+        None => None,
+    };
+    let secrets: Vec<String> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.secret && !baseline.as_ref().is_some_and(|b| b.contains(f)))
+        .map(|f| match &f.commit {
+            Some(commit) => format!(
+                "{}:{}:{} {} {} (commit {})",
+                f.path,
+                f.line,
+                f.column,
+                f.rule,
+                f.masked,
+                &commit[..12.min(commit.len())]
+            ),
+            None => format!("{}:{}:{} {} {}", f.path, f.line, f.column, f.rule, f.masked),
+        })
+        .collect();
+    Ok(if secrets.is_empty() {
+        Item::new(
+            ID,
+            Outcome::Pass,
+            format!("no PostHog secret in {} ({} scanned)", what, outcome.inputs),
+            "",
+        )
+    } else {
+        Item::new(
+            ID,
+            Outcome::Fail,
+            format!("{} PostHog secret{} in {what}", secrets.len(), if secrets.len() == 1 { "" } else { "s" }),
+            "move each value into the environment (a git-ignored .env file or your secret manager), \
+             rotate it (`hogguard rotate` or `hogguard scan --revoke`), and rewrite history if it was pushed",
+        )
+        .details(secrets)
+    })
+}
+
+/// Environment files git must never pick up: the usual names, and every configured one.
+fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result<Item> {
+    const ID: &str = "env-files-ignored";
+    let Some(repository) = repository else {
+        return Ok(Item::new(
+            ID,
+            Outcome::Skip,
+            "not a git repository",
+            "run it inside the repository",
+        ));
+    };
+    let root = repository.workdir();
+    let mut candidates: Vec<String> = [
+        ".env",
+        ".env.local",
+        ".env.production.local",
+        ".env.development.local",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for environment in config.environments.values() {
+        if let Some(path) = &environment.env_file {
+            let absolute = std::path::absolute(path)?;
+            if let Ok(relative) = absolute.strip_prefix(std::path::absolute(&root)?) {
+                candidates.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".env") && !is_example(&name) && entry.path().is_file() {
+                candidates.push(name);
+            }
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+
+    let mut problems = Vec::new();
+    let mut fixes = Vec::new();
+    for relative in &candidates {
+        if repository.is_tracked(relative) {
+            problems.push(format!(
+                "{relative} is tracked by git: ignore rules do not protect tracked files"
+            ));
+            fixes.push(format!("git rm --cached {relative}"));
+        }
+        if !repository.is_ignored(relative)? {
+            problems.push(format!("{relative} is not ignored by git"));
+            fixes.push(format!("add `{relative}` to .gitignore"));
+        }
+        let path = root.join(relative);
+        if let Ok(metadata) = std::fs::metadata(&path) {
+            use std::os::unix::fs::PermissionsExt;
+            if metadata.permissions().mode() & 0o044 != 0 {
+                problems.push(format!("{relative} is readable by other users"));
+                fixes.push(format!("chmod 600 {relative}"));
+            }
+        }
+    }
+    Ok(if problems.is_empty() {
+        Item::new(
+            ID,
+            Outcome::Pass,
+            format!(
+                "{} environment files are ignored, untracked and private",
+                candidates.len()
+            ),
+            "",
+        )
+        .details(candidates)
+    } else {
+        Item::new(
+            ID,
+            Outcome::Fail,
+            problems.join("; "),
+            format!(
+                "{} (`hogguard init` adds the usual ignore lines)",
+                fixes.join("; ")
+            ),
+        )
+        .details(problems)
+    })
+}
+
+/// Files meant to be committed as templates.
+fn is_example(name: &str) -> bool {
+    [".example", ".sample", ".template", ".dist"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+}
+
+/// No credential value shared between two environments.
+fn keys_per_environment(config: &Config, only: Option<&str>) -> Result<Item> {
+    const ID: &str = "keys-per-environment";
+    if config.environments.len() < 2 {
+        return Ok(Item::new(
+            ID,
+            Outcome::Warn,
+            "fewer than two environments are configured, so none can be compared",
+            "declare [environments.development], [environments.staging] and [environments.production] in hogguard.toml",
+        ));
+    }
+    let credentials = environments::credentials(config, None)?;
+    let mut by_value: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for credential in &credentials {
+        if let Some(value) = &credential.value {
+            if credential.kind() == Some(CredentialKind::ProjectApiKey) {
+                continue;
+            }
+            by_value
+                .entry(value.fingerprint())
+                .or_default()
+                .push(format!(
+                    "{}.{} ({})",
+                    credential.environment,
+                    credential.name,
+                    value.mask()
+                ));
+        }
+    }
+    let shared: Vec<String> = by_value
+        .values()
+        .filter(|places| {
+            let environments: std::collections::BTreeSet<&str> = places
+                .iter()
+                .map(|p| p.split('.').next().unwrap_or(""))
+                .collect();
+            environments.len() > 1 && only.is_none_or(|env| environments.contains(env))
+        })
+        .map(|places| places.join(" = "))
+        .collect();
+    Ok(if shared.is_empty() {
+        Item::new(
+            ID,
+            Outcome::Pass,
+            format!(
+                "{} credential values, none shared between environments",
+                by_value.len()
+            ),
+            "",
+        )
+    } else {
+        Item::new(
+            ID,
+            Outcome::Fail,
+            "the same value is used in more than one environment",
+            "create a separate key for each environment",
+        )
+        .details(shared)
+    })
+}
+
+/// `least-privilege` and `key-age`, which need PostHog's word on each key.
+fn posthog_items(config: &Config, only: Option<&str>, offline: bool) -> Result<Vec<Item>> {
+    const SCOPES: &str = "least-privilege";
+    const AGE: &str = "key-age";
+    if offline {
+        return Ok(vec![
+            Item::new(
+                SCOPES,
+                Outcome::Skip,
+                "offline: scopes are known only to PostHog",
+                "run without --offline",
+            ),
+            Item::new(
+                AGE,
+                Outcome::Skip,
+                "offline: key ages are known only to PostHog",
+                "run without --offline",
+            ),
+        ]);
+    }
+    let reports = keys::inventory(config, only)?;
+    let verdicts = |ids: &[&str]| -> Vec<String> {
+        reports
+            .iter()
+            .flat_map(|r| {
+                r.verdicts
+                    .iter()
+                    .filter(|v| ids.contains(&v.id))
+                    .map(move |v| format!("{}: {}", r.place(), v.message))
+            })
+            .collect()
+    };
+    let unknown: Vec<String> = reports
+        .iter()
+        .filter(|r| r.status() == "unknown")
+        .map(|r| format!("{}: unknown", r.place()))
+        .collect();
+    let probed = reports.iter().filter(|r| r.status() == "live").count();
+    let judge = |id: &'static str, failures: Vec<String>, fix: &str, pass: String| {
+        if !failures.is_empty() {
+            Item::new(
+                id,
+                Outcome::Fail,
+                format!(
+                    "{} key{} break the policy",
+                    failures.len(),
+                    if failures.len() == 1 { "" } else { "s" }
+                ),
+                fix,
+            )
+            .details(failures)
+        } else if !unknown.is_empty() {
+            Item::new(
+                id,
+                Outcome::Warn,
+                "PostHog could not tell about some keys",
+                "run again when PostHog answers",
+            )
+            .details(unknown.clone())
+        } else if probed == 0 {
+            Item::new(
+                id,
+                Outcome::Skip,
+                "no live personal API key is configured",
+                "name keys in [environments.NAME.credentials]",
+            )
+        } else {
+            Item::new(id, Outcome::Pass, pass, "")
+        }
+    };
+    Ok(vec![
+        judge(
+            SCOPES,
+            verdicts(&["scope-not-allowed", "wildcard-scope", "not-project-scoped"]),
+            "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
+            format!("{probed} live keys hold only allowed scopes"),
+        ),
+        judge(
+            AGE,
+            verdicts(&["too-old"]),
+            "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
+            format!("{probed} live keys are younger than max_key_age"),
+        ),
+    ])
+}
+
+/// The fewest random bytes a webhook signing secret should carry.
+const MIN_WEBHOOK_SECRET_BYTES: usize = 24;
+
+/// A strong, unshared webhook secret in every environment.
+fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
+    const ID: &str = "webhook-signatures";
+    if config.environments.is_empty() {
+        return Ok(Item::new(
+            ID,
+            Outcome::Warn,
+            "no environments are configured",
+            "declare environments with a webhook_secret credential in hogguard.toml",
+        ));
+    }
+    let credentials = environments::credentials(config, only)?;
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for environment in config
+        .environments
+        .keys()
+        .filter(|e| only.is_none_or(|o| o == e.as_str()))
+    {
+        let secrets: Vec<_> = credentials
+            .iter()
+            .filter(|c| {
+                &c.environment == environment
+                    && (c.name.contains("webhook")
+                        || c.kind() == Some(CredentialKind::WebhookSecret))
+            })
+            .collect();
+        if secrets.is_empty() {
+            problems.push(format!("{environment}: no webhook secret configured"));
+        }
+        for credential in secrets {
+            let Some(value) = &credential.value else {
+                problems.push(format!(
+                    "{environment}: {} has no value",
+                    credential.variable
+                ));
+                continue;
+            };
+            if random_bytes(value.expose()) < MIN_WEBHOOK_SECRET_BYTES {
+                problems.push(format!(
+                    "{environment}: {} is weaker than {MIN_WEBHOOK_SECRET_BYTES} random bytes",
+                    credential.variable
+                ));
+            }
+            if let Some(other) = seen.insert(value.fingerprint(), environment.clone())
+                && &other != environment
+            {
+                problems.push(format!(
+                    "{environment}: {} is the same secret as in {other}",
+                    credential.variable
+                ));
+            }
+        }
+    }
+    Ok(if problems.is_empty() {
+        Item::new(
+            ID,
+            Outcome::Pass,
+            "every environment has its own strong webhook secret",
+            "",
+        )
+    } else {
+        Item::new(
+            ID,
+            Outcome::Fail,
+            problems.join("; "),
+            "make one with `hogguard webhook secret` per environment and verify deliveries with it",
+        )
+        .details(problems)
+    })
+}
+
+/// Random bytes a secret plausibly carries: the decoded length of a `whsec_` secret, else
+/// about six bits per character of a high-entropy string, and none for a placeholder.
+fn random_bytes(secret: &str) -> usize {
+    let body = secret.strip_prefix("whsec_").unwrap_or(secret);
+    if hogguard_scan::shannon_entropy(body.as_bytes()) < 3.0 {
+        return 0;
+    }
+    body.trim_end_matches('=').len() * 6 / 8
+}
+
+/// The audit log: configured, present, and its chain verifies.
+fn audit_log(config: &Config) -> Item {
+    const ID: &str = "audit-log";
+    match &config.audit {
+        None => Item::new(
+            ID,
+            Outcome::Fail,
+            "no audit log is configured",
+            "add an [audit] section with a path to hogguard.toml",
+        ),
+        Some(audit) => crate::commands::audit::check_item(audit, ID),
+    }
+}
+
+fn human(items: &[Item]) -> String {
+    let mut text = String::new();
+    for item in items {
+        let label = match item.status {
+            Outcome::Pass => format!("{}PASS{}", style::GREEN, style::RESET),
+            Outcome::Warn => format!("{}WARN{}", style::YELLOW, style::RESET),
+            Outcome::Fail => format!("{}FAIL{}", style::BOLD_RED, style::RESET),
+            Outcome::Skip => format!("{}SKIP{}", style::DIM, style::RESET),
+        };
+        let _ = writeln!(
+            text,
+            "{label}  {:<22} {}",
+            item.id,
+            crate::printer::escape(&item.reason)
+        );
+        if item.status == Outcome::Fail {
+            for detail in &item.details {
+                let _ = writeln!(text, "      {}", crate::printer::escape(detail));
+            }
+        }
+        if !item.fix.is_empty() && item.status != Outcome::Pass {
+            let _ = writeln!(
+                text,
+                "      {}fix:{} {}",
+                style::DIM,
+                style::RESET,
+                item.fix
+            );
+        }
+    }
+    let failed = items.iter().filter(|i| i.status == Outcome::Fail).count();
+    let _ = writeln!(text, "{} of {} checks failed", failed, items.len());
+    text
+}
+
+fn markdown(items: &[Item]) -> String {
+    let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
+    let mut text = String::from("| | Check | Result | Fix |\n|---|---|---|---|\n");
+    for item in items {
+        let mark = match item.status {
+            Outcome::Pass => "✅",
+            Outcome::Warn => "⚠️",
+            Outcome::Fail => "❌",
+            Outcome::Skip => "⏭️",
+        };
+        let _ = writeln!(
+            text,
+            "| {mark} | `{}` | {} | {} |",
+            item.id,
+            cell(&item.reason),
+            cell(&item.fix)
+        );
+    }
+    text
+}

@@ -1,0 +1,344 @@
+//! `hogguard check` on fixture repositories, one per failure mode, plus a snapshot of the whole
+//! JSON report of a mixed repository.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use hogguard_testkit::git::TempRepo;
+use hogguard_testkit::keys::{self, Era, Prefix};
+use hogguard_testkit::posthog::{FakeHog, PersonalKeySpec, Timestamp, UserSpec};
+use serde_json::{Value, json};
+
+fn check(repo: &TempRepo, args: &[&str], posthog: Option<&FakeHog>) -> (i32, Value, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hogguard"));
+    command
+        .arg("check")
+        .arg("--format")
+        .arg("json")
+        .args(args)
+        .current_dir(repo.path());
+    command
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    if let Some(hog) = posthog {
+        command.env("POSTHOG_HOST", hog.base_url());
+    }
+    let output = command.output().expect("hogguard runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    (output.status.code().unwrap(), report, stderr)
+}
+
+fn item<'r>(report: &'r Value, id: &str) -> &'r Value {
+    report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}"))
+}
+
+fn private(repo: &TempRepo, relative: &str, contents: &str) {
+    let path = repo.write(relative, contents);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A token made at test time from fixed bytes, so the snapshot is stable.
+fn fixed_token(prefix: Prefix, seed: u8) -> String {
+    let bytes: Vec<u8> = (0..prefix.current_bytes())
+        .map(|i| seed.wrapping_mul(31).wrapping_add(i as u8 * 7))
+        .collect();
+    format!(
+        "{}{}",
+        prefix.as_str(),
+        keys::body_from_bytes(Era::Current, &bytes)
+    )
+}
+
+#[test]
+fn a_mixed_repository_gives_this_whole_report() {
+    let repo = TempRepo::new();
+    let leaked = fixed_token(Prefix::Personal, 1);
+    let shared = fixed_token(Prefix::Secret, 2);
+    repo.write(".gitignore", ".env\n");
+    repo.write("src/app.py", format!("import os\nKEY = '{leaked}'\n"));
+    repo.write(
+        ".env.production",
+        format!("POSTHOG_SECRET_API_KEY={shared}\nPOSTHOG_WEBHOOK_SECRET=changeme\n"),
+    );
+    repo.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\n[environments.production.credentials]\n\
+         secret_api_key = 'POSTHOG_SECRET_API_KEY'\nwebhook_secret = 'POSTHOG_WEBHOOK_SECRET'\n\
+         [environments.staging]\nenv_file = '.env.staging'\n[environments.staging.credentials]\n\
+         secret_api_key = 'POSTHOG_SECRET_API_KEY'\n",
+    );
+    repo.commit_all("mixed", "2024-01-01T00:00:00+00:00");
+    private(
+        &repo,
+        ".env.staging",
+        &format!("POSTHOG_SECRET_API_KEY={shared}\n"),
+    );
+    std::fs::set_permissions(
+        repo.path().join(".env.production"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let (code, report, stderr) = check(&repo, &["--offline"], None);
+    assert_eq!(code, 1, "{stderr}");
+    let (l, s) = (
+        hogguard_secret::mask(&leaked),
+        hogguard_secret::mask(&shared),
+    );
+    let expected = json!({
+        "version": 1,
+        "items": [
+            {
+                "id": "secrets-in-env", "status": "fail",
+                "reason": "2 PostHog secrets in tracked files",
+                "fix": "move each value into the environment (a git-ignored .env file or your secret manager), rotate it (`hogguard rotate` or `hogguard scan --revoke`), and rewrite history if it was pushed",
+                "details": [
+                    format!(".env.production:1:24 posthog-project-secret-api-key {s}"),
+                    format!("src/app.py:2:8 posthog-personal-api-key {l}"),
+                ]
+            },
+            {
+                "id": "env-files-ignored", "status": "fail",
+                "reason": ".env.development.local is not ignored by git; .env.local is not ignored by git; .env.production is tracked by git: ignore rules do not protect tracked files; .env.production is not ignored by git; .env.production is readable by other users; .env.production.local is not ignored by git; .env.staging is not ignored by git",
+                "fix": "add `.env.development.local` to .gitignore; add `.env.local` to .gitignore; git rm --cached .env.production; add `.env.production` to .gitignore; chmod 600 .env.production; add `.env.production.local` to .gitignore; add `.env.staging` to .gitignore (`hogguard init` adds the usual ignore lines)",
+                "details": [
+                    ".env.development.local is not ignored by git",
+                    ".env.local is not ignored by git",
+                    ".env.production is tracked by git: ignore rules do not protect tracked files",
+                    ".env.production is not ignored by git",
+                    ".env.production is readable by other users",
+                    ".env.production.local is not ignored by git",
+                    ".env.staging is not ignored by git"
+                ]
+            },
+            {
+                "id": "keys-per-environment", "status": "fail",
+                "reason": "the same value is used in more than one environment",
+                "fix": "create a separate key for each environment",
+                "details": [format!("production.secret_api_key ({s}) = staging.secret_api_key ({s})")]
+            },
+            {
+                "id": "least-privilege", "status": "skip",
+                "reason": "offline: scopes are known only to PostHog", "fix": "run without --offline", "details": []
+            },
+            {
+                "id": "key-age", "status": "skip",
+                "reason": "offline: key ages are known only to PostHog", "fix": "run without --offline", "details": []
+            },
+            {
+                "id": "webhook-signatures", "status": "fail",
+                "reason": "production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes; staging: no webhook secret configured",
+                "fix": "make one with `hogguard webhook secret` per environment and verify deliveries with it",
+                "details": [
+                    "production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes",
+                    "staging: no webhook secret configured"
+                ]
+            },
+            {
+                "id": "audit-log", "status": "fail",
+                "reason": "no audit log is configured",
+                "fix": "add an [audit] section with a path to hogguard.toml", "details": []
+            }
+        ]
+    });
+    assert_eq!(
+        report,
+        expected,
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap()
+    );
+    for secret in [&leaked, &shared] {
+        assert!(!report.to_string().contains(secret.as_str()));
+    }
+}
+
+/// A repository that passes every offline item.
+fn clean_repo() -> TempRepo {
+    let repo = TempRepo::new();
+    repo.write(".gitignore", ".env\n.env.*\n!.env.example\n");
+    repo.write(".env.example", "POSTHOG_PERSONAL_API_KEY=\n");
+    repo.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\n[environments.production.credentials]\n\
+         webhook_secret = 'POSTHOG_WEBHOOK_SECRET'\n\
+         [environments.development]\nenv_file = '.env.development'\n[environments.development.credentials]\n\
+         webhook_secret = 'POSTHOG_WEBHOOK_SECRET'\n[audit]\npath = 'audit.jsonl'\n",
+    );
+    repo.write("audit.jsonl", "");
+    repo.commit_all("clean", "2024-01-01T00:00:00+00:00");
+    private(
+        &repo,
+        ".env.production",
+        &format!("POSTHOG_WEBHOOK_SECRET={}\n", keys::webhook_secret()),
+    );
+    private(
+        &repo,
+        ".env.development",
+        &format!("POSTHOG_WEBHOOK_SECRET={}\n", keys::webhook_secret()),
+    );
+    repo
+}
+
+#[test]
+fn a_clean_repository_passes_offline() {
+    let repo = clean_repo();
+    let (code, report, stderr) = check(&repo, &["--offline"], None);
+    let statuses: Vec<(&str, &str)> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("secrets-in-env", "pass"),
+            ("env-files-ignored", "pass"),
+            ("keys-per-environment", "pass"),
+            ("least-privilege", "skip"),
+            ("key-age", "skip"),
+            ("webhook-signatures", "pass"),
+            ("audit-log", "pass"),
+        ],
+        "{stderr}"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn env_file_verdicts_agree_with_git_check_ignore() {
+    let repo = clean_repo();
+    // Nested rules, a negation and info/exclude.
+    repo.write(".gitignore", ".env\n.env.*\n!.env.local\n!.env.example\n");
+    repo.write(".git/info/exclude", ".env.production.local\n");
+    repo.write(".env.staging", "X=1\n");
+    let (_, report, _) = check(&repo, &["--offline"], None);
+    let details: Vec<String> = item(&report, "env-files-ignored")["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    for file in [
+        ".env",
+        ".env.local",
+        ".env.production.local",
+        ".env.development.local",
+        ".env.production",
+        ".env.staging",
+    ] {
+        let ignored_by_git = repo
+            .command()
+            .args(["check-ignore", "-q", "--no-index", file])
+            .status()
+            .unwrap()
+            .success();
+        let reported = details.contains(&format!("{file} is not ignored by git"));
+        assert_eq!(reported, !ignored_by_git, "{file}: {details:?}");
+    }
+}
+
+#[test]
+fn history_is_searched_with_deep() {
+    let repo = clean_repo();
+    let key = keys::current(Prefix::Personal);
+    repo.write("old.py", format!("K = '{key}'\n"));
+    repo.commit_all("oops", "2024-02-01T00:00:00+00:00");
+    std::fs::remove_file(repo.path().join("old.py")).unwrap();
+    repo.commit_all("fix", "2024-02-02T00:00:00+00:00");
+    let (_, shallow, _) = check(&repo, &["--offline"], None);
+    assert_eq!(item(&shallow, "secrets-in-env")["status"], "pass");
+    let (code, deep, _) = check(&repo, &["--offline", "--deep"], None);
+    assert_eq!(code, 1);
+    let found = item(&deep, "secrets-in-env");
+    assert_eq!(found["status"], "fail");
+    assert!(
+        found["details"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("old.py:1:6 posthog-personal-api-key"),
+        "{found}"
+    );
+}
+
+#[test]
+fn webhook_secrets_must_be_strong_and_unshared() {
+    let repo = clean_repo();
+    let shared = keys::webhook_secret();
+    private(
+        &repo,
+        ".env.production",
+        &format!("POSTHOG_WEBHOOK_SECRET={shared}\n"),
+    );
+    private(
+        &repo,
+        ".env.development",
+        &format!("POSTHOG_WEBHOOK_SECRET={shared}\n"),
+    );
+    let (_, report, _) = check(&repo, &["--offline"], None);
+    let webhook = item(&report, "webhook-signatures");
+    assert_eq!(webhook["status"], "fail");
+    assert_eq!(
+        webhook["details"],
+        json!(["production: POSTHOG_WEBHOOK_SECRET is the same secret as in development"])
+    );
+    assert_eq!(item(&report, "keys-per-environment")["status"], "fail");
+}
+
+#[test]
+fn least_privilege_and_key_age_ask_posthog() {
+    let hog = FakeHog::start();
+    let user = hog.add_user(UserSpec::new("ops@acme.test"));
+    let old = Timestamp::from_unix_seconds(hog.now().unix_seconds() - 200 * 86_400);
+    let broad = hog.add_personal_key(
+        user.id,
+        PersonalKeySpec::new("prod").scopes(["*"]).created_at(old),
+    );
+    let repo = clean_repo();
+    repo.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\nmax_key_age = '90d'\n\
+         allowed_scopes = ['feature_flag:read']\n[environments.production.credentials]\n\
+         personal_api_key = 'POSTHOG_PERSONAL_API_KEY'\n",
+    );
+    private(
+        &repo,
+        ".env.production",
+        &format!("POSTHOG_PERSONAL_API_KEY={}\n", broad.value),
+    );
+    let (code, report, stderr) = check(&repo, &[], Some(&hog));
+    assert_eq!(code, 1, "{stderr}");
+    let scopes = item(&report, "least-privilege");
+    assert_eq!(scopes["status"], "fail");
+    assert_eq!(scopes["details"].as_array().unwrap().len(), 3, "{scopes}");
+    let age = item(&report, "key-age");
+    assert_eq!(age["status"], "fail");
+    assert!(
+        age["details"][0].as_str().unwrap().contains("200 days ago"),
+        "{age}"
+    );
+    assert!(!report.to_string().contains(&broad.value));
+}
+
+#[test]
+fn markdown_is_a_table_for_pull_requests() {
+    let repo = clean_repo();
+    let output = Command::new(env!("CARGO_BIN_EXE_hogguard"))
+        .args(["check", "--offline", "--format", "markdown"])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with("| | Check | Result | Fix |\n|---|---|---|---|\n"),
+        "{text}"
+    );
+    assert!(text.contains("| ⏭️ | `least-privilege` | offline: scopes are known only to PostHog | run without --offline |"));
+}
