@@ -54,6 +54,8 @@ pub(crate) enum Command {
     /// Find PostHog secrets in files, staged changes or a repository's whole history
     #[command(long_about = SCAN_ABOUT, after_long_help = SCAN_EXAMPLES)]
     Scan(ScanArgs),
+    /// Set the project up: a commented hogguard.toml, .gitignore lines, a pre-commit hook
+    Init(InitArgs),
     /// Check the project against the PostHog security checklist
     #[command(long_about = CHECK_ABOUT)]
     Check(CheckArgs),
@@ -74,6 +76,18 @@ keys-per-environment (no value shared between environments), least-privilege and
 (asked of PostHog, like `hogguard keys`), webhook-signatures (a strong, unshared secret per \
 environment), audit-log (configured, present, and its chain verifies). Each is pass, warn, fail \
 or skip, with the reason and the fix. Exit 1 when any item fails.";
+
+/// Arguments of `hogguard init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Install a git pre-commit hook that runs `hogguard scan --staged` (an existing hook is
+    /// kept and chained)
+    #[arg(long)]
+    pub(crate) pre_commit: bool,
+    /// Replace an existing hogguard.toml
+    #[arg(long)]
+    pub(crate) force: bool,
+}
 
 /// Arguments of `hogguard check`.
 #[derive(Debug, Args)]

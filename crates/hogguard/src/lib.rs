@@ -73,6 +73,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
     let config = config::Config::load(cli.global.config.as_deref())?;
     match cli.command {
         Command::Scan(args) => commands::scan::run(args, &config, printer),
+        Command::Init(args) => commands::init::run(args, printer),
         Command::Check(args) => commands::check::run(args, &config, printer),
         Command::Keys(args) => commands::keys::run(args, &config, printer),
         Command::Webhook(command) => commands::webhook::run(command, printer),
