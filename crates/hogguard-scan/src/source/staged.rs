@@ -30,10 +30,14 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path, which: Entries) -> Result<Sca
         .index_or_empty()
         .map_err(|e| Error::git(path, format!("the index could not be read ({e})")))?;
     let changed = match (which, repo.head_tree_id().ok(), index.tree()) {
-        (Entries::Staged, Some(head), Some(cache)) => changed_by_cache_tree(&repo, &index, cache, head.detach()),
+        (Entries::Staged, Some(head), Some(cache)) => {
+            changed_by_cache_tree(&repo, &index, cache, head.detach())
+        }
         (Entries::Staged, Some(head), None) => changed_by_merge(&repo, &index, head.detach()),
         // Every entry, or no commit yet, so everything staged is new.
-        (Entries::Tracked, ..) | (Entries::Staged, None, _) => Ok((0..index.entries().len()).collect()),
+        (Entries::Tracked, ..) | (Entries::Staged, None, _) => {
+            Ok((0..index.entries().len()).collect())
+        }
     }
     .map_err(|e| Error::git(path, e))?;
 
