@@ -422,6 +422,7 @@ fn is_assigned_secret(value: &[u8]) -> bool {
             .any(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b')'))
         || memchr::memmem::find(value, b"://").is_some()
         || is_dotted_reference(value)
+        || is_snake_case_name(value)
     {
         return false;
     }
@@ -430,6 +431,18 @@ fn is_assigned_secret(value: &[u8]) -> bool {
         .any(|shape| value.starts_with(shape.prefix))
         || value.starts_with(WEBHOOK_PREFIX);
     !is_token && shannon_entropy(value) >= MIN_TOKEN_ENTROPY && !is_placeholder(value)
+}
+
+/// `AUDIT_PROJECT_KEY`, `posthog_personal_key`: the name of another variable, not a value.
+/// Generated secrets mix cases or carry no underscores.
+fn is_snake_case_name(value: &[u8]) -> bool {
+    let single_case = value
+        .iter()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+        || value
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+    single_case && value.contains(&b'_') && value[0].is_ascii_alphabetic()
 }
 
 /// `settings.POSTHOG_KEY`, `process.env.POSTHOG_KEY`: names, not values.
@@ -551,6 +564,8 @@ mod tests {
             "const posthogKey = process.env.POSTHOG_KEY;",
             "POSTHOG_SECRET_KEY=changeme-changeme-changeme",
             "POSTHOG_HOST=https://us.i.posthog.com",
+            "posthog_project_api_key = 'AUDIT_PROJECT_KEY'",
+            "posthog_key: posthog_personal_api_key_v2",
             "webhook: whsec_your_signing_secret",
             "phs_abcd",
         ] {

@@ -62,6 +62,9 @@ pub(crate) enum Command {
     /// List the configured credentials per environment: live or not, scopes, age, policy verdicts
     #[command(long_about = KEYS_ABOUT)]
     Keys(KeysArgs),
+    /// The tamper-evident audit log: verify it, query it, add to it, ship it to PostHog
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Make webhook signing secrets, and sign or verify webhook deliveries
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -144,6 +147,88 @@ pub(crate) enum KeysFormat {
     /// For people
     Human,
     /// `{"version":1,"credentials":[...]}`
+    Json,
+}
+
+/// `hogguard audit ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check the whole chain and the checkpoint: exit 0 when intact, 1 naming the first bad
+    /// seq and why (hash mismatch, gap, reordering, duplicate, checkpoint mismatch)
+    Verify,
+    /// Print entries, oldest first
+    Show(AuditShowArgs),
+    /// Append an entry, for scripts and runbooks
+    #[command(after_long_help = AUDIT_LOG_EXAMPLES)]
+    Log(AuditLogArgs),
+    /// Send entries not yet acknowledged to PostHog as `audit` events (safe to repeat: each
+    /// entry has a fixed uuid; run it from cron)
+    Ship,
+}
+
+const AUDIT_LOG_EXAMPLES: &str = "\
+Examples:
+  hogguard audit log --action key.rotated --resource production/personal_api_key --result success --meta ticket=SEC-142
+  hogguard audit log --action deploy.secret --resource api --result failure --user ci-bot";
+
+/// Arguments of `hogguard audit show`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditShowArgs {
+    /// Entries at or after this time (RFC 3339 or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Entries before this time (RFC 3339 or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+    /// Entries of this action; a trailing `*` matches a prefix (`key.*`)
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// Entries of this user
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// Entries with this result
+    #[arg(long, value_enum)]
+    pub(crate) result: Option<ResultName>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
+    pub(crate) format: AuditFormat,
+}
+
+/// Arguments of `hogguard audit log`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditLogArgs {
+    /// What was done, e.g. `key.rotated`
+    #[arg(long)]
+    pub(crate) action: String,
+    /// What it was done to
+    #[arg(long)]
+    pub(crate) resource: String,
+    /// How it went
+    #[arg(long, value_enum)]
+    pub(crate) result: ResultName,
+    /// Who did it [default: HOGGUARD_USER, else USER]
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// Extra detail, `key=value`; repeatable. Credentials are masked whatever is passed
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) meta: Vec<String>,
+}
+
+/// An entry's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ResultName {
+    /// It worked
+    Success,
+    /// It did not
+    Failure,
+}
+
+/// Formats of `hogguard audit show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AuditFormat {
+    /// One line per entry
+    Human,
+    /// The entries as stored, one JSON object per line
     Json,
 }
 

@@ -30,7 +30,7 @@ pub(crate) struct Config {
 }
 
 /// `[audit]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditConfig {
     /// The log file, relative to the configuration file.
@@ -47,6 +47,18 @@ pub(crate) struct AuditConfig {
 
 fn default_audit_path() -> PathBuf {
     PathBuf::from(".hogguard/audit.jsonl")
+}
+
+impl Default for AuditConfig {
+    /// The section as if written with nothing but defaults.
+    fn default() -> Self {
+        AuditConfig {
+            path: default_audit_path(),
+            checkpoint_key: None,
+            posthog_project_api_key: None,
+            required: false,
+        }
+    }
 }
 
 /// `[posthog]`.

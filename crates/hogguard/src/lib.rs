@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`main`]; everything else lives here where tests can reach it.
 
 mod age;
+mod audit;
 mod cli;
 mod commands;
 mod config;
@@ -76,6 +77,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Init(args) => commands::init::run(args, printer),
         Command::Check(args) => commands::check::run(args, &config, printer),
         Command::Keys(args) => commands::keys::run(args, &config, printer),
+        Command::Audit(command) => commands::audit::run(command, &config, printer),
         Command::Webhook(command) => commands::webhook::run(command, printer),
     }
 }

@@ -1,9 +1,182 @@
-//! The audit log as the other commands see it.
+//! `hogguard audit verify|show|log|ship`, and the `audit-log` checklist item.
 
+use anyhow::{Context, Result, bail};
+use hogguard_audit::{
+    AuditLog, CheckpointKey, EntryInput, Filter, Outcome as EntryOutcome, ShipOptions, Timestamp,
+};
+use hogguard_posthog::{CaptureClient, ClientConfig, RetryPolicy};
+use hogguard_secret::Secret;
+use std::fmt::Write as _;
+
+use crate::Status;
+use crate::audit::{current_user, options};
+use crate::cli::{AuditCommand, AuditFormat, AuditLogArgs, AuditShowArgs, ResultName};
 use crate::commands::check::{Item, Outcome};
-use crate::config::AuditConfig;
+use crate::config::{AuditConfig, Config};
+use crate::printer::{self, Printer};
 
-/// The `audit-log` checklist item: configured, present.
+/// The configured log, or the default place when `[audit]` is absent.
+fn audit_config(config: &Config) -> AuditConfig {
+    config.audit.clone().unwrap_or_default()
+}
+
+fn checkpoint_key(audit: &AuditConfig) -> Result<Option<CheckpointKey>> {
+    audit
+        .checkpoint_key
+        .as_deref()
+        .map(|var| {
+            CheckpointKey::from_env(var).with_context(|| format!("the checkpoint key in {var}"))
+        })
+        .transpose()
+}
+
+pub(crate) fn run(command: AuditCommand, config: &Config, printer: &Printer) -> Result<Status> {
+    let audit = audit_config(config);
+    match command {
+        AuditCommand::Verify => verify(&audit, printer),
+        AuditCommand::Show(args) => show(&audit, &args, printer),
+        AuditCommand::Log(args) => log(&audit, args, printer),
+        AuditCommand::Ship => ship(&audit, config, printer),
+    }
+}
+
+fn verify(audit: &AuditConfig, printer: &Printer) -> Result<Status> {
+    let key = checkpoint_key(audit)?;
+    let report = hogguard_audit::verify(&audit.path, key.as_ref())?;
+    match &report.problem {
+        None => {
+            printer.out(&format!(
+                "{} verifies: {} entries, the chain and the checkpoint agree\n",
+                audit.path.display(),
+                report.entries
+            ))?;
+            Ok(Status::Clean)
+        }
+        Some(problem) => {
+            printer.error(&format!(
+                "{} does not verify: {problem}",
+                audit.path.display()
+            ));
+            Ok(Status::Findings)
+        }
+    }
+}
+
+fn show(audit: &AuditConfig, args: &AuditShowArgs, printer: &Printer) -> Result<Status> {
+    let parse = |text: &Option<String>| -> Result<Option<Timestamp>> {
+        text.as_deref()
+            .map(|t| {
+                Timestamp::parse(t).with_context(|| format!("`{t}` is not a date or RFC 3339 time"))
+            })
+            .transpose()
+    };
+    let filter = Filter {
+        since: parse(&args.since)?,
+        until: parse(&args.until)?,
+        action: args.action.clone(),
+        user: args.user.clone(),
+        result: args.result.map(entry_outcome),
+    };
+    let mut text = String::new();
+    for entry in hogguard_audit::query(&audit.path, &filter)? {
+        let entry = entry?;
+        match args.format {
+            AuditFormat::Json => {
+                text.push_str(&serde_json::to_string(&entry)?);
+                text.push('\n');
+            }
+            AuditFormat::Human => {
+                let result = match entry.result {
+                    EntryOutcome::Success => "success",
+                    _ => "failure",
+                };
+                let _ = write!(
+                    text,
+                    "{:>5} {} {} {} {} {result}",
+                    entry.seq, entry.timestamp, entry.user_id, entry.action, entry.resource
+                );
+                if !entry.metadata.is_empty() {
+                    let _ = write!(
+                        text,
+                        " {}",
+                        serde_json::Value::Object(entry.metadata.clone())
+                    );
+                }
+                text.push('\n');
+            }
+        }
+    }
+    printer.out(&printer::escape(&text))?;
+    Ok(Status::Clean)
+}
+
+fn entry_outcome(result: ResultName) -> EntryOutcome {
+    match result {
+        ResultName::Success => EntryOutcome::Success,
+        ResultName::Failure => EntryOutcome::Failure,
+    }
+}
+
+fn log(audit: &AuditConfig, args: AuditLogArgs, printer: &Printer) -> Result<Status> {
+    if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let log = AuditLog::open(&audit.path, &options(audit))
+        .with_context(|| format!("the audit log {} cannot be opened", audit.path.display()))?;
+    let user = args.user.unwrap_or_else(current_user);
+    let mut input = EntryInput::new(args.action, user, args.resource, entry_outcome(args.result));
+    for pair in &args.meta {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--meta {pair:?} is not key=value");
+        };
+        input = input.with_metadata(key, value);
+    }
+    let entry = log.append(input)?;
+    log.close()?;
+    printer.note(&format!("logged seq {}", entry.seq));
+    Ok(Status::Clean)
+}
+
+fn ship(audit: &AuditConfig, config: &Config, printer: &Printer) -> Result<Status> {
+    let Some(var) = &audit.posthog_project_api_key else {
+        bail!(
+            "set [audit] posthog_project_api_key to the variable holding the phc_ project key to ship with"
+        );
+    };
+    let token = std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("{var} is not set"))?;
+    // `ship` retries with its own bounded backoff; the client must not retry on top of it.
+    let client_config = ClientConfig::default().retry(RetryPolicy::none());
+    let client = CaptureClient::new(&config.posthog.hosts()?, &client_config, Secret::new(token))?;
+    let report = hogguard_audit::ship(&audit.path, &client, &ShipOptions::default())?;
+    let mut text = format!(
+        "shipped {} entries; {} pending",
+        report.shipped, report.pending
+    );
+    if report.awaiting_checkpoint > 0 {
+        let _ = write!(
+            text,
+            ", {} waiting for the next checkpoint",
+            report.awaiting_checkpoint
+        );
+    }
+    if let Some(error) = &report.last_error {
+        let _ = write!(
+            text,
+            " (PostHog: {error}; run again later, nothing is lost)"
+        );
+    }
+    printer.note(&text);
+    Ok(if report.pending > 0 {
+        Status::Findings
+    } else {
+        Status::Clean
+    })
+}
+
+/// The `audit-log` checklist item: configured, present, and its chain verifies.
 pub(crate) fn check_item(audit: &AuditConfig, id: &'static str) -> Item {
     if !audit.path.is_file() {
         // A log that is not there yet fails only where the project made it mandatory.
@@ -19,10 +192,37 @@ pub(crate) fn check_item(audit: &AuditConfig, id: &'static str) -> Item {
             "run a command that logs (or `hogguard audit log ...`) to start it",
         );
     }
-    Item::new(
-        id,
-        Outcome::Pass,
-        format!("{} is present", audit.path.display()),
-        "",
-    )
+    let key = match checkpoint_key(audit) {
+        Ok(key) => key,
+        Err(e) => {
+            return Item::new(
+                id,
+                Outcome::Fail,
+                format!("{e:#}"),
+                "set the checkpoint key variable",
+            );
+        }
+    };
+    match hogguard_audit::verify(&audit.path, key.as_ref()) {
+        Ok(report) => match &report.problem {
+            None => Item::new(
+                id,
+                Outcome::Pass,
+                format!("{} entries, the chain verifies", report.entries),
+                "",
+            ),
+            Some(problem) => Item::new(
+                id,
+                Outcome::Fail,
+                format!("the log does not verify: {problem}"),
+                "find out who changed the log; keep the damaged file as evidence and start a new log",
+            ),
+        },
+        Err(e) => Item::new(
+            id,
+            Outcome::Fail,
+            format!("the log cannot be read: {e}"),
+            "check the file's permissions",
+        ),
+    }
 }

@@ -9,6 +9,7 @@ use hogguard_posthog::{ClientConfig, Evidence, KeyStatus, Verifier};
 use hogguard_secret::CredentialKind;
 use serde::Serialize;
 
+use crate::audit::Recorder;
 use crate::cli::{KeysArgs, KeysFormat};
 use crate::config::Config;
 use crate::environments::{self, Credential};
@@ -63,6 +64,24 @@ pub(crate) struct Verdict {
 
 pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<Status> {
     let reports = inventory(config, args.env.as_deref())?;
+    let recorder = Recorder::open(config, false, printer)?;
+    for report in reports
+        .iter()
+        .filter(|r| matches!(r.status, "live" | "invalid" | "unknown"))
+    {
+        let verdicts: Vec<&str> = report.verdicts.iter().map(|v| v.id).collect();
+        recorder.record(
+            "key.checked",
+            &report.place(),
+            true,
+            &[
+                ("status", report.status.into()),
+                ("masked", report.masked.clone().into()),
+                ("verdicts", verdicts.into()),
+            ],
+        )?;
+    }
+    recorder.close()?;
     let failed = reports.iter().any(|r| !r.verdicts.is_empty());
     let text = match args.format {
         KeysFormat::Json => {

@@ -7,12 +7,17 @@ use hogguard_posthog::{ClientConfig, Revoker, Verifier};
 use hogguard_scan::{Finding, Revocation, Verification};
 use hogguard_secret::Secret;
 
+use crate::audit::Recorder;
 use crate::config::Config;
 use crate::printer::Printer;
 use crate::verification::{deployment, is_verifiable, verification};
 
 /// Asks PostHog about every verifiable finding, once per distinct secret.
-pub(super) fn verify(findings: &mut [Finding], config: &Config) -> Result<()> {
+pub(super) fn verify(
+    findings: &mut [Finding],
+    config: &Config,
+    recorder: &Recorder<'_>,
+) -> Result<()> {
     let targets: Vec<usize> = (0..findings.len())
         .filter(|&i| is_verifiable(findings[i].kind))
         .collect();
@@ -22,8 +27,23 @@ pub(super) fn verify(findings: &mut [Finding], config: &Config) -> Result<()> {
     let secrets: Vec<Secret> = targets.iter().map(|&i| findings[i].value.clone()).collect();
     let statuses =
         Verifier::new(deployment(config)?, &ClientConfig::default()).verify_all(&secrets);
+    let mut logged = std::collections::HashSet::new();
     for (&i, status) in targets.iter().zip(statuses) {
-        findings[i].verification = Some(verification(&status));
+        let finding = &mut findings[i];
+        finding.verification = Some(verification(&status));
+        if logged.insert(finding.fingerprint.clone()) {
+            recorder.record(
+                "key.verified",
+                &finding.masked,
+                true,
+                &[
+                    ("status", status.as_str().into()),
+                    ("kind", finding.kind.as_str().into()),
+                    ("fingerprint", finding.fingerprint.clone().into()),
+                    ("found_in", finding.path.clone().into()),
+                ],
+            )?;
+        }
     }
     Ok(())
 }
@@ -34,6 +54,7 @@ pub(super) fn revoke(
     config: &Config,
     yes: bool,
     printer: &Printer,
+    recorder: &Recorder<'_>,
 ) -> Result<()> {
     let live: Vec<usize> = (0..findings.len())
         .filter(|&i| {
@@ -95,6 +116,20 @@ pub(super) fn revoke(
                 ..Revocation::default()
             }],
         };
+        for answer in &answers {
+            recorder.record(
+                "key.revoke_reported",
+                &findings[i].masked,
+                answer.found == Some(true),
+                &[
+                    ("host", answer.host.clone().into()),
+                    ("found", answer.found.into()),
+                    ("type", answer.kind.clone().into()),
+                    ("error", answer.error.clone().into()),
+                    ("fingerprint", findings[i].fingerprint.clone().into()),
+                ],
+            )?;
+        }
         let fingerprint = findings[i].fingerprint.clone();
         for finding in findings.iter_mut().filter(|f| f.fingerprint == fingerprint) {
             finding.revocations = answers.clone();

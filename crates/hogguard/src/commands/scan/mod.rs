@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use hogguard_scan::report::{self, Summary};
 use hogguard_scan::{Baseline, Finding, ScanOptions, ScanOutcome, Scanner, Severity};
 
+use crate::audit::Recorder;
 use crate::cli::{Format, ScanArgs};
 use crate::config::Config;
 use crate::printer::{self, Printer, style};
@@ -78,10 +79,12 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         .into_iter()
         .partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
     if args.verify || args.revoke {
-        live::verify(&mut findings, config)?;
-    }
-    if args.revoke {
-        live::revoke(&mut findings, config, args.yes, printer)?;
+        let recorder = Recorder::open(config, args.revoke, printer)?;
+        live::verify(&mut findings, config, &recorder)?;
+        if args.revoke {
+            live::revoke(&mut findings, config, args.yes, printer, &recorder)?;
+        }
+        recorder.close()?;
     }
     let summary = Summary {
         findings: findings.len(),

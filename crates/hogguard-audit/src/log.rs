@@ -1,0 +1,834 @@
+//! The writer: opening (with locking and crash recovery), appending with group commit, and
+//! keeping the checkpoint current.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use hogguard_scan::Scanner;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::checkpoint::{CHECKPOINT_SUFFIX, Checkpoint, CheckpointKey, ReadFailure};
+use crate::entry::{Entry, EntryInput, Outcome};
+use crate::error::AuditError;
+use crate::format::{
+    Digest, GENESIS_DIGEST, LinePosition, MAX_LINE_BYTES, hex, parse_hex, parse_line,
+    serialize_caller_members, write_line,
+};
+use crate::fsutil;
+use crate::redact::{default_scanner, redact_input};
+use crate::time::Timestamp;
+use crate::verify::{Chain, CheckpointMismatch, Problem, ProblemKind, refine_seq_problem};
+
+/// The action of the entry that records a recovery cut.
+pub const RECOVERED_ACTION: &str = "audit.recovered";
+
+/// The user id of entries the log writes about itself.
+pub const SYSTEM_USER_ID: &str = "hogguard";
+
+/// The longest a commit's leader waits for expected appenders to queue their lines: short
+/// next to an fsync (0.2 to 3 ms here), long next to serialising an entry (microseconds).
+const GATHER_WINDOW: Duration = Duration::from_micros(200);
+
+/// The lock file's suffix after the log's name.
+const LOCK_SUFFIX: &str = ".lock";
+
+/// Room for the members the writer adds around the caller's (`v`, `log`, `seq`,
+/// `timestamp`, `prev`, `hash`): 263 bytes at most, with a 20-digit seq.
+const WRITER_MEMBERS_BYTES: usize = 300;
+
+/// Where the checkpoint key comes from.
+#[derive(Clone, Debug)]
+enum KeySource {
+    None,
+    Env(String),
+    Key(CheckpointKey),
+}
+
+/// How [`AuditLog::open`] opens a log.
+///
+/// ```
+/// use std::time::Duration;
+/// use hogguard_audit::AuditOptions;
+///
+/// let options = AuditOptions::default()
+///     .checkpoint_key_env("HOGGUARD_AUDIT_KEY")
+///     .lock_timeout(Duration::from_secs(2));
+/// # let _ = options;
+/// ```
+#[derive(Clone)]
+pub struct AuditOptions {
+    key: KeySource,
+    lock_timeout: Duration,
+    checkpoint_every_entries: u64,
+    checkpoint_interval: Duration,
+    scanner: Option<Arc<Scanner>>,
+}
+
+impl std::fmt::Debug for AuditOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditOptions")
+            .field("key", &self.key)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("checkpoint_every_entries", &self.checkpoint_every_entries)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuditOptions {
+    /// No checkpoint key, a 5 s lock wait, a checkpoint at least every 1000 entries or 1 s,
+    /// the scanner's built-in rules.
+    fn default() -> AuditOptions {
+        AuditOptions {
+            key: KeySource::None,
+            lock_timeout: Duration::from_secs(5),
+            checkpoint_every_entries: 1000,
+            checkpoint_interval: Duration::from_secs(1),
+            scanner: None,
+        }
+    }
+}
+
+impl AuditOptions {
+    /// Keys checkpoints with the HMAC key held by the environment variable `var`, read when
+    /// the log is opened. Opening fails if it is unset or empty.
+    pub fn checkpoint_key_env(mut self, var: impl Into<String>) -> AuditOptions {
+        self.key = KeySource::Env(var.into());
+        self
+    }
+
+    /// Keys checkpoints with `key`.
+    pub fn checkpoint_key(mut self, key: CheckpointKey) -> AuditOptions {
+        self.key = KeySource::Key(key);
+        self
+    }
+
+    /// How long opening waits for another process to release the log's lock before failing
+    /// with [`AuditError::Locked`]; zero fails at once.
+    pub fn lock_timeout(mut self, wait: Duration) -> AuditOptions {
+        self.lock_timeout = wait;
+        self
+    }
+
+    /// Rewrites the checkpoint after a commit once `entries` entries or `interval` have
+    /// passed since the last one (it is also written when the log is opened after a crash
+    /// and when it is closed). Each checkpoint costs two fsyncs and a rename; entries after
+    /// the last checkpoint are protected by the chain only, not against truncation.
+    pub fn checkpoint_every(mut self, entries: u64, interval: Duration) -> AuditOptions {
+        self.checkpoint_every_entries = entries.max(1);
+        self.checkpoint_interval = interval;
+        self
+    }
+
+    /// Redacts with `scanner` (e.g. one with the project's custom rules) instead of the
+    /// built-in rules.
+    pub fn scanner(mut self, scanner: Arc<Scanner>) -> AuditOptions {
+        self.scanner = Some(scanner);
+        self
+    }
+}
+
+/// An open, locked log that entries are appended to.
+///
+/// One process at a time may hold a log open (an advisory lock on `<log>.lock`); within the
+/// process it is `Sync`, and concurrent [`append`](Self::append)s share fsyncs. Dropping it
+/// writes the checkpoint; [`close`](Self::close) does the same and reports failures.
+pub struct AuditLog {
+    path: PathBuf,
+    log_id: String,
+    file: File,
+    /// Held for the log's lifetime: the advisory lock lasts while this stays open.
+    _lock: File,
+    scanner: Arc<Scanner>,
+    key: Option<CheckpointKey>,
+    checkpoint_every_entries: u64,
+    checkpoint_interval: Duration,
+    state: Mutex<WriterState>,
+    /// Signalled whenever a commit ends.
+    committed: Condvar,
+    /// Signalled when a line is queued while the leader gathers.
+    enqueued: Condvar,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .field("log_id", &self.log_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A position in the log: an entry and where its line ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Position {
+    seq: u64,
+    hash: Digest,
+    /// The log's length through the entry's newline.
+    offset: u64,
+}
+
+/// The writer's shared state; the file itself is only written by the current leader.
+struct WriterState {
+    /// The last entry given a seq (written or not).
+    assigned: Position,
+    /// Lines given a seq but not yet written, in seq order.
+    pending: Vec<u8>,
+    /// The last entry written and fsynced.
+    durable: Position,
+    /// The seq the checkpoint file names, and when it was written.
+    checkpointed_seq: u64,
+    checkpointed_at: Instant,
+    /// Whether a leader is gathering, writing and fsyncing (or writing the checkpoint).
+    committing: bool,
+    /// Whether the leader waits on `enqueued` for more lines.
+    gathering: bool,
+    /// How many appenders the last commit saw (its batch plus the lines that queued while
+    /// it ran): the batch size the next leader waits for, briefly.
+    expected_batch: u64,
+    /// The first write, fsync or checkpoint failure; no write is tried after it.
+    failure: Option<String>,
+}
+
+impl AuditLog {
+    /// Opens the log at `path`, creating it (and its directory, mode 0700) if needed.
+    ///
+    /// It takes the lock, reads the checkpoint, checks the entry it names and every line
+    /// after it, cuts a torn last line (logging an [`RECOVERED_ACTION`] entry about it) and
+    /// brings the checkpoint up to date. See the crate docs for the recovery rules.
+    ///
+    /// Fails with [`AuditError::Corrupt`] when a complete line or the checkpoint does not
+    /// verify, [`AuditError::Locked`] when another process keeps the lock, and an error whose
+    /// [`is_unwritable`](AuditError::is_unwritable) is true when the log cannot be written.
+    pub fn open(path: impl AsRef<Path>, options: &AuditOptions) -> Result<AuditLog, AuditError> {
+        let path = path.as_ref().to_owned();
+        let key = match &options.key {
+            KeySource::None => None,
+            KeySource::Env(var) => Some(CheckpointKey::from_env(var)?),
+            KeySource::Key(key) => Some(key.clone()),
+        };
+        let scanner = match &options.scanner {
+            Some(scanner) => Arc::clone(scanner),
+            None => default_scanner()?,
+        };
+        create_private_dir(fsutil::parent_dir(&path))?;
+        let lock =
+            fsutil::lock_exclusive(&fsutil::sidecar(&path, LOCK_SUFFIX), options.lock_timeout)?;
+        let checkpoint = read_checkpoint(&path, key.as_ref())?;
+        let (file, checkpoint, recovered) =
+            match OpenOptions::new().read(true).append(true).open(&path) {
+                Ok(mut file) => {
+                    let checkpoint = match checkpoint {
+                        Some(checkpoint) => checkpoint,
+                        None if file.metadata().map_err(unwritable(&path))?.len() == 0 => {
+                            start_checkpoint(&path, key.as_ref())?
+                        }
+                        None => return Err(corrupt(&path, 0, ProblemKind::CheckpointMissing)),
+                    };
+                    let recovered = recover(&mut file, &path, &checkpoint)?;
+                    (file, checkpoint, recovered)
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    let checkpoint = match checkpoint {
+                        // The log was deleted after entries were checkpointed.
+                        Some(checkpoint) if checkpoint.seq > 0 => {
+                            let kind =
+                                ProblemKind::CheckpointMismatch(CheckpointMismatch::AheadOfLog);
+                            return Err(corrupt(&path, checkpoint.seq, kind));
+                        }
+                        // A crash between writing the first checkpoint and creating the log.
+                        Some(checkpoint) => checkpoint,
+                        None => start_checkpoint(&path, key.as_ref())?,
+                    };
+                    let file = create_log_file(&path)?;
+                    let empty = Recovered {
+                        end: Position {
+                            seq: 0,
+                            hash: GENESIS_DIGEST,
+                            offset: 0,
+                        },
+                        cut: None,
+                    };
+                    (file, checkpoint, empty)
+                }
+                Err(source) => return Err(AuditError::Unwritable { path, source }),
+            };
+
+        let log = AuditLog {
+            log_id: checkpoint.log_id.clone(),
+            file,
+            _lock: lock,
+            scanner,
+            key,
+            checkpoint_every_entries: options.checkpoint_every_entries,
+            checkpoint_interval: options.checkpoint_interval,
+            state: Mutex::new(WriterState {
+                assigned: recovered.end,
+                pending: Vec::new(),
+                durable: recovered.end,
+                checkpointed_seq: checkpoint.seq,
+                checkpointed_at: Instant::now(),
+                committing: false,
+                gathering: false,
+                expected_batch: 1,
+                failure: None,
+            }),
+            committed: Condvar::new(),
+            enqueued: Condvar::new(),
+            path,
+        };
+        if let Some(cut) = recovered.cut {
+            log.append(cut.entry_input(&log.path))?;
+        }
+        log.checkpoint()?;
+        Ok(log)
+    }
+
+    /// Appends one entry and returns it as written, once its line (and every line before
+    /// it) is written and fsynced.
+    ///
+    /// Every string of `input` is redacted first. Threads appending at the same time share
+    /// fsyncs: one of them writes and fsyncs the lines of all that are waiting. No network
+    /// I/O happens here.
+    ///
+    /// Fails with [`AuditError::InvalidEntry`] for an empty action or user id or an entry
+    /// longer than 64 KiB, and with [`AuditError::Unwritable`] or [`AuditError::Poisoned`]
+    /// when the line may not be durable: the caller must then treat the audited action as
+    /// unrecorded.
+    pub fn append(&self, input: EntryInput) -> Result<Entry, AuditError> {
+        let input = redact_input(&self.scanner, input);
+        if input.action.is_empty() {
+            return Err(AuditError::InvalidEntry {
+                reason: "the action is empty",
+            });
+        }
+        if input.user_id.is_empty() {
+            return Err(AuditError::InvalidEntry {
+                reason: "the user id is empty (PostHog needs a distinct id)",
+            });
+        }
+        let caller_members = serialize_caller_members(
+            &input.action,
+            &input.user_id,
+            &input.resource,
+            input.result,
+            &input.metadata,
+        );
+        if caller_members.len() + WRITER_MEMBERS_BYTES > MAX_LINE_BYTES {
+            return Err(AuditError::InvalidEntry {
+                reason: "the entry is longer than 64 KiB",
+            });
+        }
+
+        let mut state = self.lock_state();
+        if let Some(cause) = &state.failure {
+            return Err(self.poisoned(cause));
+        }
+        let seq = state.assigned.seq + 1;
+        let prev = state.assigned.hash;
+        let timestamp = Timestamp::now();
+        let start = state.pending.len();
+        let hash = write_line(
+            &mut state.pending,
+            &LinePosition {
+                log_id: &self.log_id,
+                seq,
+                timestamp,
+                prev: &prev,
+            },
+            &caller_members,
+        );
+        let line_len = (state.pending.len() - start) as u64;
+        state.assigned = Position {
+            seq,
+            hash,
+            offset: state.assigned.offset + line_len,
+        };
+        if state.gathering {
+            self.enqueued.notify_one();
+        }
+        drop(self.wait_until_durable(state, seq)?);
+
+        Ok(Entry {
+            log_id: self.log_id.clone(),
+            seq,
+            timestamp,
+            prev: hex(&prev),
+            action: input.action,
+            user_id: input.user_id,
+            resource: input.resource,
+            result: input.result,
+            metadata: input.metadata,
+            hash: hex(&hash),
+        })
+    }
+
+    /// Blocks until `seq` is durable, leading commits while no one else does.
+    fn wait_until_durable<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, WriterState>,
+        seq: u64,
+    ) -> Result<MutexGuard<'a, WriterState>, AuditError> {
+        loop {
+            if state.durable.seq >= seq {
+                return Ok(state);
+            }
+            if let Some(cause) = &state.failure {
+                return Err(self.poisoned(cause));
+            }
+            state = if state.committing {
+                self.committed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner)
+            } else {
+                self.commit(state)
+            };
+        }
+    }
+
+    /// Group commit: writes every pending line in one write, fsyncs once, and wakes every
+    /// waiter. Runs with the state unlocked during I/O, so appends keep queueing meanwhile.
+    fn commit<'a>(&'a self, mut state: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
+        state.committing = true;
+        state = self.gather(state);
+        let mut batch = std::mem::take(&mut state.pending);
+        let target = state.assigned;
+        let batch_entries = target.seq - state.durable.seq;
+        drop(state);
+        // `sync_data` is enough: the file's size, the only metadata an append changes, is
+        // part of what fdatasync flushes.
+        let written = (&self.file)
+            .write_all(&batch)
+            .and_then(|()| self.file.sync_data());
+        let mut state = self.lock_state();
+        match written {
+            Ok(()) => state.durable = target,
+            Err(error) => state.failure = Some(error.to_string()),
+        }
+        state.expected_batch = batch_entries + (state.assigned.seq - target.seq);
+        if state.pending.is_empty() {
+            batch.clear();
+            state.pending = batch;
+        }
+        let checkpoint_due = state.failure.is_none()
+            && (target.seq.saturating_sub(state.checkpointed_seq) >= self.checkpoint_every_entries
+                || state.checkpointed_at.elapsed() >= self.checkpoint_interval);
+        if checkpoint_due {
+            // Waiters whose lines are durable may go; the next commit waits for this one.
+            self.committed.notify_all();
+            drop(state);
+            let written = self.write_checkpoint(target);
+            state = self.lock_state();
+            match written {
+                Ok(()) => {
+                    state.checkpointed_seq = target.seq;
+                    state.checkpointed_at = Instant::now();
+                }
+                Err(error) => state.failure = Some(error.to_string()),
+            }
+        }
+        state.committing = false;
+        self.committed.notify_all();
+        state
+    }
+
+    /// Waits, at most [`GATHER_WINDOW`], until as many lines are queued as the last commit
+    /// saw appenders. Without it, threads released by one commit queue just after the next
+    /// leader took its batch, and concurrent appenders split into two half-size batches
+    /// that alternate; a few microseconds of waiting buys a whole fsync for everyone. With
+    /// one appender it never waits.
+    fn gather<'a>(&'a self, mut state: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
+        let deadline = Instant::now() + GATHER_WINDOW;
+        loop {
+            let queued = state.assigned.seq - state.durable.seq;
+            if queued >= state.expected_batch {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                // Fewer appenders than before: expect what came.
+                state.expected_batch = queued;
+                break;
+            }
+            state.gathering = true;
+            state = self
+                .enqueued
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.gathering = false;
+        state
+    }
+
+    fn write_checkpoint(&self, at: Position) -> io::Result<()> {
+        Checkpoint::new(&self.log_id, at.seq, at.hash, at.offset, self.key.as_ref())
+            .write(&self.path)
+    }
+
+    /// Writes the checkpoint now if it lags the last durable entry (appends are not
+    /// blocked meanwhile, but other commits wait).
+    pub fn checkpoint(&self) -> Result<(), AuditError> {
+        let mut state = self.lock_state();
+        loop {
+            if let Some(cause) = &state.failure {
+                return Err(self.poisoned(cause));
+            }
+            if !state.committing {
+                break;
+            }
+            state = self
+                .committed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let target = state.durable;
+        if target.seq == state.checkpointed_seq {
+            return Ok(());
+        }
+        state.committing = true;
+        drop(state);
+        let written = self.write_checkpoint(target);
+        let mut state = self.lock_state();
+        state.committing = false;
+        self.committed.notify_all();
+        match written {
+            Ok(()) => {
+                state.checkpointed_seq = target.seq;
+                state.checkpointed_at = Instant::now();
+                Ok(())
+            }
+            Err(source) => {
+                state.failure = Some(source.to_string());
+                Err(AuditError::Unwritable {
+                    path: fsutil::sidecar(&self.path, CHECKPOINT_SUFFIX),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Writes the checkpoint and releases the lock, reporting what [`Drop`] would ignore.
+    pub fn close(self) -> Result<(), AuditError> {
+        self.checkpoint()
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The log's id (32 lowercase hex digits), part of every entry and of shipped event
+    /// uuids.
+    pub fn log_id(&self) -> &str {
+        &self.log_id
+    }
+
+    /// The seq of the last durable entry (0 for an empty log).
+    pub fn last_seq(&self) -> u64 {
+        self.lock_state().durable.seq
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, WriterState> {
+        // The state is only changed in steps that cannot panic half-way, so a panic in
+        // another thread leaves it consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn poisoned(&self, cause: &str) -> AuditError {
+        AuditError::Poisoned {
+            path: self.path.clone(),
+            cause: cause.to_owned(),
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // Best effort: `close` is the way to see this failure. A missed checkpoint only
+        // leaves the last entries protected by the chain alone, and the next open writes it.
+        let _ = self.checkpoint();
+    }
+}
+
+/// A maker of [`AuditError::Unwritable`] for `path`.
+fn unwritable(path: &Path) -> impl FnOnce(io::Error) -> AuditError {
+    let path = path.to_owned();
+    move |source| AuditError::Unwritable { path, source }
+}
+
+fn corrupt(path: &Path, seq: u64, kind: ProblemKind) -> AuditError {
+    AuditError::Corrupt {
+        path: path.to_owned(),
+        problem: Problem {
+            seq,
+            line: None,
+            kind,
+        },
+    }
+}
+
+/// Creates `dir` (mode 0700) and its missing parents, unless it exists.
+fn create_private_dir(dir: &Path) -> Result<(), AuditError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(unwritable(dir))?;
+    // The new directory's own entry must survive a crash, or the log goes with it.
+    let parent = fsutil::parent_dir(dir);
+    fsutil::sync_dir(parent).map_err(unwritable(parent))
+}
+
+/// The stored checkpoint, if any, refused when it does not go with the configured key.
+fn read_checkpoint(
+    log: &Path,
+    key: Option<&CheckpointKey>,
+) -> Result<Option<Checkpoint>, AuditError> {
+    let checkpoint = match Checkpoint::read(log) {
+        Ok(checkpoint) => checkpoint,
+        Err(ReadFailure::Io(source)) => {
+            return Err(AuditError::Unreadable {
+                path: fsutil::sidecar(log, CHECKPOINT_SUFFIX),
+                source,
+            });
+        }
+        Err(ReadFailure::Malformed(reason)) => {
+            return Err(corrupt(log, 0, ProblemKind::CheckpointMalformed { reason }));
+        }
+    };
+    if let Some(checkpoint) = &checkpoint {
+        check_checkpoint_key(checkpoint, key).map_err(|error| match error {
+            KeyCheck::Mismatch(mismatch) => corrupt(
+                log,
+                checkpoint.seq,
+                ProblemKind::CheckpointMismatch(mismatch),
+            ),
+            KeyCheck::Missing => AuditError::CheckpointKeyMissing {
+                reason: "the checkpoint is keyed but no key is configured".to_owned(),
+            },
+        })?;
+    }
+    Ok(checkpoint)
+}
+
+/// Gives a new log its id by writing its first checkpoint (seq 0), before the log file
+/// exists, so that a log file never lacks a checkpoint.
+fn start_checkpoint(log: &Path, key: Option<&CheckpointKey>) -> Result<Checkpoint, AuditError> {
+    let checkpoint = Checkpoint::new(&new_log_id(log)?, 0, GENESIS_DIGEST, 0, key);
+    checkpoint
+        .write(log)
+        .map_err(unwritable(&fsutil::sidecar(log, CHECKPOINT_SUFFIX)))?;
+    Ok(checkpoint)
+}
+
+/// Creates the empty log file durably (the file, then its directory entry).
+fn create_log_file(path: &Path) -> Result<File, AuditError> {
+    let file = fsutil::private_file_options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(unwritable(path))?;
+    file.sync_all().map_err(unwritable(path))?;
+    let dir = fsutil::parent_dir(path);
+    fsutil::sync_dir(dir).map_err(unwritable(dir))?;
+    Ok(file)
+}
+
+/// Why the configured key and a stored checkpoint do not go together.
+enum KeyCheck {
+    Mismatch(CheckpointMismatch),
+    Missing,
+}
+
+/// Refuses a checkpoint whose MAC is not the key's, an unkeyed checkpoint past seq 0 when a
+/// key is configured (someone may have stripped the MAC after rewriting the log), and a
+/// keyed one when no key is configured (rewriting it unkeyed would drop the protection).
+fn check_checkpoint_key(
+    checkpoint: &Checkpoint,
+    key: Option<&CheckpointKey>,
+) -> Result<(), KeyCheck> {
+    match (key, checkpoint.mac) {
+        (Some(key), Some(_)) if !checkpoint.mac_is_valid(key) => {
+            Err(KeyCheck::Mismatch(CheckpointMismatch::Mac))
+        }
+        (Some(_), None) if checkpoint.seq > 0 => {
+            Err(KeyCheck::Mismatch(CheckpointMismatch::NotKeyed))
+        }
+        (None, Some(_)) => Err(KeyCheck::Missing),
+        _ => Ok(()),
+    }
+}
+
+/// A fresh random log id.
+fn new_log_id(path: &Path) -> Result<String, AuditError> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|error| AuditError::Unwritable {
+        path: path.to_owned(),
+        source: io::Error::other(format!("no random log id: {error}")),
+    })?;
+    Ok(hex(&id))
+}
+
+/// The result of recovery: where the log ends, and what was cut.
+struct Recovered {
+    end: Position,
+    cut: Option<Cut>,
+}
+
+/// Bytes cut from the end of the log on open.
+struct Cut {
+    /// Where the cut starts (the log's new length).
+    offset: u64,
+    bytes: u64,
+    sha256: Digest,
+    reason: &'static str,
+}
+
+impl Cut {
+    /// The entry recording the cut.
+    fn entry_input(&self, path: &Path) -> EntryInput {
+        let mut metadata = Map::new();
+        metadata.insert("cut_bytes".into(), Value::from(self.bytes));
+        metadata.insert("cut_offset".into(), Value::from(self.offset));
+        metadata.insert("cut_sha256".into(), Value::from(hex(&self.sha256)));
+        metadata.insert("reason".into(), Value::from(self.reason));
+        EntryInput {
+            action: RECOVERED_ACTION.to_owned(),
+            user_id: SYSTEM_USER_ID.to_owned(),
+            resource: path.display().to_string(),
+            result: Outcome::Success,
+            metadata,
+        }
+    }
+}
+
+/// Checks the entry the checkpoint names and every line after it; cuts a torn tail.
+///
+/// A torn tail is whatever follows the last newline, and the last newline-terminated line
+/// too when it fails verification *and* holds a NUL byte (a write whose later pages reached
+/// the disk before its earlier ones, which a crash can leave zero-filled). Any other
+/// complete line that fails is [`AuditError::Corrupt`].
+fn recover(file: &mut File, path: &Path, checkpoint: &Checkpoint) -> Result<Recovered, AuditError> {
+    let unreadable = |source| AuditError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let mismatch = |kind| corrupt(path, checkpoint.seq, ProblemKind::CheckpointMismatch(kind));
+    let length = file.metadata().map_err(unreadable)?.len();
+    if length < checkpoint.offset {
+        return Err(mismatch(CheckpointMismatch::AheadOfLog));
+    }
+    let log_id = parse_hex::<16>(checkpoint.log_id.as_bytes())
+        .ok_or_else(|| mismatch(CheckpointMismatch::LogId))?;
+    if checkpoint.seq > 0 {
+        check_checkpointed_line(file, checkpoint, log_id).map_err(|error| match error {
+            CheckpointedLine::Io(source) => unreadable(source),
+            CheckpointedLine::Problem(kind) => corrupt(path, checkpoint.seq, kind),
+        })?;
+    }
+    let mut chain = Chain::resume(log_id, checkpoint.seq, checkpoint.hash);
+    let mut after = Vec::new();
+    file.seek(SeekFrom::Start(checkpoint.offset))
+        .map_err(unreadable)?;
+    file.read_to_end(&mut after).map_err(unreadable)?;
+
+    let mut end = 0;
+    let mut end_hash = checkpoint.hash;
+    let mut reason = "the last line has no newline (torn write)";
+    while let Some(newline) = after[end..].iter().position(|&b| b == b'\n') {
+        let line = &after[end..end + newline];
+        let later = &after[end + newline + 1..];
+        match chain.link(line) {
+            Ok(parsed) => {
+                end_hash = parsed.hash;
+                end += newline + 1;
+            }
+            Err(_) if !later.contains(&b'\n') && line.contains(&0) => {
+                reason = "the last line holds NUL bytes (torn write)";
+                break;
+            }
+            Err(kind) => {
+                let expected = chain.next_seq();
+                let kind = refine_seq_problem(kind, expected, later.split(|&b| b == b'\n'));
+                return Err(corrupt(path, expected, kind));
+            }
+        }
+    }
+    let end_offset = checkpoint.offset + end as u64;
+    let cut = (end < after.len()).then(|| Cut {
+        offset: end_offset,
+        bytes: (after.len() - end) as u64,
+        sha256: Sha256::digest(&after[end..]).into(),
+        reason,
+    });
+    if cut.is_some() {
+        file.set_len(end_offset).map_err(unwritable(path))?;
+        file.sync_all().map_err(unwritable(path))?;
+    }
+    Ok(Recovered {
+        end: Position {
+            seq: chain.next_seq() - 1,
+            hash: end_hash,
+            offset: end_offset,
+        },
+        cut,
+    })
+}
+
+enum CheckpointedLine {
+    Io(io::Error),
+    Problem(ProblemKind),
+}
+
+/// Checks that the line ending at the checkpoint's offset is the entry it names.
+fn check_checkpointed_line(
+    file: &mut File,
+    checkpoint: &Checkpoint,
+    log_id: [u8; 16],
+) -> Result<(), CheckpointedLine> {
+    let window = (MAX_LINE_BYTES as u64 + 1).min(checkpoint.offset);
+    let mut bytes = vec![0; usize::try_from(window).unwrap_or(MAX_LINE_BYTES + 1)];
+    file.seek(SeekFrom::Start(checkpoint.offset - window))
+        .map_err(CheckpointedLine::Io)?;
+    file.read_exact(&mut bytes).map_err(CheckpointedLine::Io)?;
+    let offset_mismatch =
+        CheckpointedLine::Problem(ProblemKind::CheckpointMismatch(CheckpointMismatch::Offset));
+    let Some(line) = bytes.strip_suffix(b"\n") else {
+        return Err(offset_mismatch);
+    };
+    let start = line.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if start == 0 && window != checkpoint.offset {
+        return Err(offset_mismatch);
+    }
+    let parsed = match parse_line(&line[start..]) {
+        Ok(parsed) => parsed,
+        Err(crate::format::LineError::HashMismatch) => {
+            return Err(CheckpointedLine::Problem(ProblemKind::HashMismatch));
+        }
+        Err(crate::format::LineError::Malformed(_)) => return Err(offset_mismatch),
+    };
+    let mismatch = |kind| {
+        Err(CheckpointedLine::Problem(ProblemKind::CheckpointMismatch(
+            kind,
+        )))
+    };
+    if parsed.log_id_hex != log_id {
+        return mismatch(CheckpointMismatch::LogId);
+    }
+    if parsed.seq != checkpoint.seq {
+        return mismatch(CheckpointMismatch::Offset);
+    }
+    if parsed.hash != checkpoint.hash {
+        return mismatch(CheckpointMismatch::Hash);
+    }
+    Ok(())
+}

@@ -1,0 +1,553 @@
+//! Checking a log from its first line to its last and against its checkpoint, and the
+//! problems that can be found.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read as _};
+use std::path::Path;
+
+use crate::checkpoint::{Checkpoint, CheckpointKey, ReadFailure};
+use crate::error::AuditError;
+use crate::format::{
+    Digest, GENESIS_DIGEST, LineError, MAX_LINE_BYTES, ParsedLine, claimed_seq, hex, parse_line,
+};
+
+/// The first thing wrong with a log, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The seq at fault: for a line, the seq the line at that position should have (its
+    /// predecessor's plus one); for the checkpoint, the seq it names.
+    pub seq: u64,
+    /// The line (from 1), when the problem is in a line whose number is known.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub kind: ProblemKind,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "seq {}", self.seq)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// What is wrong with a line or with the checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The line is not an entry (not JSON, a member missing, extra or ill-formed, or the
+    /// hash member not last).
+    #[error("malformed line: {reason}")]
+    Malformed {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The last line has no newline: a torn write, or an edit of the final newline. Opening
+    /// the log for writing cuts it (and logs the cut); `verify` reports it.
+    #[error("the last line has no newline (torn write)")]
+    MissingNewline,
+    /// The line's `hash` is not the hash of its bytes: the line was edited.
+    #[error("the hash does not match the line's content (edited entry)")]
+    HashMismatch,
+    /// The line's `prev` is not the previous entry's hash: the chain is broken.
+    #[error("prev is not the previous entry's hash (broken chain)")]
+    PrevMismatch,
+    /// The line belongs to another log (its `log` id differs).
+    #[error("the entry belongs to another log")]
+    ForeignEntry,
+    /// Entries are missing: the line carries a later seq and the expected one is nowhere
+    /// after it.
+    #[error("entries are missing: found seq {found}")]
+    Gap {
+        /// The seq the line carries.
+        found: u64,
+    },
+    /// The line carries a later seq and the expected one appears further on: lines were
+    /// moved.
+    #[error("entries are out of order: found seq {found}")]
+    Reordered {
+        /// The seq the line carries.
+        found: u64,
+    },
+    /// The line carries a seq already seen: an entry was repeated.
+    #[error("seq {found} appears again (duplicated entry)")]
+    Duplicate {
+        /// The seq the line carries.
+        found: u64,
+    },
+    /// The log has entries but no checkpoint file.
+    #[error("the checkpoint file is missing")]
+    CheckpointMissing,
+    /// The checkpoint file is not a checkpoint.
+    #[error("the checkpoint file is malformed: {reason}")]
+    CheckpointMalformed {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The checkpoint disagrees with the log.
+    #[error("the checkpoint does not match the log: {0}")]
+    CheckpointMismatch(CheckpointMismatch),
+}
+
+/// How a checkpoint disagrees with its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointMismatch {
+    /// It names another log.
+    #[error("it names another log id")]
+    LogId,
+    /// It names an entry beyond the end of the log: entries were deleted.
+    #[error("it names an entry beyond the end of the log (entries deleted)")]
+    AheadOfLog,
+    /// The entry it names has another hash: the chain was rewritten.
+    #[error("the entry it names has another hash (chain rewritten)")]
+    Hash,
+    /// The entry it names does not end where it says.
+    #[error("the entry it names does not end at its offset")]
+    Offset,
+    /// Its MAC is not the key's: it was forged or the key is wrong.
+    #[error("its MAC does not verify under the key")]
+    Mac,
+    /// A key was given but the checkpoint has no MAC.
+    #[error("a key was given but it has no MAC")]
+    NotKeyed,
+}
+
+/// The last entry of a verified stretch of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Its seq.
+    pub seq: u64,
+    /// Its hash, 64 lowercase hex digits.
+    pub hash: String,
+}
+
+/// What the checkpoint file said, as far as it was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointSummary {
+    /// The seq it names.
+    pub seq: u64,
+    /// Whether it carries a MAC.
+    pub keyed: bool,
+    /// Whether that MAC was checked against a key and is valid.
+    pub mac_verified: bool,
+}
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The log's id, from its first entry (or its checkpoint when it has none).
+    pub log_id: Option<String>,
+    /// How many entries verified, from seq 1, before the first problem (all of them when
+    /// there is none).
+    pub entries: u64,
+    /// The last entry that verified.
+    pub head: Option<Head>,
+    /// The checkpoint, when it was read.
+    pub checkpoint: Option<CheckpointSummary>,
+    /// The first problem, or `None` when the log is intact.
+    pub problem: Option<Problem>,
+}
+
+impl Report {
+    /// Whether every line and the checkpoint verified.
+    pub fn is_ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// Links lines into a chain: each must be a valid line of the same log, with the next seq
+/// and the previous line's hash as `prev`.
+#[derive(Debug)]
+pub(crate) struct Chain {
+    log_id: Option<[u8; 16]>,
+    next_seq: u64,
+    prev: Digest,
+}
+
+impl Chain {
+    /// A chain expecting seq 1, of `log_id` when known (else of the first line's log).
+    pub(crate) fn genesis(log_id: Option<[u8; 16]>) -> Chain {
+        Chain {
+            log_id,
+            next_seq: 1,
+            prev: GENESIS_DIGEST,
+        }
+    }
+
+    /// A chain expecting the entry after `seq` (0 for none), whose hash is `hash`.
+    pub(crate) fn resume(log_id: [u8; 16], seq: u64, hash: Digest) -> Chain {
+        Chain {
+            log_id: Some(log_id),
+            next_seq: seq + 1,
+            prev: hash,
+        }
+    }
+
+    /// The seq the next line must carry.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The hash of the last linked entry ([`GENESIS_DIGEST`] before any).
+    pub(crate) fn last_hash(&self) -> Digest {
+        self.prev
+    }
+
+    /// Links one complete line (without its newline). A seq out of place comes back as
+    /// [`ProblemKind::Gap`] or [`ProblemKind::Duplicate`]; see [`refine_seq_problem`].
+    pub(crate) fn link<'a>(&mut self, line: &'a [u8]) -> Result<ParsedLine<'a>, ProblemKind> {
+        let parsed = parse_line(line).map_err(ProblemKind::from)?;
+        self.link_parsed(&parsed)?;
+        Ok(parsed)
+    }
+
+    /// Links a line already checked on its own.
+    pub(crate) fn link_parsed(&mut self, parsed: &ParsedLine<'_>) -> Result<(), ProblemKind> {
+        match self.log_id {
+            Some(log_id) if log_id != parsed.log_id_hex => return Err(ProblemKind::ForeignEntry),
+            Some(_) => {}
+            None => self.log_id = Some(parsed.log_id_hex),
+        }
+        if parsed.seq > self.next_seq {
+            return Err(ProblemKind::Gap { found: parsed.seq });
+        }
+        if parsed.seq < self.next_seq {
+            return Err(ProblemKind::Duplicate { found: parsed.seq });
+        }
+        if parsed.prev != self.prev {
+            return Err(ProblemKind::PrevMismatch);
+        }
+        self.next_seq += 1;
+        self.prev = parsed.hash;
+        Ok(())
+    }
+}
+
+impl From<LineError> for ProblemKind {
+    fn from(error: LineError) -> ProblemKind {
+        match error {
+            LineError::HashMismatch => ProblemKind::HashMismatch,
+            LineError::Malformed(reason) => ProblemKind::Malformed { reason },
+        }
+    }
+}
+
+/// Tells a reordering from a gap: when the expected seq shows up in a later line, the
+/// lines were moved rather than deleted.
+pub(crate) fn refine_seq_problem<'a>(
+    kind: ProblemKind,
+    expected: u64,
+    mut later_lines: impl Iterator<Item = &'a [u8]>,
+) -> ProblemKind {
+    match kind {
+        ProblemKind::Gap { found }
+            if later_lines.any(|line| claimed_seq(line) == Some(expected)) =>
+        {
+            ProblemKind::Reordered { found }
+        }
+        other => other,
+    }
+}
+
+/// Checks the whole log at `path` from seq 1, then its checkpoint (with `key`, its MAC).
+///
+/// Every line must be newline-terminated, have a hash matching its bytes, belong to the
+/// same log, carry the next seq and link to its predecessor's hash. The checkpoint must
+/// exist, name this log, name an entry present with the same hash ending at the same
+/// offset, and, when `key` is given, carry a valid MAC under it. The report names the first
+/// problem; `Err` only when a file cannot be read.
+///
+/// It reads without taking the writer's lock, so a log being appended to may show a last
+/// line still being written as [`ProblemKind::MissingNewline`].
+pub fn verify(path: impl AsRef<Path>, key: Option<&CheckpointKey>) -> Result<Report, AuditError> {
+    verify_in_chunks(path.as_ref(), key, CHUNK_BYTES, LINES_PER_WORKER)
+}
+
+/// [`verify`], reading `chunk_bytes` at a time and giving each checking thread at least
+/// `lines_per_worker` lines.
+fn verify_in_chunks(
+    path: &Path,
+    key: Option<&CheckpointKey>,
+    chunk_bytes: usize,
+    lines_per_worker: usize,
+) -> Result<Report, AuditError> {
+    let unreadable = |source: io::Error| AuditError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let checkpoint = match Checkpoint::read(path) {
+        Ok(checkpoint) => Ok(checkpoint),
+        Err(ReadFailure::Io(source)) => {
+            return Err(unreadable(source));
+        }
+        Err(ReadFailure::Malformed(reason)) => Err(reason),
+    };
+    let mut file = File::open(path).map_err(unreadable)?;
+    let mut chain = Chain::genesis(None);
+    let mut report = Report {
+        log_id: None,
+        entries: 0,
+        head: None,
+        checkpoint: None,
+        problem: None,
+    };
+    let checkpoint_seq = checkpoint
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .map(|c| c.seq);
+    // The hash and end offset of the entry the checkpoint names, once read.
+    let mut at_checkpoint: Option<(Digest, u64)> = None;
+    let mut offset = 0u64;
+    let mut line_number = 0u64;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_WORKERS);
+    // Whole lines are checked a chunk at a time; `buffer` starts with the partial line the
+    // previous read left over.
+    let mut buffer: Vec<u8> = Vec::with_capacity(chunk_bytes + MAX_LINE_BYTES);
+    'chunks: loop {
+        let carried = buffer.len();
+        let read = (&mut file)
+            .take(chunk_bytes as u64)
+            .read_to_end(&mut buffer)
+            .map_err(unreadable)?;
+        if read == 0 {
+            if carried > 0 {
+                report.problem = Some(Problem {
+                    seq: chain.next_seq(),
+                    line: Some(line_number + 1),
+                    kind: ProblemKind::MissingNewline,
+                });
+            }
+            break;
+        }
+        let Some(last_newline) = buffer.iter().rposition(|&b| b == b'\n') else {
+            if buffer.len() > MAX_LINE_BYTES {
+                report.problem = Some(Problem {
+                    seq: chain.next_seq(),
+                    line: Some(line_number + 1),
+                    kind: ProblemKind::Malformed {
+                        reason: "longer than 64 KiB".to_owned(),
+                    },
+                });
+                break;
+            }
+            continue;
+        };
+        let lines: Vec<&[u8]> = buffer[..last_newline].split(|&b| b == b'\n').collect();
+        let checked = check_lines(&lines, workers, lines_per_worker);
+        for (index, (line, checked)) in lines.iter().zip(checked).enumerate() {
+            line_number += 1;
+            offset += line.len() as u64 + 1;
+            let linked = checked
+                .map_err(ProblemKind::from)
+                .and_then(|parsed| chain.link_parsed(&parsed).map(|()| parsed));
+            match linked {
+                Ok(parsed) => {
+                    if report.log_id.is_none() {
+                        report.log_id = Some(parsed.log_id().to_owned());
+                    }
+                    if Some(parsed.seq) == checkpoint_seq {
+                        at_checkpoint = Some((parsed.hash, offset));
+                    }
+                    report.entries += 1;
+                }
+                Err(kind) => {
+                    let expected = chain.next_seq();
+                    let mut rest = buffer[last_newline + 1..].to_vec();
+                    file.read_to_end(&mut rest).map_err(unreadable)?;
+                    let later = lines[index + 1..]
+                        .iter()
+                        .copied()
+                        .chain(rest.split(|&b| b == b'\n'));
+                    report.problem = Some(Problem {
+                        seq: expected,
+                        line: Some(line_number),
+                        kind: refine_seq_problem(kind, expected, later),
+                    });
+                    break 'chunks;
+                }
+            }
+        }
+        buffer.drain(..=last_newline);
+    }
+    if report.entries > 0 {
+        report.head = Some(Head {
+            seq: report.entries,
+            hash: hex(&chain.last_hash()),
+        });
+    }
+    if report.problem.is_some() {
+        return Ok(report);
+    }
+    let checkpoint = match checkpoint {
+        Ok(Some(checkpoint)) => checkpoint,
+        Ok(None) => {
+            report.problem = Some(Problem {
+                seq: report.entries,
+                line: None,
+                kind: ProblemKind::CheckpointMissing,
+            });
+            return Ok(report);
+        }
+        Err(reason) => {
+            report.problem = Some(Problem {
+                seq: report.entries,
+                line: None,
+                kind: ProblemKind::CheckpointMalformed { reason },
+            });
+            return Ok(report);
+        }
+    };
+    report.checkpoint = Some(CheckpointSummary {
+        seq: checkpoint.seq,
+        keyed: checkpoint.mac.is_some(),
+        mac_verified: false,
+    });
+    if report.log_id.is_none() {
+        report.log_id = Some(checkpoint.log_id.clone());
+    }
+    let mismatch = check_checkpoint(&checkpoint, report.log_id.as_deref(), at_checkpoint, key);
+    match mismatch {
+        Some(mismatch) => {
+            report.problem = Some(Problem {
+                seq: checkpoint.seq,
+                line: None,
+                kind: ProblemKind::CheckpointMismatch(mismatch),
+            });
+        }
+        None => {
+            if let Some(summary) = &mut report.checkpoint {
+                summary.mac_verified = key.is_some();
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// How much of the log is read and checked at a time.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// At most this many threads check lines (hashing and parsing dominate `verify`).
+const MAX_WORKERS: usize = 4;
+
+/// Fewer lines than this are checked on the calling thread: starting threads would cost
+/// more than it saves.
+const LINES_PER_WORKER: usize = 2048;
+
+/// Checks each line on its own (hash and syntax), on up to `workers` threads with at least
+/// `lines_per_worker` lines each; linking stays sequential.
+fn check_lines<'a>(
+    lines: &[&'a [u8]],
+    workers: usize,
+    lines_per_worker: usize,
+) -> Vec<Result<ParsedLine<'a>, LineError>> {
+    let workers = workers.min(lines.len() / lines_per_worker).max(1);
+    if workers == 1 {
+        return lines.iter().map(|line| parse_line(line)).collect();
+    }
+    let per_worker = lines.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(per_worker)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|line| parse_line(line)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("checking a line does not panic"))
+            .collect()
+    })
+}
+
+/// How `checkpoint` disagrees with a log whose id is `log_id` and whose entry at the
+/// checkpoint's seq (if present) has `at_checkpoint` = (hash, end offset).
+fn check_checkpoint(
+    checkpoint: &Checkpoint,
+    log_id: Option<&str>,
+    at_checkpoint: Option<(Digest, u64)>,
+    key: Option<&CheckpointKey>,
+) -> Option<CheckpointMismatch> {
+    if log_id.is_some_and(|log_id| log_id != checkpoint.log_id) {
+        return Some(CheckpointMismatch::LogId);
+    }
+    let (hash, offset) = match (checkpoint.seq, at_checkpoint) {
+        (0, _) => (GENESIS_DIGEST, 0),
+        (_, Some(found)) => found,
+        (_, None) => return Some(CheckpointMismatch::AheadOfLog),
+    };
+    if hash != checkpoint.hash {
+        return Some(CheckpointMismatch::Hash);
+    }
+    if offset != checkpoint.offset {
+        return Some(CheckpointMismatch::Offset);
+    }
+    match key {
+        Some(_) if checkpoint.mac.is_none() => Some(CheckpointMismatch::NotKeyed),
+        Some(key) if !checkpoint.mac_is_valid(key) => Some(CheckpointMismatch::Mac),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuditLog, AuditOptions, EntryInput, Outcome};
+
+    /// Chunk boundaries and worker splits fall everywhere, with the same verdicts.
+    #[test]
+    fn chunked_parallel_checking_agrees_with_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, &AuditOptions::default()).unwrap();
+        std::thread::scope(|scope| {
+            for thread in 0..16 {
+                let log = &log;
+                scope.spawn(move || {
+                    for n in 0..20 {
+                        let input =
+                            EntryInput::new("a", format!("u{thread}"), "r", Outcome::Success)
+                                .with_metadata("pad", "x".repeat((n * 37) % 300));
+                        log.append(input).unwrap();
+                    }
+                });
+            }
+        });
+        log.close().unwrap();
+        let pristine = std::fs::read(&path).unwrap();
+        let whole = |path: &Path| verify_in_chunks(path, None, CHUNK_BYTES, usize::MAX).unwrap();
+        assert!(whole(&path).is_ok());
+        assert_eq!(whole(&path).entries, 320);
+
+        let mut edited = pristine.clone();
+        let middle = edited.len() / 2;
+        edited[middle] ^= 1;
+        let mut deleted = pristine.clone();
+        let line_start = deleted[..middle].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+        let line_end = middle + deleted[middle..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        deleted.drain(line_start..line_end);
+        let mut torn = pristine.clone();
+        torn.truncate(torn.len() - 10);
+        for case in [pristine, edited, deleted, torn] {
+            std::fs::write(&path, &case).unwrap();
+            let expected = whole(&path);
+            for chunk in [64, 500, 4096, 70_000] {
+                for lines_per_worker in [1, 7, 100] {
+                    let report = verify_in_chunks(&path, None, chunk, lines_per_worker).unwrap();
+                    assert_eq!(
+                        report, expected,
+                        "chunk {chunk}, {lines_per_worker} lines a worker"
+                    );
+                }
+            }
+        }
+    }
+}

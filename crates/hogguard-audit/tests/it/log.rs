@@ -1,0 +1,377 @@
+//! Opening, appending, locking, recovery and redaction.
+
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::time::Duration;
+
+use hogguard_audit::{
+    AuditError, AuditLog, CheckpointKey, CheckpointMismatch, EntryInput, GENESIS_PREV, Outcome,
+    ProblemKind, RECOVERED_ACTION, SYSTEM_USER_ID, verify,
+};
+use hogguard_testkit::keys::{self, Prefix};
+use serde_json::json;
+
+use crate::common::{all_entries, input, options, temp_log, write_log};
+
+#[test]
+fn appends_are_chained_numbered_from_1_and_read_back_as_written() {
+    let (_dir, path) = temp_log();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    let first = log.append(input(1)).unwrap();
+    let second = log.append(input(2)).unwrap();
+    assert_eq!((first.seq, second.seq), (1, 2));
+    assert_eq!(first.prev, GENESIS_PREV);
+    assert_eq!(second.prev, first.hash);
+    assert_eq!(first.log_id, log.log_id());
+    assert_eq!(log.last_seq(), 2);
+    log.close().unwrap();
+
+    assert_eq!(all_entries(&path), [first.clone(), second]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(&format!(",\"hash\":\"{}\"}}", first.hash))
+    );
+    let report = verify(&path, None).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 2);
+}
+
+#[test]
+fn reopening_continues_the_chain_of_the_same_log() {
+    let (_dir, path) = temp_log();
+    let before = write_log(&path, 3, &options());
+    let log = AuditLog::open(&path, &options()).unwrap();
+    assert_eq!(log.log_id(), before[0].log_id);
+    assert_eq!(log.last_seq(), 3);
+    let next = log.append(input(4)).unwrap();
+    assert_eq!(next.seq, 4);
+    assert_eq!(next.prev, before[2].hash);
+    drop(log);
+    assert!(verify(&path, None).unwrap().is_ok());
+}
+
+#[test]
+fn concurrent_appends_get_distinct_seqs_and_all_are_durable() {
+    let (_dir, path) = temp_log();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    let returned: Vec<u64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|thread| {
+                let log = &log;
+                scope.spawn(move || {
+                    (0..40)
+                        .map(|n| log.append(input(thread * 100 + n)).unwrap().seq)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    log.close().unwrap();
+    let returned: BTreeSet<u64> = returned.into_iter().collect();
+    assert_eq!(returned, (1..=320).collect());
+    let stored: Vec<u64> = all_entries(&path).iter().map(|e| e.seq).collect();
+    assert_eq!(stored, (1..=320).collect::<Vec<_>>());
+    assert!(verify(&path, None).unwrap().is_ok());
+}
+
+#[test]
+fn a_second_writer_waits_then_fails_with_a_typed_error() {
+    let (_dir, path) = temp_log();
+    let first = AuditLog::open(&path, &options()).unwrap();
+    // flock locks open file descriptions, so a second open in this process competes exactly
+    // as another process would (the crash tests hold the lock from a child process too).
+    let started = std::time::Instant::now();
+    let error =
+        AuditLog::open(&path, &options().lock_timeout(Duration::from_millis(150))).unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(matches!(error, AuditError::Locked { .. }), "{error:?}");
+    assert!(error.is_unwritable());
+    assert!(
+        error.to_string().contains("in use by another process"),
+        "{error}"
+    );
+    drop(first);
+    AuditLog::open(&path, &options()).unwrap();
+}
+
+#[test]
+fn a_log_that_cannot_be_created_is_unwritable() {
+    let (dir, _) = temp_log();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let error = AuditLog::open(not_a_dir.join("audit.jsonl"), &options()).unwrap_err();
+    assert!(matches!(error, AuditError::Unwritable { .. }), "{error:?}");
+    assert!(error.is_unwritable());
+}
+
+#[test]
+fn invalid_entries_are_refused_without_using_a_seq() {
+    let (_dir, path) = temp_log();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    let no_user = EntryInput::new("x", "", "r", Outcome::Success);
+    assert!(matches!(
+        log.append(no_user),
+        Err(AuditError::InvalidEntry { .. })
+    ));
+    let no_action = EntryInput::new("", "u", "r", Outcome::Success);
+    assert!(matches!(
+        log.append(no_action),
+        Err(AuditError::InvalidEntry { .. })
+    ));
+    let huge = input(1).with_metadata("blob", "x".repeat(70_000));
+    let error = log.append(huge).unwrap_err();
+    assert!(matches!(error, AuditError::InvalidEntry { .. }) && !error.is_unwritable());
+    assert_eq!(log.append(input(1)).unwrap().seq, 1);
+}
+
+#[test]
+fn every_string_is_redacted_before_it_is_written() {
+    let (_dir, path) = temp_log();
+    let personal = keys::current(Prefix::Personal);
+    let secret = keys::current(Prefix::Secret);
+    let log = AuditLog::open(&path, &options()).unwrap();
+    let mut input = EntryInput::new(
+        format!("paste {personal}"),
+        format!("ops {secret}"),
+        format!("key {personal}"),
+        Outcome::Success,
+    );
+    input.metadata = json!({
+        "key": personal,
+        "nested": {"list": [1, format!("token={secret}"), {"deeper": personal}]},
+        personal.clone(): "as a key",
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    let entry = log.append(input).unwrap();
+    log.close().unwrap();
+
+    let written = std::fs::read_to_string(&path).unwrap();
+    let returned = serde_json::to_string(&entry).unwrap();
+    for text in [&written, &returned] {
+        assert!(
+            !text.contains(&personal) && !text.contains(&secret),
+            "{text}"
+        );
+    }
+    let mask = hogguard_secret::mask(&personal);
+    assert_eq!(entry.metadata["key"], mask.as_str());
+    assert_eq!(entry.metadata["nested"]["list"][2]["deeper"], mask.as_str());
+    assert!(entry.metadata.contains_key(&mask));
+    assert_eq!(entry.action, format!("paste {mask}"));
+    assert!(verify(&path, None).unwrap().is_ok());
+}
+
+#[test]
+fn a_torn_last_line_is_cut_and_the_cut_is_logged() {
+    let (_dir, path) = temp_log();
+    let entries = write_log(&path, 3, &options());
+    let whole = std::fs::read(&path).unwrap();
+    // Half of a line that was being written when the process died.
+    let torn = br#"{"v":1,"log":"0123","seq":4,"timestamp":"2025-"#;
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(torn)
+        .unwrap();
+    let report = verify(&path, None).unwrap();
+    assert_eq!(report.problem.unwrap().kind, ProblemKind::MissingNewline);
+
+    let log = AuditLog::open(&path, &options()).unwrap();
+    assert_eq!(log.last_seq(), 4);
+    log.close().unwrap();
+    let after = all_entries(&path);
+    assert_eq!(after[..3], entries[..]);
+    let recovered = &after[3];
+    assert_eq!(recovered.action, RECOVERED_ACTION);
+    assert_eq!(recovered.user_id, SYSTEM_USER_ID);
+    assert_eq!(recovered.metadata["cut_bytes"], torn.len());
+    assert_eq!(recovered.metadata["cut_offset"], whole.len());
+    let cut_sha = hex(&<sha2::Sha256 as sha2::Digest>::digest(torn));
+    assert_eq!(recovered.metadata["cut_sha256"], cut_sha.as_str());
+    assert!(verify(&path, None).unwrap().is_ok());
+}
+
+#[test]
+fn a_last_line_of_nul_bytes_is_cut_as_torn() {
+    let (_dir, path) = temp_log();
+    write_log(&path, 2, &options());
+    // Delayed allocation can leave a zero-filled page with the newline of a later one.
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(&[0; 300])
+        .unwrap();
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"\n")
+        .unwrap();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    log.close().unwrap();
+    let after = all_entries(&path);
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[2].metadata["cut_bytes"], 301);
+    assert!(
+        after[2].metadata["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NUL")
+    );
+}
+
+#[test]
+fn a_complete_line_that_fails_stops_all_appends_naming_its_seq() {
+    let (_dir, path) = temp_log();
+    write_log(&path, 4, &options());
+    // The checkpoint names seq 4; edit that line.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last_start = text.trim_end().rfind('\n').unwrap() + 1;
+    let edited = format!(
+        "{}{}",
+        &text[..last_start],
+        text[last_start..].replacen("user", "User", 1)
+    );
+    std::fs::write(&path, edited).unwrap();
+    let error = AuditLog::open(&path, &options()).unwrap_err();
+    let problem = error.problem().expect("corrupt");
+    assert_eq!(
+        (problem.seq, &problem.kind),
+        (4, &ProblemKind::HashMismatch)
+    );
+    assert!(!error.is_unwritable());
+    assert!(error.to_string().contains("seq 4"), "{error}");
+}
+
+#[test]
+fn lines_after_a_lagging_checkpoint_are_checked_on_open() {
+    let (dir, path) = temp_log();
+    write_log(&path, 1, &options());
+    let checkpoint = dir.path().join("audit.jsonl.checkpoint");
+    let lagging = std::fs::read(&checkpoint).unwrap();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    for n in 2..=5 {
+        log.append(input(n)).unwrap();
+    }
+    log.close().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    // As after a crash before the checkpoint caught up.
+    std::fs::write(&checkpoint, &lagging).unwrap();
+
+    std::fs::write(&path, text.replacen("resource 3", "resource X", 1)).unwrap();
+    let error = AuditLog::open(&path, &options()).unwrap_err();
+    let problem = error.problem().expect("corrupt");
+    assert_eq!(
+        (problem.seq, &problem.kind),
+        (3, &ProblemKind::HashMismatch)
+    );
+
+    let lines: Vec<&str> = text.lines().collect();
+    let without_3 = [lines[0], lines[1], lines[3], lines[4]]
+        .map(|l| format!("{l}\n"))
+        .concat();
+    std::fs::write(&path, without_3).unwrap();
+    let problem = AuditLog::open(&path, &options())
+        .unwrap_err()
+        .problem()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (3, ProblemKind::Gap { found: 4 })
+    );
+
+    let swapped = [lines[0], lines[1], lines[3], lines[2], lines[4]]
+        .map(|l| format!("{l}\n"))
+        .concat();
+    std::fs::write(&path, swapped).unwrap();
+    let problem = AuditLog::open(&path, &options())
+        .unwrap_err()
+        .problem()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (3, ProblemKind::Reordered { found: 4 })
+    );
+
+    std::fs::write(&path, &text).unwrap();
+    AuditLog::open(&path, &options()).unwrap();
+}
+
+#[test]
+fn a_deleted_log_or_checkpoint_is_refused() {
+    let (dir, path) = temp_log();
+    write_log(&path, 2, &options());
+    let checkpoint = dir.path().join("audit.jsonl.checkpoint");
+    let saved = std::fs::read(&checkpoint).unwrap();
+
+    std::fs::rename(&path, dir.path().join("moved")).unwrap();
+    let error = AuditLog::open(&path, &options()).unwrap_err();
+    assert_eq!(
+        error.problem().unwrap().kind,
+        ProblemKind::CheckpointMismatch(CheckpointMismatch::AheadOfLog)
+    );
+    std::fs::rename(dir.path().join("moved"), &path).unwrap();
+
+    std::fs::remove_file(&checkpoint).unwrap();
+    let error = AuditLog::open(&path, &options()).unwrap_err();
+    assert_eq!(
+        error.problem().unwrap().kind,
+        ProblemKind::CheckpointMissing
+    );
+    std::fs::write(&checkpoint, saved).unwrap();
+    AuditLog::open(&path, &options()).unwrap();
+}
+
+#[test]
+fn a_missing_or_dropped_key_is_refused() {
+    let (_dir, path) = temp_log();
+    let unset = AuditLog::open(
+        &path,
+        &options().checkpoint_key_env("HOGGUARD_AUDIT_TEST_UNSET_KEY"),
+    );
+    let error = unset.unwrap_err();
+    assert!(matches!(error, AuditError::CheckpointKeyMissing { .. }) && error.is_unwritable());
+    assert!(
+        error.to_string().contains("HOGGUARD_AUDIT_TEST_UNSET_KEY"),
+        "{error}"
+    );
+
+    let keyed = options().checkpoint_key(CheckpointKey::new("k1"));
+    write_log(&path, 2, &keyed);
+    let error = AuditLog::open(&path, &options()).unwrap_err();
+    assert!(
+        matches!(error, AuditError::CheckpointKeyMissing { .. }),
+        "{error:?}"
+    );
+    let wrong =
+        AuditLog::open(&path, &options().checkpoint_key(CheckpointKey::new("k2"))).unwrap_err();
+    assert_eq!(
+        wrong.problem().unwrap().kind,
+        ProblemKind::CheckpointMismatch(CheckpointMismatch::Mac)
+    );
+    AuditLog::open(&path, &keyed).unwrap().close().unwrap();
+    assert!(
+        verify(&path, Some(&CheckpointKey::new("k1")))
+            .unwrap()
+            .is_ok()
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,8 @@
+//! Integration tests of hogguard-audit, one binary (see `shared/reference/rust-style.md` §8).
+
+mod common;
+mod crash;
+mod log;
+mod query;
+mod ship;
+mod verify;

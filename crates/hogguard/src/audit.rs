@@ -1,0 +1,119 @@
+//! Writing audit entries from hogguard's own commands: every probe or change of a credential
+//! leaves an entry, never the secret itself (the log redacts whatever it is given, and callers
+//! pass masks and fingerprints only).
+
+use anyhow::{Context, Result, bail};
+use hogguard_audit::{AuditLog, AuditOptions, EntryInput, Outcome};
+
+use crate::config::{AuditConfig, Config};
+use crate::printer::Printer;
+
+/// The user an entry is attributed to: `HOGGUARD_USER`, else the login name.
+pub(crate) fn current_user() -> String {
+    ["HOGGUARD_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Options for opening the configured log.
+pub(crate) fn options(audit: &AuditConfig) -> AuditOptions {
+    let options = AuditOptions::default();
+    match &audit.checkpoint_key {
+        Some(var) => options.checkpoint_key_env(var.clone()),
+        None => options,
+    }
+}
+
+/// The configured audit log, open for appending, or nothing when none is configured.
+pub(crate) struct Recorder<'p> {
+    log: Option<AuditLog>,
+    required: bool,
+    printer: &'p Printer,
+}
+
+impl<'p> Recorder<'p> {
+    /// Opens the log of `config`. With `changes_credentials`, a log that cannot be written is
+    /// an error when `[audit] required = true` (fail closed); otherwise it costs a warning.
+    pub(crate) fn open(
+        config: &Config,
+        changes_credentials: bool,
+        printer: &'p Printer,
+    ) -> Result<Recorder<'p>> {
+        let Some(audit) = &config.audit else {
+            return Ok(Recorder {
+                log: None,
+                required: false,
+                printer,
+            });
+        };
+        let required = audit.required && changes_credentials;
+        if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match AuditLog::open(&audit.path, &options(audit)) {
+            Ok(log) => Ok(Recorder {
+                log: Some(log),
+                required,
+                printer,
+            }),
+            Err(e) if required => Err(e).with_context(|| {
+                format!(
+                    "the audit log {} cannot be written, and [audit] required = true",
+                    audit.path.display()
+                )
+            }),
+            Err(e) => {
+                printer.warning(&format!(
+                    "audit log {}: {e}; this run is not logged",
+                    audit.path.display()
+                ));
+                Ok(Recorder {
+                    log: None,
+                    required,
+                    printer,
+                })
+            }
+        }
+    }
+
+    /// Appends one entry; `metadata` must hold no secret (masks and fingerprints only).
+    pub(crate) fn record(
+        &self,
+        action: &str,
+        resource: &str,
+        success: bool,
+        metadata: &[(&str, serde_json::Value)],
+    ) -> Result<()> {
+        let Some(log) = &self.log else { return Ok(()) };
+        let result = if success {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut input = EntryInput::new(action, current_user(), resource, result);
+        for (key, value) in metadata {
+            input = input.with_metadata(*key, value.clone());
+        }
+        match log.append(input) {
+            Ok(_) => Ok(()),
+            Err(e) if self.required => {
+                bail!("the audit entry for {action} could not be written: {e}")
+            }
+            Err(e) => {
+                self.printer.warning(&format!(
+                    "the audit entry for {action} could not be written: {e}"
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes the log, writing its checkpoint.
+    pub(crate) fn close(self) -> Result<()> {
+        match self.log {
+            Some(log) => log.close().context("the audit log could not be closed"),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! `hogguard audit` and the entries other commands write.
+
+use std::process::Command;
+
+use hogguard_testkit::keys::{self, Prefix};
+use hogguard_testkit::posthog::{FakeHog, Fault, PersonalKeySpec, UserSpec};
+
+fn hogguard(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hogguard"))
+        .args(args)
+        .current_dir(dir)
+        .env("HOGGUARD_USER", "ada")
+        .envs(env.iter().copied())
+        .output()
+        .expect("hogguard runs");
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+const CONFIG: &str =
+    "[audit]\npath = 'audit/audit.jsonl'\nposthog_project_api_key = 'AUDIT_PROJECT_KEY'\n";
+
+#[test]
+fn scripts_log_and_tampering_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hogguard.toml"), CONFIG).unwrap();
+    let key = keys::current(Prefix::Personal);
+    for (action, result) in [
+        ("rotation.started", "success"),
+        ("rotation.verified", "failure"),
+    ] {
+        let meta = format!("old={key}");
+        let (code, _, stderr) = hogguard(
+            dir.path(),
+            &[
+                "audit",
+                "log",
+                "--action",
+                action,
+                "--resource",
+                "production/personal_api_key",
+                "--result",
+                result,
+                "--meta",
+                &meta,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (code, stdout, _) = hogguard(
+        dir.path(),
+        &["audit", "show", "--format", "json", "--result", "failure"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let entries: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["seq"], 2);
+    assert_eq!(entries[0]["user_id"], "ada");
+    assert_eq!(
+        entries[0]["metadata"]["old"],
+        hogguard_secret::mask(&key),
+        "credentials are masked whatever is passed"
+    );
+    let log = dir.path().join("audit/audit.jsonl");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(&key));
+
+    let (code, stdout, _) = hogguard(dir.path(), &["audit", "verify"], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(
+        &log,
+        text.replacen("rotation.verified", "rotation.verifieD", 1),
+    )
+    .unwrap();
+    let (code, _, stderr) = hogguard(dir.path(), &["audit", "verify"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("seq 2") && stderr.contains("edited entry"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verification_is_logged_and_shipped_without_loss() {
+    let hog = FakeHog::start();
+    let user = hog.add_user(UserSpec::new("ops@acme.test"));
+    let live = hog.add_personal_key(user.id, PersonalKeySpec::new("leaked"));
+    let project_key = keys::current(Prefix::Project);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hogguard.toml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("leak.txt"), format!("{}\n", live.value)).unwrap();
+    let env = [
+        ("POSTHOG_HOST", hog.base_url()),
+        ("AUDIT_PROJECT_KEY", project_key.as_str()),
+    ];
+
+    let (code, _, stderr) = hogguard(dir.path(), &["scan", "--verify", "leak.txt"], &env);
+    assert_eq!(code, 1, "{stderr}");
+    let (_, stdout, _) = hogguard(
+        dir.path(),
+        &["audit", "show", "--format", "json", "--action", "key.*"],
+        &env,
+    );
+    let entry: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["action"], "key.verified");
+    assert_eq!(entry["metadata"]["status"], "live");
+    assert_eq!(entry["resource"], hogguard_secret::mask(&live.value));
+
+    // PostHog is down for the first attempts: nothing is lost, nothing is sent twice.
+    hog.inject(Fault::status(503).times(20).on_path("/batch"));
+    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("pending"), "{stderr}");
+    hog.clear_faults();
+    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, _) = hogguard(dir.path(), &["audit", "ship"], &env);
+    assert_eq!(code, 0);
+    let events = hog.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    // The project key travels as capture's token, as PostHog requires; the leaked key never.
+    assert!(!format!("{events:?}").contains(live.value.as_str()));
+}
+
+#[test]
+fn required_audit_fails_closed_before_changing_credentials() {
+    let hog = FakeHog::start();
+    let user = hog.add_user(UserSpec::new("ops@acme.test"));
+    let live = hog.add_personal_key(user.id, PersonalKeySpec::new("leaked"));
+    let dir = tempfile::tempdir().unwrap();
+    // The log's path is a directory: it cannot be written.
+    std::fs::create_dir_all(dir.path().join("audit.jsonl")).unwrap();
+    std::fs::write(
+        dir.path().join("hogguard.toml"),
+        "[audit]\npath = 'audit.jsonl'\nrequired = true\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("leak.txt"), format!("{}\n", live.value)).unwrap();
+    let (code, _, stderr) = hogguard(
+        dir.path(),
+        &["scan", "--revoke", "--yes", "leak.txt"],
+        &[("POSTHOG_HOST", hog.base_url())],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("required = true"), "{stderr}");
+    assert!(
+        hog.is_live(&live.value),
+        "nothing was revoked without an audit trail"
+    );
+}
