@@ -171,8 +171,22 @@ fn clean_repo() -> TempRepo {
          [environments.development]\nenv_file = '.env.development'\n[environments.development.credentials]\n\
          webhook_secret = 'POSTHOG_WEBHOOK_SECRET'\n[audit]\npath = 'audit.jsonl'\n",
     );
-    repo.write("audit.jsonl", "");
     repo.commit_all("clean", "2024-01-01T00:00:00+00:00");
+    let logged = Command::new(env!("CARGO_BIN_EXE_hogguard"))
+        .args([
+            "audit",
+            "log",
+            "--action",
+            "setup",
+            "--resource",
+            "repo",
+            "--result",
+            "success",
+        ])
+        .current_dir(repo.path())
+        .status()
+        .unwrap();
+    assert!(logged.success());
     private(
         &repo,
         ".env.production",
@@ -341,4 +355,20 @@ fn markdown_is_a_table_for_pull_requests() {
         "{text}"
     );
     assert!(text.contains("| ⏭️ | `least-privilege` | offline: scopes are known only to PostHog | run without --offline |"));
+}
+
+#[test]
+fn a_tampered_audit_log_fails_the_check() {
+    let repo = clean_repo();
+    let log = repo.path().join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, text.replacen("\"setup\"", "\"setuq\"", 1)).unwrap();
+    let (code, report, _) = check(&repo, &["--offline"], None);
+    assert_eq!(code, 1);
+    let audit = item(&report, "audit-log");
+    assert_eq!(audit["status"], "fail");
+    assert!(
+        audit["reason"].as_str().unwrap().contains("seq 1"),
+        "{audit}"
+    );
 }
