@@ -244,6 +244,69 @@ pub(crate) enum WebhookCommand {
     /// Check one delivery: exit 0 when it verifies, 1 when not (the reason on stderr)
     #[command(after_long_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
+    /// Run a gateway that forwards only verified deliveries to an app
+    #[command(long_about = SERVE_ABOUT)]
+    Serve(ServeArgs),
+}
+
+const SERVE_ABOUT: &str = "\
+Run a gateway that forwards only verified deliveries to an app.
+
+Every request is buffered (up to --body-limit), its signature verified with any of the secrets, \
+its timestamp checked (--tolerance either way) and its id checked against replays; a verified \
+request goes to --forward with its method, path, query, headers and exact body, and the app's \
+answer comes back. Everything else gets the same 401 {\"error\":\"invalid signature\"}, and a \
+log line on stderr with the real reason (never a secret or a signature). GET /_hogguard/health \
+answers locally. SIGTERM or Ctrl-C stops it gracefully; the counters are printed and written to \
+the audit log. Put TLS in front of it (a load balancer or reverse proxy).
+
+Example:
+  hogguard webhook serve --listen 0.0.0.0:8080 --forward http://127.0.0.1:3000 \\
+      --secret-env POSTHOG_WEBHOOK_SECRET,POSTHOG_WEBHOOK_SECRET_PREVIOUS --replay-store .hogguard/replay";
+
+/// Arguments of `hogguard webhook serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) scheme: SchemeArgs,
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// The app to forward verified requests to, `http://host:port[/base]`
+    #[arg(long, value_name = "URL")]
+    pub(crate) forward: String,
+    /// Environment variables that hold the accepted secrets, comma-separated (any may verify)
+    #[arg(
+        long,
+        value_name = "VAR[,VAR2]",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub(crate) secret_env: Vec<String>,
+    /// Seconds a timestamp may be off, either way
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) tolerance: u64,
+    /// Keep seen message ids in this file, so a restart does not reopen the replay window
+    #[arg(long, value_name = "PATH", conflicts_with = "no_replay")]
+    pub(crate) replay_store: Option<PathBuf>,
+    /// Turn replay protection off (benchmarks only)
+    #[arg(long)]
+    pub(crate) no_replay: bool,
+    /// Largest body accepted, in bytes (413 beyond)
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub(crate) body_limit: usize,
+    /// Seconds a client may take to send its request head
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) header_timeout: u64,
+    /// Seconds a client may take to send its body
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) body_timeout: u64,
+    /// Seconds the app may take to answer (504 beyond)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) upstream_timeout: u64,
+    /// Also serve the counters as JSON on this (private) address
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) stats_listen: Option<std::net::SocketAddr>,
 }
 
 const SIGN_EXAMPLES: &str = "\

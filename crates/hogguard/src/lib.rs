@@ -78,7 +78,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Check(args) => commands::check::run(args, &config, printer),
         Command::Keys(args) => commands::keys::run(args, &config, printer),
         Command::Audit(command) => commands::audit::run(command, &config, printer),
-        Command::Webhook(command) => commands::webhook::run(command, printer),
+        Command::Webhook(command) => commands::webhook::run(command, &config, printer),
     }
 }
 

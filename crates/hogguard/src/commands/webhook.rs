@@ -9,11 +9,15 @@ use hogguard_webhook::{
     ManualClock, Scheme, Verifier, WebhookSecret, github, hex, standard, stripe,
 };
 
+use hogguard_gateway::{GatewayConfig, GatewayError, ReplayProtection};
+
 use crate::Status;
-use crate::cli::{SchemeArgs, SchemeName, SignArgs, VerifyArgs, WebhookCommand};
+use crate::audit::Recorder;
+use crate::cli::{SchemeArgs, SchemeName, ServeArgs, SignArgs, VerifyArgs, WebhookCommand};
+use crate::config::Config;
 use crate::printer::Printer;
 
-pub(crate) fn run(command: WebhookCommand, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(command: WebhookCommand, config: &Config, printer: &Printer) -> Result<Status> {
     match command {
         WebhookCommand::Secret => {
             let secret =
@@ -24,7 +28,59 @@ pub(crate) fn run(command: WebhookCommand, printer: &Printer) -> Result<Status> 
         }
         WebhookCommand::Sign(args) => sign(&args, printer),
         WebhookCommand::Verify(args) => verify(&args, printer),
+        WebhookCommand::Serve(args) => serve(args, config, printer),
     }
+}
+
+fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> {
+    let secrets = args
+        .secret_env
+        .iter()
+        .map(|var| secret_from_env(var))
+        .collect::<Result<Vec<_>>>()?;
+    let upstream = args
+        .forward
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--forward {}: {e}", args.forward))?;
+    let mut gateway = GatewayConfig::new(args.listen, upstream, scheme(&args.scheme), secrets);
+    gateway.tolerance = Duration::from_secs(args.tolerance);
+    gateway.replay = match (&args.replay_store, args.no_replay) {
+        (_, true) => ReplayProtection::Disabled,
+        (Some(path), false) => ReplayProtection::File(path.clone()),
+        (None, false) => ReplayProtection::Memory,
+    };
+    gateway.body_limit = args.body_limit;
+    gateway.timeouts.header_read = Duration::from_secs(args.header_timeout);
+    gateway.timeouts.body_read = Duration::from_secs(args.body_timeout);
+    gateway.timeouts.upstream = Duration::from_secs(args.upstream_timeout);
+    gateway.stats_listen = args.stats_listen;
+    let stats = hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
+        GatewayError::Secret { index, source } => {
+            anyhow::anyhow!(
+                "the secret in {} is not usable: {source}",
+                args.secret_env[index]
+            )
+        }
+        other => anyhow::Error::new(other),
+    })?;
+    // The gateway summarises its run in the audit log: what it let through and why it refused.
+    let recorder = Recorder::open(config, false, printer)?;
+    recorder.record(
+        "webhook.gateway_stopped",
+        &args.listen.to_string(),
+        true,
+        &[
+            ("forwarded", stats.forwarded.into()),
+            ("rejected", stats.total_rejected().into()),
+            ("rejected_by_reason", serde_json::to_value(&stats.rejected)?),
+            (
+                "upstream_errors",
+                (stats.upstream_errors + stats.upstream_timeouts).into(),
+            ),
+        ],
+    )?;
+    recorder.close()?;
+    Ok(Status::Clean)
 }
 
 fn scheme(args: &SchemeArgs) -> Scheme {

@@ -1,0 +1,394 @@
+//! What a gateway is told: where to listen, where to forward, how to verify, and its limits.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::slice;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hogguard_webhook::layer::DEFAULT_BODY_LIMIT;
+use hogguard_webhook::{
+    DEFAULT_TOLERANCE, FileReplayStore, MemoryReplayStore, Scheme, Verifier, WebhookSecret,
+};
+use http::Uri;
+use http::uri::{Authority, PathAndQuery};
+
+use crate::error::GatewayError;
+use crate::events::{EventSink, StderrSink};
+
+/// Everything [`Gateway::bind`](crate::Gateway::bind) needs to start a gateway.
+///
+/// Make one with [`GatewayConfig::new`], which fills in the defaults below, then change the
+/// fields you need:
+///
+/// | Field | Default |
+/// |---|---|
+/// | `tolerance` | [`DEFAULT_TOLERANCE`] (300 s) |
+/// | `replay` | [`ReplayProtection::Memory`] |
+/// | `body_limit` | 1 MiB |
+/// | `response_limit` | 1 MiB |
+/// | `timeouts` | [`Timeouts::default`] |
+/// | `stats_listen` | `None` (no stats listener) |
+/// | `events` | [`StderrSink`] |
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// Address that receives webhook deliveries (port 0 picks a free port).
+    ///
+    /// The gateway speaks plain HTTP: TLS is terminated in front of it (a load balancer or a
+    /// reverse proxy), which then forwards to this address.
+    pub listen: SocketAddr,
+    /// Where verified deliveries are forwarded.
+    pub upstream: Upstream,
+    /// The signature scheme the sender uses.
+    pub scheme: Scheme,
+    /// The active secrets: a delivery signed with any of them passes, so a rotation can run with
+    /// the new and the old secret side by side.
+    pub secrets: Vec<WebhookSecret>,
+    /// How far a signed timestamp may lie from "now", in either direction (whole seconds).
+    pub tolerance: Duration,
+    /// How deliveries accepted once are refused afterwards.
+    pub replay: ReplayProtection,
+    /// Largest request body accepted, in bytes; larger ones are answered `413`.
+    pub body_limit: usize,
+    /// Largest upstream response body relayed, in bytes; larger ones are answered `502`.
+    pub response_limit: usize,
+    /// Timeouts against slow clients, a slow upstream, and a slow shutdown.
+    pub timeouts: Timeouts,
+    /// Optional second address that answers every request with the counters as JSON.
+    ///
+    /// The counters tell rejection reasons apart, which the `401` answer deliberately does not,
+    /// so they are kept off the public address; bind this one to loopback or a private network.
+    pub stats_listen: Option<SocketAddr>,
+    /// Where log events go.
+    pub events: Arc<dyn EventSink>,
+}
+
+impl GatewayConfig {
+    /// Makes a configuration with the defaults listed on [`GatewayConfig`].
+    pub fn new(
+        listen: SocketAddr,
+        upstream: Upstream,
+        scheme: Scheme,
+        secrets: Vec<WebhookSecret>,
+    ) -> Self {
+        Self {
+            listen,
+            upstream,
+            scheme,
+            secrets,
+            tolerance: DEFAULT_TOLERANCE,
+            replay: ReplayProtection::default(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            response_limit: DEFAULT_RESPONSE_LIMIT,
+            timeouts: Timeouts::default(),
+            stats_listen: None,
+            events: Arc::new(StderrSink),
+        }
+    }
+
+    /// Builds the verifier (checking the secrets) and opens the replay store.
+    pub(crate) fn build_verifier(&self) -> Result<Verifier, GatewayError> {
+        if self.secrets.is_empty() {
+            return Err(GatewayError::NoSecrets);
+        }
+        let verifier = Verifier::new(self.scheme.clone(), &self.secrets)
+            .map_err(|source| {
+                // The verifier does not say which secret it refused; find it, so the operator
+                // knows which variable to fix.
+                let index = self
+                    .secrets
+                    .iter()
+                    .position(|secret| {
+                        Verifier::new(self.scheme.clone(), slice::from_ref(secret)).is_err()
+                    })
+                    .unwrap_or(0);
+                GatewayError::Secret { index, source }
+            })?
+            .with_tolerance(self.tolerance);
+        Ok(match &self.replay {
+            ReplayProtection::Memory => verifier.with_replay_store(MemoryReplayStore::default()),
+            ReplayProtection::File(path) => {
+                let store =
+                    FileReplayStore::open(path).map_err(|source| GatewayError::ReplayStore {
+                        path: path.clone(),
+                        source,
+                    })?;
+                verifier.with_replay_store(store)
+            }
+            ReplayProtection::Disabled => verifier,
+        })
+    }
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("listen", &self.listen)
+            .field("upstream", &self.upstream)
+            .field("scheme", &self.scheme)
+            .field("secrets", &self.secrets)
+            .field("tolerance", &self.tolerance)
+            .field("replay", &self.replay)
+            .field("body_limit", &self.body_limit)
+            .field("response_limit", &self.response_limit)
+            .field("timeouts", &self.timeouts)
+            .field("stats_listen", &self.stats_listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest upstream response body relayed unless configured otherwise: 1 MiB. Webhook answers
+/// are tiny; the limit only keeps a misbehaving upstream from filling the gateway's memory.
+pub const DEFAULT_RESPONSE_LIMIT: usize = 1024 * 1024;
+
+/// How the gateway refuses a delivery it has already accepted (Standard Webhooks and Stripe;
+/// GitHub and hex deliveries sign no timestamp, so no store can protect them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ReplayProtection {
+    /// Remember accepted deliveries in memory; a restart forgets them, reopening the replay
+    /// window for up to twice the tolerance.
+    #[default]
+    Memory,
+    /// Remember them in this file too (one `fsync` per accepted delivery), so a restart does not
+    /// reopen the window. The file is locked: one gateway per file.
+    File(PathBuf),
+    /// Remember nothing, so a captured delivery can be replayed within the tolerance. Only for
+    /// benchmarks and for upstreams that deduplicate deliveries themselves.
+    Disabled,
+}
+
+/// Timeouts that bound how long clients, the upstream and a shutdown can hold the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Time allowed for a request head (request line and headers) to arrive, counted from when
+    /// the gateway starts waiting for it: the connection opened, or the previous answer sent.
+    /// It therefore also closes keep-alive connections left idle this long.
+    pub header_read: Duration,
+    /// Time allowed for the whole request body to arrive, counted from the end of the head;
+    /// a request that misses it is answered `408` and its connection closed.
+    pub body_read: Duration,
+    /// Time allowed for the whole upstream exchange (connect, send, and the complete answer);
+    /// past it the request is answered `504`.
+    pub upstream: Duration,
+    /// After a shutdown signal, how long requests in flight may take to finish before their
+    /// connections are closed.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timeouts {
+    /// 10 s for the head, the body and the upstream; 15 s of shutdown grace, enough for a request
+    /// that just started its upstream call.
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
+            upstream: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The plain-HTTP address verified deliveries are forwarded to, such as
+/// `http://127.0.0.1:8080` or `http://app:8080/webhooks`.
+///
+/// A request for `/posthog?x=1` is forwarded to the upstream's path followed by `/posthog?x=1`
+/// (`http://app:8080/webhooks/posthog?x=1`). Only `http` is accepted: the upstream runs on the
+/// same host or a private network, and TLS to the outside world is terminated in front of the
+/// gateway.
+///
+/// ```
+/// use hogguard_gateway::Upstream;
+///
+/// let upstream: Upstream = "http://127.0.0.1:8080/webhooks".parse()?;
+/// assert_eq!(upstream.to_string(), "http://127.0.0.1:8080/webhooks");
+/// assert!("https://example.com".parse::<Upstream>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    authority: Authority,
+    /// The upstream URL's path without its trailing `/`, so that joining a request path (which
+    /// starts with `/`) gives no double slash; empty for the root.
+    base_path: String,
+}
+
+impl Upstream {
+    /// Returns the host and port requests are sent to.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Returns the upstream URI for a request received for `uri` (its path and query).
+    pub(crate) fn uri_for(&self, uri: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let mut joined = String::with_capacity(self.base_path.len() + path_and_query.len() + 1);
+        joined.push_str(&self.base_path);
+        if !path_and_query.starts_with('/') {
+            joined.push('/');
+        }
+        joined.push_str(path_and_query);
+        Uri::builder()
+            .scheme("http")
+            .authority(self.authority.clone())
+            .path_and_query(joined)
+            .build()
+    }
+}
+
+impl FromStr for Upstream {
+    type Err = InvalidUpstream;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let uri: Uri = text.parse().map_err(|_| InvalidUpstream::NotAUrl)?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => return Err(InvalidUpstream::Https),
+            _ => return Err(InvalidUpstream::NotHttp),
+        }
+        let authority = uri.authority().ok_or(InvalidUpstream::MissingHost)?;
+        if authority.as_str().contains('@') {
+            return Err(InvalidUpstream::Credentials);
+        }
+        if authority.host().is_empty() {
+            return Err(InvalidUpstream::MissingHost);
+        }
+        if uri.query().is_some() {
+            return Err(InvalidUpstream::Query);
+        }
+        Ok(Self {
+            authority: authority.clone(),
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.authority, self.base_path)
+    }
+}
+
+/// Why a text is not a usable upstream URL.
+///
+/// The messages never repeat the text, which could hold credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidUpstream {
+    /// The text does not parse as an absolute URL.
+    #[error("the upstream is not a URL such as http://127.0.0.1:8080")]
+    NotAUrl,
+    /// The URL's scheme is not `http`.
+    #[error("the upstream URL must start with http://")]
+    NotHttp,
+    /// The URL's scheme is `https`, which the gateway does not speak.
+    #[error(
+        "the gateway forwards over plain HTTP only (no TLS client): use an http:// upstream on \
+         the same host or a private network"
+    )]
+    Https,
+    /// The URL names no host.
+    #[error("the upstream URL has no host")]
+    MissingHost,
+    /// The URL carries a user name or password.
+    #[error("the upstream URL must not contain credentials")]
+    Credentials,
+    /// The URL has a query string, which forwarded requests bring themselves.
+    #[error("the upstream URL must not have a query string")]
+    Query,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_paths_are_joined_without_double_slashes() {
+        let cases = [
+            (
+                "http://127.0.0.1:8080",
+                "/hook?a=1",
+                "http://127.0.0.1:8080/hook?a=1",
+            ),
+            (
+                "http://127.0.0.1:8080/",
+                "/hook",
+                "http://127.0.0.1:8080/hook",
+            ),
+            (
+                "http://app:81/base/",
+                "/hook?x",
+                "http://app:81/base/hook?x",
+            ),
+            ("http://app/base", "/", "http://app/base/"),
+            ("http://[::1]:9000", "*", "http://[::1]:9000/*"),
+        ];
+        for (upstream, request, expected) in cases {
+            let upstream: Upstream = upstream.parse().unwrap();
+            let joined = upstream.uri_for(&request.parse().unwrap()).unwrap();
+            assert_eq!(joined.to_string(), expected, "{upstream} + {request}");
+        }
+    }
+
+    #[test]
+    fn unusable_upstreams_are_refused_without_echoing_them() {
+        let cases = [
+            ("not a url", InvalidUpstream::NotAUrl),
+            ("/relative", InvalidUpstream::NotHttp),
+            ("ftp://host", InvalidUpstream::NotHttp),
+            ("https://host", InvalidUpstream::Https),
+            ("http://user:hunter2@host", InvalidUpstream::Credentials),
+            ("http://host/?q=1", InvalidUpstream::Query),
+        ];
+        for (text, expected) in cases {
+            let err = text.parse::<Upstream>().unwrap_err();
+            assert_eq!(err, expected, "{text}");
+            assert!(!err.to_string().contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn upstream_displays_as_its_url() {
+        let upstream: Upstream = "http://app:8080/base/".parse().unwrap();
+        assert_eq!(upstream.to_string(), "http://app:8080/base");
+        assert_eq!(upstream.authority().as_str(), "app:8080");
+    }
+
+    #[test]
+    fn unusable_secrets_are_named_by_position() {
+        let upstream = "http://127.0.0.1:1".parse().unwrap();
+        let secrets = vec![
+            WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), // hogguard:allow (the Standard Webhooks spec's public example secret)
+            WebhookSecret::new("whsec_not base64"),
+        ];
+        let config = GatewayConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            upstream,
+            Scheme::Standard,
+            secrets,
+        );
+        let err = config.build_verifier().unwrap_err();
+        assert!(
+            matches!(err, GatewayError::Secret { index: 1, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "webhook secret #2 is not usable");
+        assert!(!format!("{config:?}").contains("MfKQ9r8G"));
+    }
+
+    #[test]
+    fn a_gateway_needs_a_secret() {
+        let config = GatewayConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "http://127.0.0.1:1".parse().unwrap(),
+            Scheme::GitHub,
+            Vec::new(),
+        );
+        assert!(matches!(
+            config.build_verifier(),
+            Err(GatewayError::NoSecrets)
+        ));
+    }
+}

@@ -1,0 +1,103 @@
+//! A verifying webhook gateway for hogguard: a small HTTP reverse proxy that sits in front of an
+//! application receiving webhooks and lets through only deliveries whose signature verifies, so
+//! the application never sees a forged, stale or replayed one and never handles the secret.
+//!
+//! ```text
+//! sender ──HTTPS──▶ TLS terminator ──HTTP──▶ gateway (verify) ──HTTP──▶ upstream application
+//! ```
+//!
+//! The gateway speaks plain HTTP/1.1 on both sides and has no TLS code: TLS from the internet is
+//! terminated in front of it (a load balancer or reverse proxy), and the upstream runs on the same
+//! host or a private network. Verification is [`hogguard_webhook`]'s, through its
+//! [`VerifyWebhookLayer`](hogguard_webhook::layer::VerifyWebhookLayer); this crate adds the
+//! server, the forwarding, timeouts, logs, counters and shutdown.
+//!
+//! # What a sender gets
+//!
+//! | Request | Answer |
+//! |---|---|
+//! | verified | the upstream's status, headers (end-to-end ones) and body |
+//! | any verification failure (missing or malformed header, stale or future timestamp, no matching signature, replay, replay store full) | `401 {"error":"invalid signature"}`, the same for every reason |
+//! | body over the limit | `413 {"error":"payload too large"}` |
+//! | body not complete within the body read timeout | `408 {"error":"request body timeout"}`, connection closed |
+//! | body stream broken | `400 {"error":"unreadable body"}` |
+//! | verified, upstream unreachable, broken off or answer over the response limit | `502 {"error":"upstream unavailable"}` |
+//! | verified, upstream exchange over the upstream timeout | `504 {"error":"upstream timeout"}` |
+//! | `GET`/`HEAD` [`HEALTH_PATH`] | `200 {"status":"ok"}` from the gateway, not forwarded |
+//! | no complete request head within the header read timeout | connection closed |
+//!
+//! # Forwarding
+//!
+//! A verified request goes to the [`Upstream`] with its method, path (after the upstream's own
+//! path), query, headers and the exact body bytes received; nothing is parsed or re-encoded.
+//! Hop-by-hop headers (`Connection` and the headers it names, `Keep-Alive`, `Transfer-Encoding`,
+//! `TE`, `Trailer`, `Upgrade`, `Proxy-*`) stop at the gateway in both directions, the peer's
+//! address is appended to `X-Forwarded-For`, and `Host` is passed on as received. The upstream's
+//! answer is buffered (up to the response limit) before it is relayed, so the upstream timeout
+//! covers the whole exchange. Upstream connections are pooled and kept alive.
+//!
+//! # Logs and counters
+//!
+//! Every rejection is counted by [`RejectionReason`] and reported as one
+//! [`GatewayEvent::Rejected`] with the reason, the peer's address, the method and the path
+//! (never header values, bodies, queries or secrets); upstream failures likewise. Events go to an
+//! [`EventSink`], standard error by default. The final [`GatewayStats`] are logged and returned
+//! on shutdown. The live counters are served as JSON only on the optional, separate
+//! [`GatewayConfig::stats_listen`] address: they tell rejection reasons apart, which the `401`
+//! deliberately does not, so they are kept off the public address.
+//!
+//! # Replays and restarts
+//!
+//! Replay protection is on by default, in memory; [`ReplayProtection::File`] keeps the record in
+//! a file so that a restart does not reopen the replay window. Either way the store is written
+//! (with an `fsync` for the file) on the request's task before the delivery is forwarded.
+//!
+//! # Example
+//!
+//! Bind on a free port, learn the address, and serve until a shutdown future completes (here at
+//! once). A command-line program calls [`run_until_signalled`] instead, which stops on SIGTERM
+//! or Ctrl-C.
+//!
+//! ```
+//! use hogguard_gateway::{Gateway, GatewayConfig, GatewayError, ReplayProtection};
+//! use hogguard_webhook::{Scheme, WebhookSecret};
+//!
+//! let secret = WebhookSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"); // hogguard:allow (the Standard Webhooks spec's public example secret)
+//! let mut config = GatewayConfig::new(
+//!     "127.0.0.1:0".parse()?,
+//!     "http://127.0.0.1:8080/webhooks".parse()?,
+//!     Scheme::Standard,
+//!     vec![secret],
+//! );
+//! config.body_limit = 256 * 1024;
+//! config.replay = ReplayProtection::Memory;
+//!
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let stats = runtime.block_on(async {
+//!     let gateway = Gateway::bind(config).await?;
+//!     assert_ne!(gateway.local_addr().port(), 0);
+//!     Ok::<_, GatewayError>(gateway.serve(std::future::ready(())).await)
+//! })?;
+//! assert_eq!(stats.forwarded, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod error;
+mod events;
+mod forward;
+mod headers;
+mod request;
+mod run;
+mod server;
+mod stats;
+
+pub use config::{
+    DEFAULT_RESPONSE_LIMIT, GatewayConfig, InvalidUpstream, ReplayProtection, Timeouts, Upstream,
+};
+pub use error::GatewayError;
+pub use events::{EventSink, GatewayEvent, RequestLine, StderrSink};
+pub use run::run_until_signalled;
+pub use server::{Gateway, HEALTH_PATH};
+pub use stats::{GatewayStats, RejectionReason};

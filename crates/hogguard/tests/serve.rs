@@ -1,0 +1,170 @@
+//! `hogguard webhook serve` end to end: a real upstream on loopback, signed and forged
+//! deliveries, SIGTERM, and the summary in the audit log.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+
+/// Sends one HTTP/1.1 request and returns the status line and the body.
+fn post(addr: &str, headers: &[String], body: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut request = format!(
+        "POST /hooks/posthog?x=1 HTTP/1.1\r\nHost: app\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+/// An upstream that answers one request with `ok` and hands over what it received.
+fn upstream() -> (String, std::thread::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .unwrap();
+        format!("{head}{}", String::from_utf8(body).unwrap())
+    });
+    (addr, handle)
+}
+
+#[test]
+fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
+    let bin = env!("CARGO_BIN_EXE_hogguard");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hogguard.toml"),
+        "[audit]\npath = 'audit.jsonl'\n",
+    )
+    .unwrap();
+    let secret = String::from_utf8(
+        Command::new(bin)
+            .args(["webhook", "secret"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let secret = secret.trim();
+    let (upstream_addr, received) = upstream();
+
+    let mut gateway = Command::new(bin)
+        .args([
+            "webhook",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--forward",
+            &format!("http://{upstream_addr}"),
+            "--secret-env",
+            "SECRET",
+        ])
+        .env("SECRET", secret)
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(gateway.stderr.take().unwrap());
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let body = r#"{"event":"$pageview"}"#;
+    let signed = Command::new(bin)
+        .args(["webhook", "sign", "--secret-env", "SECRET"])
+        .env("SECRET", secret)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let headers: Vec<String> = String::from_utf8(signed.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        post(&addr, &headers, body),
+        ("HTTP/1.1 200 OK".to_owned(), "ok".to_owned())
+    );
+    let seen = received.join().unwrap();
+    assert!(
+        seen.starts_with("POST /hooks/posthog?x=1 HTTP/1.1\r\n"),
+        "{seen}"
+    );
+    assert!(seen.ends_with(body));
+
+    let forged: Vec<String> = headers.iter().map(|h| h.replace("v1,", "v1,A")).collect();
+    let (status, answer) = post(&addr, &forged, body);
+    assert_eq!(
+        (status.as_str(), answer.as_str()),
+        (
+            "HTTP/1.1 401 Unauthorized",
+            r#"{"error":"invalid signature"}"#
+        )
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = gateway.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    log.read_to_string(&mut rest).unwrap();
+    assert!(!rest.contains(secret) && !first.contains(secret));
+
+    let entries = Command::new(bin)
+        .args(["audit", "show", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let entry: serde_json::Value = serde_json::from_slice(&entries.stdout).unwrap();
+    assert_eq!(entry["action"], "webhook.gateway_stopped");
+    assert_eq!(entry["metadata"]["forwarded"], 1);
+    assert_eq!(entry["metadata"]["rejected"], 1);
+}
