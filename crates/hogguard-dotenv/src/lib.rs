@@ -1,6 +1,6 @@
 //! Reads `.env` files the way dotenv libraries do, and remembers where each value stands in
-//! the text, so that a value can later be replaced without touching comments, order, quoting or
-//! line endings.
+//! the text, so that a value can be replaced ([`set`]) or removed ([`remove`]) without touching
+//! comments, order, the quoting of other values or line endings.
 //!
 //! Syntax: blank lines and `#` comments; `KEY=VALUE`, optionally after `export `; spaces around
 //! `=`; values unquoted (up to a ` #` comment or the end of the line, trimmed), single-quoted or
@@ -15,8 +15,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod edit;
+
 use std::fmt;
 use std::ops::Range;
+
+pub use edit::{EditError, remove, set};
 
 /// How a value was quoted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,23 +1,19 @@
 //! `hogguard audit` and the entries other commands write.
 
-use std::process::Command;
-
+use crate::support::{self, Run, run};
 use hogguard_testkit::keys::{self, Prefix};
 use hogguard_testkit::posthog::{FakeHog, Fault, PersonalKeySpec, UserSpec};
 
 fn hogguard(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hogguard"))
-        .args(args)
-        .current_dir(dir)
-        .env("HOGGUARD_USER", "ada")
-        .envs(env.iter().copied())
-        .output()
-        .expect("hogguard runs");
-    (
-        output.status.code().unwrap(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    let Run {
+        code,
+        stdout,
+        stderr,
+    } = run(
+        support::hogguard(dir).args(args).envs(env.iter().copied()),
+        b"",
+    );
+    (code, stdout, stderr)
 }
 
 const CONFIG: &str =

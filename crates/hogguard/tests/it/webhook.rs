@@ -1,32 +1,16 @@
 //! `hogguard webhook secret|sign|verify` end to end.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::path::Path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use crate::support::{self, Run, run};
 
 fn hogguard(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hogguard"));
-    command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().expect("hogguard starts");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    run(
+        support::hogguard(Path::new("."))
+            .args(args)
+            .envs(env.iter().copied()),
+        stdin,
+    )
 }
 
 fn new_secret() -> String {

@@ -1,30 +1,17 @@
 //! `scan --verify` and `scan --revoke` over real HTTP against the PostHog stand-in.
 
-use std::process::{Command, Stdio};
-
+use crate::support::{self, Run, run};
 use hogguard_testkit::keys::{self, Prefix};
 use hogguard_testkit::posthog::{FakeHog, PersonalKeySpec, UserSpec};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn scan(dir: &std::path::Path, hog: &FakeHog, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_hogguard"))
-        .arg("scan")
-        .args(args)
-        .current_dir(dir)
-        .env("POSTHOG_HOST", hog.base_url())
-        .stdin(Stdio::null())
-        .output()
-        .expect("hogguard runs");
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    run(
+        support::hogguard(dir)
+            .arg("scan")
+            .args(args)
+            .env("POSTHOG_HOST", hog.base_url()),
+        b"",
+    )
 }
 
 #[test]

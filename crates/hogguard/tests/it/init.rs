@@ -1,21 +1,16 @@
 //! `hogguard init`: configuration from env files, .gitignore lines, the pre-commit hook.
 
-use std::process::Command;
-
+use crate::support::{self, Run, run};
 use hogguard_testkit::git::TempRepo;
 use hogguard_testkit::keys::{self, Prefix};
 
 fn hogguard(repo: &TempRepo, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hogguard"))
-        .args(args)
-        .current_dir(repo.path())
-        .output()
-        .expect("hogguard runs");
-    (
-        output.status.code().unwrap(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    let Run {
+        code,
+        stdout,
+        stderr,
+    } = run(support::hogguard(repo.path()).args(args), b"");
+    (code, stdout, stderr)
 }
 
 #[test]

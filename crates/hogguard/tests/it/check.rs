@@ -2,32 +2,26 @@
 //! JSON report of a mixed repository.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
+use crate::support::{self, Run, run};
 use hogguard_testkit::git::TempRepo;
 use hogguard_testkit::keys::{self, Era, Prefix};
 use hogguard_testkit::posthog::{FakeHog, PersonalKeySpec, Timestamp, UserSpec};
 use serde_json::{Value, json};
 
 fn check(repo: &TempRepo, args: &[&str], posthog: Option<&FakeHog>) -> (i32, Value, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hogguard"));
-    command
-        .arg("check")
-        .arg("--format")
-        .arg("json")
-        .args(args)
-        .current_dir(repo.path());
-    command
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    let mut command = support::hogguard(repo.path());
+    command.arg("check").arg("--format").arg("json").args(args);
     if let Some(hog) = posthog {
         command.env("POSTHOG_HOST", hog.base_url());
     }
-    let output = command.output().expect("hogguard runs");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let Run {
+        code,
+        stdout,
+        stderr,
+    } = run(&mut command, b"");
     let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
-    (output.status.code().unwrap(), report, stderr)
+    (code, report, stderr)
 }
 
 fn item<'r>(report: &'r Value, id: &str) -> &'r Value {
@@ -172,8 +166,8 @@ fn clean_repo() -> TempRepo {
          webhook_secret = 'POSTHOG_WEBHOOK_SECRET'\n[audit]\npath = 'audit.jsonl'\n",
     );
     repo.commit_all("clean", "2024-01-01T00:00:00+00:00");
-    let logged = Command::new(env!("CARGO_BIN_EXE_hogguard"))
-        .args([
+    let logged = run(
+        support::hogguard(repo.path()).args([
             "audit",
             "log",
             "--action",
@@ -182,11 +176,10 @@ fn clean_repo() -> TempRepo {
             "repo",
             "--result",
             "success",
-        ])
-        .current_dir(repo.path())
-        .status()
-        .unwrap();
-    assert!(logged.success());
+        ]),
+        b"",
+    );
+    assert_eq!(logged.code, 0, "{}", logged.stderr);
     private(
         &repo,
         ".env.production",
@@ -344,12 +337,11 @@ fn least_privilege_and_key_age_ask_posthog() {
 #[test]
 fn markdown_is_a_table_for_pull_requests() {
     let repo = clean_repo();
-    let output = Command::new(env!("CARGO_BIN_EXE_hogguard"))
-        .args(["check", "--offline", "--format", "markdown"])
-        .current_dir(repo.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = run(
+        support::hogguard(repo.path()).args(["check", "--offline", "--format", "markdown"]),
+        b"",
+    )
+    .stdout;
     assert!(
         text.starts_with("| | Check | Result | Fix |\n|---|---|---|---|\n"),
         "{text}"

@@ -1,7 +1,6 @@
 //! `hogguard keys` against the PostHog stand-in: statuses, scopes, ages and policy verdicts.
 
-use std::process::Command;
-
+use crate::support::{self, Run, run};
 use hogguard_testkit::keys::{self, Prefix};
 use hogguard_testkit::posthog::{FakeHog, PersonalKeySpec, Timestamp, UserSpec};
 
@@ -33,19 +32,18 @@ fn keys(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hogguard"))
+    let mut command = support::hogguard(dir);
+    command
         .arg("keys")
         .args(args)
-        .current_dir(dir)
         .env("POSTHOG_HOST", hog.base_url())
-        .envs(env.iter().copied())
-        .output()
-        .expect("hogguard runs");
-    (
-        output.status.code().unwrap(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+        .envs(env.iter().copied());
+    let Run {
+        code,
+        stdout,
+        stderr,
+    } = run(&mut command, b"");
+    (code, stdout, stderr)
 }
 
 #[test]

@@ -1,40 +1,17 @@
 //! The `hogguard` binary end to end: exit codes, formats, baselines, configuration, and that
 //! no raw secret ever reaches its output.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use crate::support::{self, Run, run};
 use hogguard_testkit::git::TempRepo;
 use hogguard_testkit::keys::{self, Prefix};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn hogguard(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hogguard"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hogguard starts");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().expect("exited normally"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    run(
+        support::hogguard(dir).args(args),
+        stdin.unwrap_or_default().as_bytes(),
+    )
 }
 
 /// Asserts that no output of `run` holds any of `secrets`.

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 
+use crate::support::{self, run};
+
 /// Sends one HTTP/1.1 request and returns the status line and the body.
 fn post(addr: &str, headers: &[String], body: &str) -> (String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -63,25 +65,21 @@ fn upstream() -> (String, std::thread::JoinHandle<String>) {
 
 #[test]
 fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
-    let bin = env!("CARGO_BIN_EXE_hogguard");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("hogguard.toml"),
         "[audit]\npath = 'audit.jsonl'\n",
     )
     .unwrap();
-    let secret = String::from_utf8(
-        Command::new(bin)
-            .args(["webhook", "secret"])
-            .output()
-            .unwrap()
-            .stdout,
+    let secret = run(
+        support::hogguard(dir.path()).args(["webhook", "secret"]),
+        b"",
     )
-    .unwrap();
+    .stdout;
     let secret = secret.trim();
     let (upstream_addr, received) = upstream();
 
-    let mut gateway = Command::new(bin)
+    let mut gateway = support::hogguard(dir.path())
         .args([
             "webhook",
             "serve",
@@ -93,7 +91,6 @@ fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
             "SECRET",
         ])
         .env("SECRET", secret)
-        .current_dir(dir.path())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -110,22 +107,13 @@ fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
         .to_owned();
 
     let body = r#"{"event":"$pageview"}"#;
-    let signed = Command::new(bin)
-        .args(["webhook", "sign", "--secret-env", "SECRET"])
-        .env("SECRET", secret)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(body.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let headers: Vec<String> = String::from_utf8(signed.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let signed = run(
+        support::hogguard(dir.path())
+            .args(["webhook", "sign", "--secret-env", "SECRET"])
+            .env("SECRET", secret),
+        body.as_bytes(),
+    );
+    let headers: Vec<String> = signed.stdout.lines().map(str::to_owned).collect();
     assert_eq!(
         post(&addr, &headers, body),
         ("HTTP/1.1 200 OK".to_owned(), "ok".to_owned())
@@ -158,12 +146,11 @@ fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
     log.read_to_string(&mut rest).unwrap();
     assert!(!rest.contains(secret) && !first.contains(secret));
 
-    let entries = Command::new(bin)
-        .args(["audit", "show", "--format", "json"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let entry: serde_json::Value = serde_json::from_slice(&entries.stdout).unwrap();
+    let entries = run(
+        support::hogguard(dir.path()).args(["audit", "show", "--format", "json"]),
+        b"",
+    );
+    let entry: serde_json::Value = serde_json::from_str(&entries.stdout).unwrap();
     assert_eq!(entry["action"], "webhook.gateway_stopped");
     assert_eq!(entry["metadata"]["forwarded"], 1);
     assert_eq!(entry["metadata"]["rejected"], 1);

@@ -1,0 +1,516 @@
+//! The entry points: plan, run, resume, abort, finish and key age.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hogguard_posthog::{Evidence, KeyStatus};
+
+use crate::audit::{AuditResult, AuditSink};
+use crate::error::RotateError;
+use crate::interaction::Interaction;
+use crate::journal::{CredentialLock, Journal, Journals, Started};
+use crate::outcome::{AgeSource, KeyAge, OpenRotation, Outcome};
+use crate::plan::Plan;
+use crate::providers::{personal, project_api_key, project_secret_key, webhook};
+use crate::request::{Provider, RotationRequest};
+use crate::session::Session;
+use crate::step::Step;
+use crate::time::{self, Clock, SystemClock};
+
+/// Where rotation journals and locks live, relative to the project root.
+pub const ROTATIONS_DIR: &str = ".hogguard/rotations";
+
+/// A place in a rotation where a crash can be simulated (see [`Rotator::interrupt_when`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CrashPoint {
+    /// The journal exists with its first record; nothing else happened.
+    Started,
+    /// The step's intent is journaled and audited; the step has not acted.
+    BeforeAction(Step),
+    /// The step acted; its result is not journaled yet.
+    AfterAction(Step),
+    /// The step's result is journaled and audited.
+    AfterRecord(Step),
+    /// An env-file write is half done: the temporary file is written and fsynced, the rename
+    /// over the env file has not happened.
+    EnvFileWritten,
+}
+
+impl fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrashPoint::Started => f.write_str("the start of the rotation"),
+            CrashPoint::BeforeAction(step) => write!(f, "the intent of {step}"),
+            CrashPoint::AfterAction(step) => write!(f, "the action of {step}"),
+            CrashPoint::AfterRecord(step) => write!(f, "the record of {step}"),
+            CrashPoint::EnvFileWritten => f.write_str("the env file's temporary file"),
+        }
+    }
+}
+
+/// Decides, at each [`CrashPoint`], whether to stop there as a crash would.
+pub(crate) type InterruptHook = dyn Fn(CrashPoint) -> bool + Send + Sync;
+
+/// Runs rotations whose journals and locks live in one directory (usually
+/// [`ROTATIONS_DIR`] under the project root).
+#[derive(Clone)]
+pub struct Rotator {
+    journals: Journals,
+    clock: Arc<dyn Clock>,
+    interrupt: Option<Arc<InterruptHook>>,
+}
+
+impl fmt::Debug for Rotator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rotator")
+            .field("journals", &self.journals)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rotator {
+    /// A rotator keeping journals and locks in `rotations_dir` (created with mode 0700 when
+    /// first needed).
+    pub fn new(rotations_dir: impl Into<PathBuf>) -> Rotator {
+        Rotator {
+            journals: Journals::new(rotations_dir.into()),
+            clock: Arc::new(SystemClock),
+            interrupt: None,
+        }
+    }
+
+    /// Uses `clock` instead of the system clock (key ages, grace periods, journal times).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Rotator {
+        self.clock = clock;
+        self
+    }
+
+    /// Test hook: at each [`CrashPoint`], `hook` decides whether the rotation stops there with
+    /// [`RotateError::Interrupted`], leaving files exactly as a crash at that point would
+    /// (including the env file's temporary file). It may also block, to hold a rotation in
+    /// place while a test acts.
+    pub fn interrupt_when(
+        mut self,
+        hook: impl Fn(CrashPoint) -> bool + Send + Sync + 'static,
+    ) -> Rotator {
+        self.interrupt = Some(Arc::new(hook));
+        self
+    }
+
+    /// The steps `run` would take, for `--dry-run`. Touches nothing.
+    pub fn plan(&self, request: &RotationRequest) -> Plan {
+        Plan::of(request)
+    }
+
+    /// Rotates the credential.
+    ///
+    /// Refuses with [`RotateError::Busy`] while another process works on the credential, and
+    /// with [`RotateError::RotationOpen`] while an earlier rotation of it is open, except a
+    /// webhook secret whose grace period is over: that rotation is finished (the old secret
+    /// dropped) and its outcome returned. With [`if_older_than`](RotationRequest::if_older_than)
+    /// a younger key is left alone ([`Outcome::NotDue`]).
+    pub fn run(
+        &self,
+        request: &RotationRequest,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let _lock = self.lock(request)?;
+        if let Some(journal) = self.open_journal(request)? {
+            let mut session = self.session(request, journal, interaction, audit)?;
+            return refuse_or_end_grace_period(&mut session);
+        }
+        if let Some(threshold) = request.if_older_than {
+            let age = self.age_of(request)?;
+            if !age.is_older_than(threshold) {
+                let age = age.age.unwrap_or_default();
+                audit
+                    .record(
+                        "key.rotate.not_due",
+                        &request.credential_name(),
+                        AuditResult::Success,
+                        &[
+                            ("age_seconds", age.as_secs().to_string()),
+                            ("threshold_seconds", threshold.as_secs().to_string()),
+                        ],
+                    )
+                    .map_err(RotateError::Audit)?;
+                return Ok(Outcome::NotDue { age, threshold });
+            }
+        }
+        let started = prepare(request)?;
+        let journal = self
+            .journals
+            .create(started, time::unix_seconds(self.clock.now()))?;
+        let mut session = self.session(request, journal, interaction, audit)?;
+        let mut metadata = Session::key_metadata(Some(&session.started().old));
+        metadata.extend(
+            session
+                .started()
+                .new_label
+                .clone()
+                .map(|label| ("new_label", label)),
+        );
+        session.record("key.rotate.start", AuditResult::Success, &metadata)?;
+        session.checkpoint(CrashPoint::Started)?;
+        drive(&mut session)
+    }
+
+    /// Continues the open rotation of the credential from where the journal and the real
+    /// state (the store, PostHog) say it stands.
+    pub fn resume(
+        &self,
+        request: &RotationRequest,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let _lock = self.lock(request)?;
+        let journal = self.require_open_journal(request)?;
+        let mut session = self.session(request, journal, interaction, audit)?;
+        request.store.discard_leftovers()?;
+        let interrupted = session
+            .journal
+            .interrupted_step()
+            .map_or_else(|| "none".to_owned(), |step| step.name().to_owned());
+        session.record(
+            "key.rotate.resume",
+            AuditResult::Success,
+            &[("interrupted_step", interrupted)],
+        )?;
+        drive(&mut session)
+    }
+
+    /// Abandons the open rotation and returns the store to the old key, as long as that key
+    /// is still alive; undoes what PostHog holds for the rotation where hogguard can (the new
+    /// project secret API key is deleted; a new personal API key must be deleted by a person,
+    /// who is told so). Fails with [`RotateError::CannotAbort`] once the old key is retired.
+    pub fn abort(
+        &self,
+        request: &RotationRequest,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let _lock = self.lock(request)?;
+        let journal = self.require_open_journal(request)?;
+        let mut session = self.session(request, journal, interaction, audit)?;
+        request.store.discard_leftovers()?;
+        abort(&mut session)
+    }
+
+    /// Ends a webhook secret's grace period now: completes the open rotation and drops the
+    /// old secret. Other providers have no grace period
+    /// ([`RotateError::CannotFinish`]; `resume` continues them).
+    pub fn finish(
+        &self,
+        request: &RotationRequest,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let _lock = self.lock(request)?;
+        let journal = self.require_open_journal(request)?;
+        let Provider::WebhookSecret(provider) = &request.provider else {
+            return Err(RotateError::CannotFinish {
+                reason: format!(
+                    "only webhook secrets have a grace period; continue this rotation with --resume ({})",
+                    journal.status()
+                ),
+            });
+        };
+        let mut session = self.session(request, journal, interaction, audit)?;
+        request.store.discard_leftovers()?;
+        if session.journal.abort_started() {
+            return abort(&mut session);
+        }
+        webhook::drive(&mut session, provider, true)
+    }
+
+    /// How old the key in the store is: from PostHog's metadata for project secret and
+    /// personal API keys (`last_rolled_at`, else `created_at`), else from the journal of the
+    /// hogguard rotation that stored the current value, else unknown.
+    pub fn key_age(&self, request: &RotationRequest) -> Result<KeyAge, RotateError> {
+        self.age_of(request)
+    }
+
+    /// The open rotation of the credential, if any (read without taking the lock).
+    pub fn open_rotation(
+        &self,
+        request: &RotationRequest,
+    ) -> Result<Option<OpenRotation>, RotateError> {
+        Ok(self.open_journal(request)?.map(|journal| OpenRotation {
+            rotation_id: journal.started().rotation_id.clone(),
+            status: journal.status(),
+            journal: journal.path().to_owned(),
+        }))
+    }
+
+    fn lock(&self, request: &RotationRequest) -> Result<CredentialLock, RotateError> {
+        self.journals
+            .lock(&request.environment, &request.credential)
+    }
+
+    fn open_journal(&self, request: &RotationRequest) -> Result<Option<Journal>, RotateError> {
+        self.journals
+            .open_rotation(&request.environment, &request.credential)
+    }
+
+    fn require_open_journal(&self, request: &RotationRequest) -> Result<Journal, RotateError> {
+        self.open_journal(request)?
+            .ok_or_else(|| RotateError::NoOpenRotation {
+                credential: request.credential_name(),
+            })
+    }
+
+    /// A session on `journal`, after checking the request still describes its rotation.
+    fn session<'a>(
+        &'a self,
+        request: &'a RotationRequest,
+        journal: Journal,
+        interaction: &'a mut dyn Interaction,
+        audit: &'a dyn AuditSink,
+    ) -> Result<Session<'a>, RotateError> {
+        check_matches(request, journal.started())?;
+        Ok(Session::new(
+            request,
+            journal,
+            interaction,
+            audit,
+            self.clock.as_ref(),
+            self.interrupt.as_deref(),
+        ))
+    }
+
+    fn age_of(&self, request: &RotationRequest) -> Result<KeyAge, RotateError> {
+        let current =
+            request
+                .store
+                .read(&request.variable)?
+                .ok_or_else(|| RotateError::NoCurrentKey {
+                    variable: request.variable.clone(),
+                    store: request.store.describe(),
+                })?;
+        let dated = match &request.provider {
+            Provider::ProjectSecretKey(provider) => {
+                let key = project_secret_key::find_current_key(provider, &current)?;
+                key.last_rolled_at
+                    .as_deref()
+                    .map(|at| (at.to_owned(), "last_rolled_at"))
+                    .or(Some((key.created_at, "created_at")))
+            }
+            Provider::PersonalKey(provider) => match provider.posthog.verifier().verify(&current) {
+                KeyStatus::Live(live) => match live.evidence {
+                    Evidence::PersonalKey(info) => info
+                        .last_rolled_at
+                        .map(|at| (at, "last_rolled_at"))
+                        .or(Some((info.created_at, "created_at"))),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        let now = self.clock.now();
+        if let Some((at, field)) = dated
+            && let Some(at) = time::parse_rfc3339(&at)
+        {
+            return Ok(KeyAge {
+                age: Some(now.duration_since(at).unwrap_or_default()),
+                source: AgeSource::PostHog { field },
+            });
+        }
+        let last = self
+            .journals
+            .last_completed(&request.environment, &request.credential)?;
+        Ok(
+            match last.filter(|last| last.stored.as_deref() == Some(&current.fingerprint())) {
+                Some(last) => KeyAge {
+                    age: Some(
+                        now.duration_since(time::from_unix_seconds(last.closed_at))
+                            .unwrap_or(Duration::ZERO),
+                    ),
+                    source: AgeSource::LastRotation {
+                        rotation_id: last.rotation_id,
+                    },
+                },
+                None => KeyAge {
+                    age: None,
+                    source: AgeSource::Unknown,
+                },
+            },
+        )
+    }
+}
+
+/// What a run finds when a rotation is already open: a webhook secret whose grace period is
+/// over is finished; anything else is refused.
+fn refuse_or_end_grace_period(session: &mut Session<'_>) -> Result<Outcome, RotateError> {
+    let request = session.request;
+    if let Provider::WebhookSecret(provider) = &request.provider
+        && !session.journal.abort_started()
+        && session
+            .journal
+            .grace_until()
+            .is_some_and(|until| until <= session.now())
+    {
+        return webhook::drive(session, provider, true);
+    }
+    Err(RotateError::RotationOpen {
+        credential: request.credential_name(),
+        rotation_id: session.started().rotation_id.clone(),
+        status: session.journal.status(),
+    })
+}
+
+/// Checks the store's slots and has the provider describe the new rotation's start.
+fn prepare(request: &RotationRequest) -> Result<Started, RotateError> {
+    request.store.discard_leftovers()?;
+    let current =
+        request
+            .store
+            .read(&request.variable)?
+            .ok_or_else(|| RotateError::NoCurrentKey {
+                variable: request.variable.clone(),
+                store: request.store.describe(),
+            })?;
+    if request.store.read(&request.previous_variable())?.is_some() {
+        return Err(RotateError::PreviousKeyPresent {
+            variable: request.previous_variable(),
+            store: request.store.describe(),
+        });
+    }
+    let rotation_id = new_rotation_id()?;
+    Ok(match &request.provider {
+        Provider::ProjectSecretKey(provider) => {
+            project_secret_key::prepare(provider, request, &current, rotation_id)?
+        }
+        Provider::PersonalKey(provider) => {
+            personal::prepare(provider, request, &current, rotation_id)?
+        }
+        Provider::WebhookSecret(provider) => {
+            webhook::prepare(provider, request, &current, rotation_id)
+        }
+        Provider::ProjectApiKey(provider) => {
+            project_api_key::prepare(provider, request, &current, rotation_id)
+        }
+    })
+}
+
+/// Continues an open rotation with its provider; an abort that began is completed instead.
+fn drive(session: &mut Session<'_>) -> Result<Outcome, RotateError> {
+    if session.journal.abort_started() {
+        return abort(session);
+    }
+    let request = session.request;
+    match &request.provider {
+        Provider::ProjectSecretKey(provider) => project_secret_key::drive(session, provider),
+        Provider::PersonalKey(provider) => personal::drive(session, provider),
+        Provider::WebhookSecret(provider) => webhook::drive(session, provider, false),
+        Provider::ProjectApiKey(provider) => project_api_key::drive(session, provider),
+    }
+}
+
+/// Returns to the old key with the rotation's provider.
+fn abort(session: &mut Session<'_>) -> Result<Outcome, RotateError> {
+    let request = session.request;
+    match &request.provider {
+        Provider::ProjectSecretKey(provider) => project_secret_key::abort(session, provider),
+        Provider::PersonalKey(provider) => personal::abort(session, provider),
+        Provider::WebhookSecret(_) => webhook::abort(session),
+        Provider::ProjectApiKey(_) => project_api_key::abort(session),
+    }
+}
+
+/// Refuses to continue a rotation with a request that describes another one.
+fn check_matches(request: &RotationRequest, started: &Started) -> Result<(), RotateError> {
+    let mismatch = |what, journaled: String, requested: String| {
+        Err(RotateError::RequestMismatch {
+            credential: request.credential_name(),
+            what,
+            journaled,
+            requested,
+        })
+    };
+    if started.variable != request.variable {
+        return mismatch(
+            "variable",
+            started.variable.clone(),
+            request.variable.clone(),
+        );
+    }
+    if started.provider != request.provider.kind() {
+        return mismatch(
+            "provider",
+            started.provider.to_string(),
+            request.provider.kind().to_string(),
+        );
+    }
+    if started.store != request.store.describe() {
+        return mismatch("store", started.store.clone(), request.store.describe());
+    }
+    if let Provider::ProjectSecretKey(provider) = &request.provider
+        && started.project_id != Some(provider.project_id)
+    {
+        return mismatch(
+            "project",
+            started
+                .project_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            provider.project_id.to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// 48 random bits in hex: unique enough per credential, short enough for a PostHog label.
+fn new_rotation_id() -> Result<String, RotateError> {
+    let mut bytes = [0_u8; 6];
+    getrandom::fill(&mut bytes).map_err(|error| RotateError::Random {
+        source: error.into(),
+    })?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::WebhookSecretProvider;
+    use crate::store::Store;
+
+    #[test]
+    fn rotation_ids_are_short_and_distinct() {
+        let (a, b) = (new_rotation_id().unwrap(), new_rotation_id().unwrap());
+        assert_eq!(a.len(), 12);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_request_must_describe_the_open_rotation() {
+        let request = RotationRequest::new(
+            "prod",
+            "hook",
+            "HOOK",
+            Provider::WebhookSecret(WebhookSecretProvider::new()),
+            Store::env_file(".env"),
+        );
+        let started = webhook::prepare(
+            &WebhookSecretProvider::new(),
+            &request,
+            &hogguard_secret::Secret::new("whsec_x"),
+            "r".to_owned(),
+        );
+        assert!(check_matches(&request, &started).is_ok());
+        let renamed = RotationRequest {
+            variable: "OTHER".to_owned(),
+            ..request.clone()
+        };
+        let error = check_matches(&renamed, &started).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the open rotation of prod/hook was started with variable `HOOK`, not `OTHER`"
+        );
+    }
+}

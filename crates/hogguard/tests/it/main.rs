@@ -1,0 +1,11 @@
+//! Integration tests of the `hogguard` binary, one test binary for all of them.
+
+mod audit;
+mod check;
+mod cli;
+mod init;
+mod keys;
+mod live;
+mod serve;
+mod support;
+mod webhook;
