@@ -59,6 +59,9 @@ pub(crate) enum Command {
     /// Check the project against the PostHog security checklist
     #[command(long_about = CHECK_ABOUT)]
     Check(CheckArgs),
+    /// Rotate a credential without downtime, crash-safe (--resume after any interruption)
+    #[command(long_about = ROTATE_ABOUT)]
+    Rotate(RotateArgs),
     /// List the configured credentials per environment: live or not, scopes, age, policy verdicts
     #[command(long_about = KEYS_ABOUT)]
     Keys(KeysArgs),
@@ -118,6 +121,65 @@ pub(crate) enum CheckFormat {
     Json,
     /// A Markdown table, for a pull-request comment
     Markdown,
+}
+
+const ROTATE_ABOUT: &str = "\
+Rotate a credential without downtime, crash-safe.
+
+Every step is journaled under .hogguard/rotations/ before it touches PostHog or the store, so \
+after any interruption `--resume` continues from PostHog's real state, and `--abort` returns to \
+the old key where that is still possible. Project secret keys (phs_) are automatic: a new key \
+is created, checked, stored, the environment's verify_command is run, and only then is the old \
+key deleted. Personal keys (phx_) are assisted: hogguard says which dashboard page to open and \
+which scopes to give, reads the new key without echo (or --stdin), checks it, stores it, runs \
+verify_command, then waits until the old key is dead (or kills it with --revoke-old). Webhook \
+secrets get a new primary while the old one stays accepted for --grace, then --finish. Public \
+phc_ keys get guidance. Exit 0 when done (or not due), 1 when a check failed (the old key is \
+kept), 2 on errors or when another rotation of the credential is running.
+
+Examples:
+  hogguard rotate production project_secret_api_key --dry-run
+  hogguard rotate production project_secret_api_key --if-older-than 30d   # from cron or CI
+  hogguard rotate production personal_api_key                            # assisted
+  hogguard rotate production webhook_secret --grace 24h; hogguard rotate production webhook_secret --finish";
+
+/// Arguments of `hogguard rotate`.
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    /// The environment, as in [environments.NAME]
+    #[arg(value_name = "ENV")]
+    pub(crate) environment: String,
+    /// The credential, as in [environments.NAME.credentials]
+    #[arg(value_name = "CREDENTIAL")]
+    pub(crate) credential: String,
+    /// Print the plan and change nothing
+    #[arg(long, conflicts_with_all = ["resume", "abort", "finish"])]
+    pub(crate) dry_run: bool,
+    /// Continue an interrupted rotation from PostHog's real state
+    #[arg(long, conflicts_with_all = ["abort", "finish"])]
+    pub(crate) resume: bool,
+    /// Return to the old key where that is still possible
+    #[arg(long, conflicts_with = "finish")]
+    pub(crate) abort: bool,
+    /// Webhook secrets: drop the old secret now instead of after the grace period
+    #[arg(long)]
+    pub(crate) finish: bool,
+    /// Rotate only when the key is older than this (e.g. 30d), for cron and CI
+    #[arg(long, value_name = "AGE")]
+    pub(crate) if_older_than: Option<String>,
+    /// Read the new key from standard input instead of the terminal
+    #[arg(long)]
+    pub(crate) stdin: bool,
+    /// Personal keys: kill the old key through PostHog's leaked-key endpoint instead of asking
+    /// the person to delete it
+    #[arg(long)]
+    pub(crate) revoke_old: bool,
+    /// Webhook secrets: how long the old secret stays accepted
+    #[arg(long, value_name = "AGE", default_value = "24h")]
+    pub(crate) grace: String,
+    /// Answer yes to confirmations
+    #[arg(long)]
+    pub(crate) yes: bool,
 }
 
 const KEYS_ABOUT: &str = "\

@@ -71,6 +71,8 @@ pub(crate) struct PostHogConfig {
     pub(crate) ingest_host: Option<String>,
     /// The project hogguard works on: production keys should be scoped to it.
     pub(crate) project_id: Option<u64>,
+    /// Variable holding a personal API key with `project:write`, to rotate `phs_` keys.
+    pub(crate) admin_key: Option<String>,
 }
 
 impl PostHogConfig {
@@ -99,6 +101,22 @@ pub(crate) struct EnvironmentConfig {
     /// Credential name to the name of the variable holding it (never the value).
     #[serde(default)]
     pub(crate) credentials: BTreeMap<String, String>,
+    /// A command that checks the app works with a new key (its health check), run during a
+    /// rotation after the new key is stored and before the old one is retired.
+    pub(crate) verify_command: Option<String>,
+    /// A secret manager instead of `env_file`: the new value goes to `write` on standard
+    /// input and is read back with `read`.
+    pub(crate) store: Option<CommandStore>,
+}
+
+/// `store = { write = "...", read = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommandStore {
+    /// Command that stores the value it reads on standard input.
+    pub(crate) write: String,
+    /// Command that prints the stored value.
+    pub(crate) read: String,
 }
 
 /// `[scan]`.
@@ -173,6 +191,14 @@ fn refuse_values(text: &str, config: &Config) -> Result<()> {
             finding.line,
             finding.masked
         );
+    }
+    if config
+        .posthog
+        .admin_key
+        .as_deref()
+        .is_some_and(|v| !is_variable_name(v))
+    {
+        bail!("posthog.admin_key must be the name of an environment variable, not a value");
     }
     if let Some(audit) = &config.audit {
         for (field, variable) in [

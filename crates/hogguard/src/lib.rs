@@ -76,6 +76,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Scan(args) => commands::scan::run(args, &config, printer),
         Command::Init(args) => commands::init::run(args, printer),
         Command::Check(args) => commands::check::run(args, &config, printer),
+        Command::Rotate(args) => commands::rotate::run(args, &config, printer),
         Command::Keys(args) => commands::keys::run(args, &config, printer),
         Command::Audit(command) => commands::audit::run(command, &config, printer),
         Command::Webhook(command) => commands::webhook::run(command, &config, printer),

@@ -4,5 +4,6 @@ pub(crate) mod audit;
 pub(crate) mod check;
 pub(crate) mod init;
 pub(crate) mod keys;
+pub(crate) mod rotate;
 pub(crate) mod scan;
 pub(crate) mod webhook;

@@ -6,6 +6,7 @@ mod cli;
 mod init;
 mod keys;
 mod live;
+mod rotate;
 mod serve;
 mod support;
 mod webhook;
