@@ -84,7 +84,7 @@ pub use hosts::{BaseUrl, HostSettings, Hosts, POSTHOG_HOST_ENV, POSTHOG_INGEST_H
 pub use model::{
     ActivityChange, ActivityDetail, ActivityEntry, ActivityLogPage, ActivityLogQuery,
     NewProjectSecretKey, OrganizationBasic, PersonalKeyInfo, ProjectBasic, ProjectSecretKeyInfo,
-    UserBasic, UserInfo, WILDCARD_SCOPE,
+    UserBasic, UserInfo, WILDCARD_SCOPE, scope_allowed,
 };
 pub use revoke::{Revocation, RevokeReport, Revoker};
 pub use verify::{

@@ -11,6 +11,25 @@ use crate::error::Error;
 /// The wildcard scope: full access (and how PostHog shows legacy unscoped keys).
 pub const WILDCARD_SCOPE: &str = "*";
 
+/// Whether the allowed-scope patterns `allowed` cover the key scope `scope`, for
+/// least-privilege policies: `*` covers everything, `*:read` any read scope, `*:write` any
+/// scope, `object:write` both actions on the object (PostHog's write implies read) and
+/// `object:read` only reading it. A key's own `*` is covered only by `*`.
+pub fn scope_allowed(scope: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|pattern| {
+        if pattern == WILDCARD_SCOPE || pattern == scope {
+            return true;
+        }
+        let (Some((object, action)), Some((allowed_object, allowed_action))) =
+            (scope.split_once(':'), pattern.split_once(':'))
+        else {
+            return false;
+        };
+        (allowed_object == "*" || allowed_object == object)
+            && (allowed_action == action || (allowed_action == "write" && action == "read"))
+    })
+}
+
 /// A personal API key's metadata, as `GET /api/personal_api_keys/@current/` returns it: what
 /// a least-privilege audit needs. Never holds the key itself.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -318,6 +337,22 @@ pub(crate) struct CursorPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scope_patterns_cover_what_they_say() {
+        let patterns = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let read_only = patterns(&["*:read"]);
+        assert!(scope_allowed("insight:read", &read_only));
+        assert!(!scope_allowed("insight:write", &read_only));
+        assert!(!scope_allowed("*", &read_only));
+        let flags = patterns(&["feature_flag:write", "insight:read"]);
+        assert!(scope_allowed("feature_flag:read", &flags));
+        assert!(scope_allowed("feature_flag:write", &flags));
+        assert!(!scope_allowed("insight:write", &flags));
+        assert!(!scope_allowed("person:read", &flags));
+        assert!(scope_allowed("*", &patterns(&["*"])));
+        assert!(scope_allowed("person:write", &patterns(&["*:write"])));
+    }
 
     fn key_with(scopes: &[&str]) -> PersonalKeyInfo {
         serde_json::from_value(serde_json::json!({

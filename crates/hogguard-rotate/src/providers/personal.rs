@@ -1,7 +1,7 @@
 //! Personal API keys (`phx_`), assisted: PostHog lets only its web app create and delete them,
 //! so a person does that while hogguard checks, stores, verifies and confirms.
 
-use hogguard_posthog::{Evidence, KeyStatus, PersonalKeyInfo, Verifier, WILDCARD_SCOPE};
+use hogguard_posthog::{Evidence, KeyStatus, PersonalKeyInfo, Verifier, scope_allowed};
 use hogguard_secret::{CredentialKind, Secret};
 
 use crate::error::RotateError;
@@ -265,24 +265,6 @@ fn excess(info: &PersonalKeyInfo, started: &Started) -> Vec<String> {
     excess
 }
 
-/// Whether `allowed` covers the key scope `scope`: `*` covers everything, `*:read` any read
-/// scope, `*:write` any scope, `object:write` both actions on the object and `object:read`
-/// only reading it. A key's own `*` is covered only by `*`.
-fn scope_allowed(scope: &str, allowed: &[String]) -> bool {
-    allowed.iter().any(|pattern| {
-        if pattern == WILDCARD_SCOPE || pattern == scope {
-            return true;
-        }
-        let (Some((object, action)), Some((allowed_object, allowed_action))) =
-            (scope.split_once(':'), pattern.split_once(':'))
-        else {
-            return false;
-        };
-        (allowed_object == "*" || allowed_object == object)
-            && (allowed_action == action || (allowed_action == "write" && action == "read"))
-    })
-}
-
 /// Retires the old key: the person deletes it (or PostHog's leaked-key report kills it), then
 /// PostHog is asked until it calls the old key invalid.
 fn retire_old_key(
@@ -379,28 +361,4 @@ fn wait_until_dead(
         mask: mask.to_owned(),
         attempts: provider.probe_attempts,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn patterns(patterns: &[&str]) -> Vec<String> {
-        patterns.iter().map(|p| (*p).to_owned()).collect()
-    }
-
-    #[test]
-    fn scope_patterns_cover_what_they_say() {
-        let read_only = patterns(&["*:read"]);
-        assert!(scope_allowed("insight:read", &read_only));
-        assert!(!scope_allowed("insight:write", &read_only));
-        assert!(!scope_allowed("*", &read_only));
-        let flags = patterns(&["feature_flag:write", "insight:read"]);
-        assert!(scope_allowed("feature_flag:read", &flags));
-        assert!(scope_allowed("feature_flag:write", &flags));
-        assert!(!scope_allowed("insight:write", &flags));
-        assert!(!scope_allowed("person:read", &flags));
-        assert!(scope_allowed("*", &patterns(&["*"])));
-        assert!(scope_allowed("person:write", &patterns(&["*:write"])));
-    }
 }
