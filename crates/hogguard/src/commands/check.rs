@@ -68,7 +68,12 @@ pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result
         keys_per_environment(config, args.env.as_deref())?,
     ];
     let mut items = items;
-    items.extend(posthog_items(config, args.env.as_deref(), args.offline)?);
+    items.extend(posthog_items(
+        config,
+        args.env.as_deref(),
+        args.offline,
+        printer,
+    )?);
     items.push(webhook_signatures(config, args.env.as_deref())?);
     items.push(audit_log(config));
 
@@ -300,7 +305,12 @@ fn keys_per_environment(config: &Config, only: Option<&str>) -> Result<Item> {
 }
 
 /// `least-privilege` and `key-age`, which need PostHog's word on each key.
-fn posthog_items(config: &Config, only: Option<&str>, offline: bool) -> Result<Vec<Item>> {
+fn posthog_items(
+    config: &Config,
+    only: Option<&str>,
+    offline: bool,
+    printer: &Printer,
+) -> Result<Vec<Item>> {
     const SCOPES: &str = "least-privilege";
     const AGE: &str = "key-age";
     if offline {
@@ -319,7 +329,7 @@ fn posthog_items(config: &Config, only: Option<&str>, offline: bool) -> Result<V
             ),
         ]);
     }
-    let reports = keys::inventory(config, only)?;
+    let reports = keys::inventory(config, only, printer)?;
     let verdicts = |ids: &[&str]| -> Vec<String> {
         reports
             .iter()

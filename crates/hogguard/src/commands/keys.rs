@@ -63,25 +63,7 @@ pub(crate) struct Verdict {
 }
 
 pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<Status> {
-    let reports = inventory(config, args.env.as_deref())?;
-    let recorder = Recorder::open(config, false, printer)?;
-    for report in reports
-        .iter()
-        .filter(|r| matches!(r.status, "live" | "invalid" | "unknown"))
-    {
-        let verdicts: Vec<&str> = report.verdicts.iter().map(|v| v.id).collect();
-        recorder.record(
-            "key.checked",
-            &report.place(),
-            true,
-            &[
-                ("status", report.status.into()),
-                ("masked", report.masked.clone().into()),
-                ("verdicts", verdicts.into()),
-            ],
-        )?;
-    }
-    recorder.close()?;
+    let reports = inventory(config, args.env.as_deref(), printer)?;
     let failed = reports.iter().any(|r| !r.verdicts.is_empty());
     let text = match args.format {
         KeysFormat::Json => {
@@ -98,8 +80,13 @@ pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<
     })
 }
 
-/// Reads, verifies and judges every configured credential (of `only`, when given).
-pub(crate) fn inventory(config: &Config, only: Option<&str>) -> Result<Vec<KeyReport>> {
+/// Reads, verifies and judges every configured credential (of `only`, when given); every key
+/// asked of PostHog leaves an audit entry.
+pub(crate) fn inventory(
+    config: &Config,
+    only: Option<&str>,
+    printer: &Printer,
+) -> Result<Vec<KeyReport>> {
     let credentials = environments::credentials(config, only)?;
     let probed: Vec<usize> = (0..credentials.len())
         .filter(|&i| credentials[i].kind().is_some_and(is_verifiable))
@@ -121,6 +108,24 @@ pub(crate) fn inventory(config: &Config, only: Option<&str>) -> Result<Vec<KeyRe
         .map(|(i, credential)| report(credential, status_of.remove(&i), config, now))
         .collect();
     judge_sharing(&credentials, &mut reports);
+    let recorder = Recorder::open(config, false, printer)?;
+    for report in reports
+        .iter()
+        .filter(|r| matches!(r.status, "live" | "invalid" | "unknown"))
+    {
+        let verdicts: Vec<&str> = report.verdicts.iter().map(|v| v.id).collect();
+        recorder.record(
+            "key.checked",
+            &report.place(),
+            true,
+            &[
+                ("status", report.status.into()),
+                ("masked", report.masked.clone().into()),
+                ("verdicts", verdicts.into()),
+            ],
+        )?;
+    }
+    recorder.close()?;
     Ok(reports)
 }
 
