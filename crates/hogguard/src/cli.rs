@@ -68,7 +68,7 @@ pub(crate) enum Command {
     /// The tamper-evident audit log: verify it, query it, add to it, ship it to PostHog
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Make webhook signing secrets, and sign or verify webhook deliveries
+    /// Make webhook signing secrets, sign or verify deliveries, run a verifying gateway
     #[command(subcommand)]
     Webhook(WebhookCommand),
 }
