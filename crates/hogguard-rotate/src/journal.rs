@@ -9,7 +9,7 @@ use hogguard_secret::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RotateError;
-use crate::request::ProviderKind;
+use crate::request::{ProviderKind, RotationRequest};
 use crate::step::Step;
 use crate::time;
 
@@ -69,6 +69,33 @@ pub(crate) struct Started {
     /// Webhook secrets: the grace period in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) grace_seconds: Option<u64>,
+}
+
+impl Started {
+    /// The record of a rotation of `request`'s credential away from `current` (PostHog's id
+    /// `old_id`, when known), with every provider-specific setting empty.
+    pub(crate) fn new(
+        request: &RotationRequest,
+        current: &Secret,
+        old_id: Option<String>,
+        rotation_id: String,
+    ) -> Started {
+        Started {
+            rotation_id,
+            environment: request.environment.clone(),
+            credential: request.credential.clone(),
+            variable: request.variable.clone(),
+            provider: request.provider.kind(),
+            store: request.store.describe(),
+            old: KeyRef::of(current, old_id),
+            project_id: None,
+            new_label: None,
+            scopes: Vec::new(),
+            scoped_teams: None,
+            scoped_organizations: None,
+            grace_seconds: None,
+        }
+    }
 }
 
 /// How a rotation ended.

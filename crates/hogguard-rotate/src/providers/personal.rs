@@ -40,20 +40,12 @@ pub(crate) fn prepare(
             });
         }
     };
+    let old_id = old_info.as_ref().map(|info| info.id.clone());
     Ok(Started {
-        rotation_id,
-        environment: request.environment.clone(),
-        credential: request.credential.clone(),
-        variable: request.variable.clone(),
-        provider: request.provider.kind(),
-        store: request.store.describe(),
-        old: KeyRef::of(current, old_info.as_ref().map(|info| info.id.clone())),
-        project_id: None,
-        new_label: None,
         scopes,
         scoped_teams: old_info.as_ref().and_then(|info| info.scoped_teams.clone()),
         scoped_organizations: old_info.and_then(|info| info.scoped_organizations),
-        grace_seconds: None,
+        ..Started::new(request, current, old_id, rotation_id)
     })
 }
 

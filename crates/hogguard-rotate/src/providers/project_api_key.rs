@@ -38,19 +38,8 @@ pub(crate) fn prepare(
     rotation_id: String,
 ) -> Started {
     Started {
-        rotation_id,
-        environment: request.environment.clone(),
-        credential: request.credential.clone(),
-        variable: request.variable.clone(),
-        provider: request.provider.kind(),
-        store: request.store.describe(),
-        old: KeyRef::of(current, None),
         project_id: provider.project_id,
-        new_label: None,
-        scopes: Vec::new(),
-        scoped_teams: None,
-        scoped_organizations: None,
-        grace_seconds: None,
+        ..Started::new(request, current, None, rotation_id)
     }
 }
 

@@ -41,18 +41,9 @@ pub(crate) fn prepare(
     }
     Ok(Started {
         new_label: Some(new_label(&old.label, &rotation_id)),
-        rotation_id,
-        environment: request.environment.clone(),
-        credential: request.credential.clone(),
-        variable: request.variable.clone(),
-        provider: request.provider.kind(),
-        store: request.store.describe(),
-        old: KeyRef::of(current, Some(old.id.clone())),
         project_id: Some(provider.project_id),
         scopes: old.scopes.clone(),
-        scoped_teams: None,
-        scoped_organizations: None,
-        grace_seconds: None,
+        ..Started::new(request, current, Some(old.id.clone()), rotation_id)
     })
 }
 

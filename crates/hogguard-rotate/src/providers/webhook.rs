@@ -20,19 +20,8 @@ pub(crate) fn prepare(
     rotation_id: String,
 ) -> Started {
     Started {
-        rotation_id,
-        environment: request.environment.clone(),
-        credential: request.credential.clone(),
-        variable: request.variable.clone(),
-        provider: request.provider.kind(),
-        store: request.store.describe(),
-        old: KeyRef::of(current, None),
-        project_id: None,
-        new_label: None,
-        scopes: Vec::new(),
-        scoped_teams: None,
-        scoped_organizations: None,
         grace_seconds: Some(provider.grace.as_secs()),
+        ..Started::new(request, current, None, rotation_id)
     }
 }
 
