@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of hogguard-audit: acknowledged (fsynced) appends per second with group commit
-# against one fsync per append on the same disk, and entries verified per second.
+# against one fsync per append on the same disk, the disk's fsync latency, and entries verified
+# per second.
 #
 #   bench/audit/run.sh [--threads 8] [--seconds 5] [--rounds 3] [--verify-entries 500000] [--sweep 1,8,64,256]
 #

@@ -1,45 +1,58 @@
 #!/usr/bin/env bash
-# Gateway overhead on loopback: wrk drives signed Standard Webhooks POSTs at a minimal upstream
-# directly, then through the verifying gateway, and compares requests/s, latency and CPU time.
+# Gateway overhead on loopback: signed Standard Webhooks POSTs go to a minimal upstream
+# directly, then through the verifying gateway, and the two are compared side by side.
 #   bash bench/gateway/run.sh
 #
 # What it measures: verification (header parsing, timestamp check, HMAC-SHA256 of a ~130-byte
 # body) plus forwarding (a second HTTP hop over pooled keep-alive upstream connections). The
-# replay store is OFF (--no-replay): wrk sends the same precomputed delivery over and over, which
-# the store would refuse after the first; the signature is computed once at start-up and the
-# tolerance raised to an hour so that its timestamp stays valid for the whole run.
+# replay store is OFF (--no-replay): the load generators send the same precomputed delivery
+# over and over, which the store would refuse after the first; the signature is computed once
+# at start-up and the tolerance raised to an hour so that its timestamp stays valid.
 #
-# The machine has 2 cores shared by wrk, the upstream and the gateway, so processes are pinned
-# with taskset and each server runs a single tokio worker (TOKIO_WORKER_THREADS=1). Layouts:
-#   own-core:    wrk + upstream on CPU 0; the gateway (when present) on CPU 1
-#   shared-core: wrk on CPU 0; upstream and gateway (when present) share CPU 1
-# In each layout the direct run and the gateway run place wrk and the upstream identically, so
-# the only difference is the gateway. Load modes, each with CONNECTIONS connections:
-#   saturating:  every connection sends its next request as soon as the answer arrives, so
-#                requests/s is the throughput of the slowest part and latency includes queueing
-#   paced:       every connection waits PACE_MS between an answer and its next request (wrk's
-#                delay()), a bounded load of at most CONNECTIONS * 1000 / PACE_MS requests/s;
-#                latency is then the per-request cost without queueing
+# The machine has 2 cores shared by the load generator, the upstream and the gateway, so
+# processes are pinned with taskset and each server runs a single tokio worker
+# (TOKIO_WORKER_THREADS=1). Layouts:
+#   own-core:    load generator + upstream on CPU 0; the gateway on CPU 1
+#   shared-core: load generator on CPU 0; upstream and gateway share CPU 1
+# In each layout the direct run and the gateway run place the load generator and the upstream
+# identically, so the only difference is the gateway. Load modes, each with CONNECTIONS
+# connections:
+#   rate:        the bounded load. oha sends at a fixed rate (open loop: a request leaves on
+#                schedule whether or not earlier answers came back, and latency is counted
+#                from the scheduled time, so stalls are not hidden), for each of RATES, ROUNDS
+#                times, direct and gateway alternating. Delivered requests/s shows whether a
+#                path keeps up; latency is the cost per request at that load.
+#   saturating:  wrk; every connection sends its next request as soon as the answer arrives,
+#                so requests/s is the capacity of the slowest part on its CPU and latency
+#                includes queueing
+#   paced:       wrk; every connection waits PACE_MS between an answer and its next request
+#                (closed loop, at most CONNECTIONS * 1000 / PACE_MS requests/s)
 # Every server's CPU time during each measured run is read from /proc and divided by the
 # requests served, which other load on the machine barely changes.
 #
-# Knobs (env): DURATION (10s), CONNECTIONS (16), THREADS (1), WARMUP (2s), PACE_MS (1),
-# LAYOUTS ("own-core shared-core"), MODES ("saturating paced"), UPSTREAM_PORT (18080),
-# GATEWAY_PORT (18081), STATS_PORT (18082), CARGO_TARGET_DIR (/tmp/target-gateway).
-# Results: bench/work/gateway/<layout>-<mode>-{direct,gateway}.txt (wrk output; .cpu: CPU
-# ticks), <layout>-gateway-stats.json (the gateway's counters) and summary.md.
+# Knobs (env): RATES ("5000 10000 20000 30000"), ROUNDS (3), RATE_DURATION (5s), DURATION (10s, wrk
+# modes), CONNECTIONS (16), THREADS (1, wrk), WARMUP (2s), PACE_MS (1), LAYOUTS ("own-core
+# shared-core"), MODES ("rate saturating"), UPSTREAM_PORT (18080), GATEWAY_PORT (18081),
+# STATS_PORT (18082), OHA (bench/work/tools/bin/oha, else oha on PATH; bench/setup.sh installs
+# it), CARGO_TARGET_DIR (/tmp/target-gateway).
+# Results in bench/work/gateway/: <layout>-<mode>-{direct,gateway}.txt (wrk output),
+# <layout>-rate<R>-<round>-{direct,gateway}.json (oha output), each with .cpu (CPU ticks per
+# server), <layout>-gateway-stats.json (the gateway's counters) and summary.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 work="$root/bench/work/gateway"
+RATES="${RATES:-5000 10000 20000 30000}"
+ROUNDS="${ROUNDS:-3}"
+RATE_DURATION="${RATE_DURATION:-5s}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-1}"
 WARMUP="${WARMUP:-2s}"
 PACE_MS="${PACE_MS:-1}"
 LAYOUTS="${LAYOUTS:-own-core shared-core}"
-MODES="${MODES:-saturating paced}"
+MODES="${MODES:-rate saturating}"
 UPSTREAM_PORT="${UPSTREAM_PORT:-18080}"
 GATEWAY_PORT="${GATEWAY_PORT:-18081}"
 STATS_PORT="${STATS_PORT:-18082}"
@@ -47,8 +60,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/target-gateway}"
 examples="$CARGO_TARGET_DIR/release/examples"
 
 for tool in wrk taskset python3 curl cargo; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (wrk: apt-get install wrk)" >&2; exit 2; }
+    command -v "$tool" >/dev/null || { echo "missing $tool (bash bench/setup.sh installs it)" >&2; exit 2; }
 done
+OHA="${OHA:-$root/bench/work/tools/bin/oha}"
+[ -x "$OHA" ] || OHA="$(command -v oha || true)"
+case " $MODES " in
+    *" rate "*) [ -n "$OHA" ] || { echo "missing oha (bash bench/setup.sh installs it)" >&2; exit 2; } ;;
+esac
 [ "$(nproc)" -ge 2 ] || { echo "needs at least 2 CPUs for the pinned layouts" >&2; exit 2; }
 mkdir -p "$work"
 
@@ -120,6 +138,45 @@ cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
+# sample_cpu NAME=PID... before a run, record_cpu OUT NAME=PID... after it: OUT.cpu gets the CPU
+# ticks each named server used in between.
+sample_cpu() {
+    before_ticks=()
+    local server
+    for server in "$@"; do before_ticks+=("$(cpu_ticks "${server#*=}")"); done
+}
+record_cpu() {
+    local out="$1" i=0 server
+    shift
+    : >"$out.cpu"
+    for server in "$@"; do
+        echo "${server%%=*} $(( $(cpu_ticks "${server#*=}") - before_ticks[i] ))" >>"$out.cpu"
+        i=$((i + 1))
+    done
+}
+
+# rate_load CPU PORT RATE OUT NAME=PID...: an open-loop run at RATE requests/s with oha
+# (after a short warm-up at the same rate), its JSON report in OUT.
+rate_load() {
+    local cpu="$1" port="$2" rate="$3" out="$4"
+    shift 4
+    local oha_args=(--no-tui --worker-threads 1 --latency-correction -c "$CONNECTIONS" -q "$rate"
+        -m POST -d "$body" -H "Content-Type: application/json" -H "webhook-id: $message_id"
+        -H "webhook-timestamp: $timestamp" -H "webhook-signature: $signature"
+        "http://127.0.0.1:$port/hooks/posthog")
+    taskset -c "$cpu" "$OHA" -z 1s --output-format quiet "${oha_args[@]}" >/dev/null
+    sample_cpu "$@"
+    taskset -c "$cpu" "$OHA" -z "$RATE_DURATION" --output-format json "${oha_args[@]}" >"$out"
+    record_cpu "$out" "$@"
+    python3 - "$out" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+codes = report["statusCodeDistribution"]
+if set(codes) != {"200"}:
+    sys.exit(f"{sys.argv[1]}: answers other than 200 ({codes}): the run did not measure verified deliveries")
+EOF
+}
+
 # load CPU PORT MODE OUT NAME=PID...: a warm-up, then the measured run; OUT.cpu gets the CPU
 # ticks each named server used during the measured run.
 load() {
@@ -128,16 +185,10 @@ load() {
     local url="http://127.0.0.1:$port/hooks/posthog"
     taskset -c "$cpu" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$work/$mode.lua" "$url" \
         >/dev/null
-    local server before=()
-    for server in "$@"; do before+=("$(cpu_ticks "${server#*=}")"); done
+    sample_cpu "$@"
     taskset -c "$cpu" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
         -s "$work/$mode.lua" "$url" >"$out"
-    : >"$out.cpu"
-    local i=0
-    for server in "$@"; do
-        echo "${server%%=*} $(( $(cpu_ticks "${server#*=}") - before[i] ))" >>"$out.cpu"
-        i=$((i + 1))
-    done
+    record_cpu "$out" "$@"
     if grep -q "Non-2xx" "$out"; then
         echo "non-2xx answers in $out: the benchmark did not measure verified deliveries" >&2
         cat "$out" >&2
@@ -151,12 +202,8 @@ for layout in $LAYOUTS; do
         shared-core) wrk_cpu=0; upstream_cpu=1; gateway_cpu=1 ;;
         *) echo "unknown layout $layout" >&2; exit 2 ;;
     esac
+    # Both start first: the gateway idles during the direct runs, so the two can alternate.
     start_upstream "$upstream_cpu"
-    for mode in $MODES; do
-        echo "== $layout, $mode: direct" >&2
-        load "$wrk_cpu" "$UPSTREAM_PORT" "$mode" "$work/$layout-$mode-direct.txt" \
-            "upstream=$upstream_pid"
-    done
     start_gateway "$gateway_cpu"
     # The delivery must verify, or the runs would measure rejections.
     status="$(curl -s -o /dev/null -w '%{http_code}' -X POST \
@@ -165,6 +212,22 @@ for layout in $LAYOUTS; do
         --data-binary "$body" "http://127.0.0.1:$GATEWAY_PORT/hooks/posthog")"
     [ "$status" = 200 ] || { echo "the gateway answered $status, not 200" >&2; exit 1; }
     for mode in $MODES; do
+        if [ "$mode" = rate ]; then
+            for rate in $RATES; do
+                for round in $(seq "$ROUNDS"); do
+                    echo "== $layout, $rate requests/s, round $round: direct, then the gateway" >&2
+                    rate_load "$wrk_cpu" "$UPSTREAM_PORT" "$rate" \
+                        "$work/$layout-rate$rate-$round-direct.json" "upstream=$upstream_pid"
+                    rate_load "$wrk_cpu" "$GATEWAY_PORT" "$rate" \
+                        "$work/$layout-rate$rate-$round-gateway.json" \
+                        "upstream=$upstream_pid" "gateway=$gateway_pid"
+                done
+            done
+            continue
+        fi
+        echo "== $layout, $mode: direct" >&2
+        load "$wrk_cpu" "$UPSTREAM_PORT" "$mode" "$work/$layout-$mode-direct.txt" \
+            "upstream=$upstream_pid"
         echo "== $layout, $mode: through the gateway" >&2
         load "$wrk_cpu" "$GATEWAY_PORT" "$mode" "$work/$layout-$mode-gateway.txt" \
             "upstream=$upstream_pid" "gateway=$gateway_pid"
@@ -173,50 +236,92 @@ for layout in $LAYOUTS; do
     cleanup
 done
 
-python3 - "$work" "$(getconf CLK_TCK)" "$LAYOUTS" "$MODES" <<'EOF' | tee "$work/summary.md"
-import json, re, sys
+python3 - "$work" "$(getconf CLK_TCK)" "$LAYOUTS" "$MODES" "$RATES" "$ROUNDS" <<'EOF' | tee "$work/summary.md"
+import json, re, statistics, sys
 work, ticks_per_second = sys.argv[1], int(sys.argv[2])
-layouts, modes = sys.argv[3].split(), sys.argv[4].split()
+layouts, modes, rates = sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
+rounds = int(sys.argv[6])
 
-def micros(text):
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
-
-def parse(path):
-    text = open(path).read()
-    result = {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", text).group(1)),
-    }
-    for pct in ("50", "75", "90", "99"):
-        result[pct] = micros(re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M).group(1))
+def add_cpu(result, path):
     for line in open(path + ".cpu"):
         name, ticks = line.split()
         result[name] = int(ticks) * 1e6 / ticks_per_second / result["requests"]
     return result
 
+def micros(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
+
+def parse_wrk(path):
+    text = open(path).read()
+    result = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", text).group(1)),
+    }
+    for pct in ("50", "99"):
+        result[pct] = micros(re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M).group(1))
+    return add_cpu(result, path)
+
+def parse_oha(path):
+    report = json.load(open(path))
+    result = {
+        "rps": report["summary"]["requestsPerSec"],
+        "requests": sum(report["statusCodeDistribution"].values()),
+        "50": report["latencyPercentiles"]["p50"] * 1e6,
+        "99": report["latencyPercentiles"]["p99"] * 1e6,
+    }
+    return add_cpu(result, path)
+
 def cpu(r, name):
     return f"{r[name]:.1f} us" if name in r else "-"
 
-runs = [(layout, mode) for layout in layouts for mode in modes]
-print("| layout | load | run | requests/s | p50 | p75 | p90 | p99 | upstream CPU/req | gateway CPU/req |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-rows = []
-for layout, mode in runs:
-    direct = parse(f"{work}/{layout}-{mode}-direct.txt")
-    gateway = parse(f"{work}/{layout}-{mode}-gateway.txt")
-    for name, r in (("direct", direct), ("gateway", gateway)):
-        print(f"| {layout} | {mode} | {name} | {r['rps']:.0f} | {r['50']:.0f} us "
-              f"| {r['75']:.0f} us | {r['90']:.0f} us | {r['99']:.0f} us "
-              f"| {cpu(r, 'upstream')} | {cpu(r, 'gateway')} |")
-    rows.append((layout, mode, direct, gateway))
-print()
-print("| layout | load | gateway/direct requests/s | added p50 | added p99 |")
-print("|---|---|---:|---:|---:|")
-for layout, mode, direct, gateway in rows:
-    print(f"| {layout} | {mode} | {100 * gateway['rps'] / direct['rps']:.1f} % "
-          f"| {gateway['50'] - direct['50']:.0f} us | {gateway['99'] - direct['99']:.0f} us |")
-print()
+median = statistics.median
+if "rate" in modes:
+    print(f"Bounded load: oha at a fixed rate, open loop, latency from the scheduled send; "
+          f"medians of {rounds} alternating rounds.")
+    print()
+    print("| layout | offered req/s | direct req/s | gateway req/s | gateway/direct "
+          "| direct p50 / p99 | gateway p50 / p99 | added p50 | added p99 | gateway CPU/req |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for layout in layouts:
+        for rate in rates:
+            pairs = [(parse_oha(f"{work}/{layout}-rate{rate}-{n}-direct.json"),
+                      parse_oha(f"{work}/{layout}-rate{rate}-{n}-gateway.json"))
+                     for n in range(1, rounds + 1)]
+            d_rps = median(d["rps"] for d, _ in pairs)
+            g_rps = median(g["rps"] for _, g in pairs)
+            ratio = median(100 * g["rps"] / d["rps"] for d, g in pairs)
+            added50 = median(g["50"] - d["50"] for d, g in pairs)
+            added99 = median(g["99"] - d["99"] for d, g in pairs)
+            d50, d99 = median(d["50"] for d, _ in pairs), median(d["99"] for d, _ in pairs)
+            g50, g99 = median(g["50"] for _, g in pairs), median(g["99"] for _, g in pairs)
+            gcpu = median(g["gateway"] for _, g in pairs)
+            each99 = ", ".join(f"{g['99'] - d['99']:.0f}" for d, g in pairs)
+            print(f"| {layout} | {rate} | {d_rps:.0f} | {g_rps:.0f} | {ratio:.1f} % "
+                  f"| {d50:.0f} / {d99:.0f} us | {g50:.0f} / {g99:.0f} us | {added50:.0f} us "
+                  f"| {added99:.0f} us ({each99}) | {gcpu:.1f} us |")
+    print()
+
+wrk_modes = [mode for mode in modes if mode != "rate"]
+if wrk_modes:
+    print("| layout | load | run | requests/s | p50 | p99 | upstream CPU/req | gateway CPU/req |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    rows = []
+    for layout in layouts:
+        for mode in wrk_modes:
+            direct = parse_wrk(f"{work}/{layout}-{mode}-direct.txt")
+            gateway = parse_wrk(f"{work}/{layout}-{mode}-gateway.txt")
+            for name, r in (("direct", direct), ("gateway", gateway)):
+                print(f"| {layout} | {mode} | {name} | {r['rps']:.0f} | {r['50']:.0f} us "
+                      f"| {r['99']:.0f} us | {cpu(r, 'upstream')} | {cpu(r, 'gateway')} |")
+            rows.append((layout, mode, direct, gateway))
+    print()
+    print("| layout | load | gateway/direct requests/s | added p50 | added p99 |")
+    print("|---|---|---:|---:|---:|")
+    for layout, mode, direct, gateway in rows:
+        print(f"| {layout} | {mode} | {100 * gateway['rps'] / direct['rps']:.1f} % "
+              f"| {gateway['50'] - direct['50']:.0f} us | {gateway['99'] - direct['99']:.0f} us |")
+    print()
 for layout in layouts:
     stats = json.load(open(f"{work}/{layout}-gateway-stats.json"))
     rejected = sum(stats["rejected"].values())

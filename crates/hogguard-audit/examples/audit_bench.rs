@@ -1,5 +1,6 @@
 //! Throughput of acknowledged (fsynced) appends with group commit, side by side with one
-//! fsync per append on the same disk, and the rate of `verify`.
+//! fsync per append on the same disk, the disk's own fsync latency (the ceiling for writers that
+//! wait for their appends), and the rate of `verify`.
 //!
 //! ```text
 //! cargo run --release -p hogguard-audit --example audit_bench -- --dir /tmp/audit-bench \
@@ -114,6 +115,45 @@ fn fresh(dir: &Path, name: &str) -> PathBuf {
         let _ = std::fs::remove_file(file);
     }
     path
+}
+
+/// The disk's floor: one thread appends a line and fdatasyncs it, `samples` times, and the
+/// latencies' percentiles bound what any blocking writer can do. Each of `threads` writers that
+/// waits for its append needs at least one fsync per append, so `threads / p50` is the most
+/// those writers can get from this disk whatever the log does.
+fn fsync_floor(settings: &Settings, line_len: usize, samples: usize) {
+    let path = fresh(&settings.dir, "fsync-floor.jsonl");
+    let mut file = File::options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let mut line = vec![b'x'; line_len - 1];
+    line.push(b'\n');
+    let mut latencies: Vec<f64> = (0..samples)
+        .map(|_| {
+            let started = Instant::now();
+            file.write_all(&line).unwrap();
+            file.sync_data().unwrap();
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let p50 = at(0.5);
+    println!(
+        "fsync floor: append + fdatasync of one {line_len}-byte line, {samples} samples: p10 {:.0} us, p50 {p50:.0} us, p90 {:.0} us, p99 {:.0} us",
+        at(0.1),
+        at(0.9),
+        at(0.99)
+    );
+    println!(
+        "ceiling for {} writers that each wait for their append: {} / p50 = {:.0} appends/s (zero overhead)",
+        settings.threads,
+        settings.threads,
+        settings.threads as f64 / p50 * 1e6
+    );
+    std::fs::remove_file(path).unwrap();
 }
 
 /// One fsync per append: each append writes a line of the same size as the log's and
@@ -251,12 +291,15 @@ fn main() {
     );
     // Rounds alternate the two, so load from other processes affects both alike.
     let (mut groups, mut bases) = (Vec::new(), Vec::new());
+    let mut line_len_of_last_round = 0;
     for _ in 0..settings.rounds {
         let (group, line_len) = group_commit(&settings, settings.threads, &options);
         groups.push(group);
         bases.push(baseline(&settings, line_len));
+        line_len_of_last_round = line_len;
     }
     let (group, base) = (median(&mut groups), median(&mut bases));
+    fsync_floor(&settings, line_len_of_last_round, 2000);
     println!(
         "median of {} rounds: group commit {group:.0} appends/s, baseline {base:.0} appends/s, ratio {:.1}x",
         settings.rounds,
