@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod environments;
 mod fsutil;
+mod interrupt;
 mod policy;
 mod printer;
 mod repo;
@@ -29,6 +30,8 @@ pub(crate) enum Status {
     Clean,
     /// 1: findings, a failed check or a failed verification.
     Findings,
+    /// 130: stopped by Ctrl-C after finishing the step in flight.
+    Interrupted,
 }
 
 impl From<Status> for ExitCode {
@@ -36,6 +39,7 @@ impl From<Status> for ExitCode {
         match status {
             Status::Clean => ExitCode::SUCCESS,
             Status::Findings => ExitCode::from(1),
+            Status::Interrupted => ExitCode::from(EXIT_INTERRUPTED as u8),
         }
     }
 }
@@ -43,7 +47,7 @@ impl From<Status> for ExitCode {
 /// Exit code for usage and runtime errors.
 const EXIT_ERROR: u8 = 2;
 /// Exit code after an interrupt (128 + SIGINT).
-pub(crate) const EXIT_INTERRUPTED: i32 = 130;
+const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs hogguard with `args` (program name first) and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {

@@ -1,7 +1,9 @@
 //! Fault injection: make the next N matching requests fail the way PostHog's edge or its
 //! application fails, so callers' retry, back-off and timeout handling can be tested.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -49,6 +51,8 @@ pub(crate) enum FaultAction {
     Delay(Duration),
     /// Close the connection without writing any response.
     DropConnection,
+    /// Keep the request until the gate opens, then answer normally.
+    Hold(Gate),
 }
 
 impl Fault {
@@ -96,6 +100,12 @@ impl Fault {
         Fault::new(FaultAction::DropConnection)
     }
 
+    /// Keep the request at `gate` until the test opens it, then answer normally: a request
+    /// caught in flight, for tests of what a client does meanwhile (an interrupt, a kill).
+    pub fn hold(gate: &Gate) -> Self {
+        Fault::new(FaultAction::Hold(gate.clone()))
+    }
+
     /// Catch the next `times` matching requests instead of one.
     pub fn times(mut self, times: usize) -> Self {
         self.remaining = times;
@@ -130,8 +140,97 @@ impl Fault {
 pub(crate) enum Applied {
     Respond(ApiResponse),
     Delay(Duration),
+    Hold(Gate),
     Drop,
 }
+
+/// Where [`Fault::hold`] keeps requests: the test sees them arrive, then lets them through.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use hogguard_testkit::posthog::{FakeHog, Fault, Gate};
+///
+/// let hog = FakeHog::start();
+/// let gate = Gate::new();
+/// hog.inject(Fault::hold(&gate).on_path("/api/revoke_leaked_key"));
+/// // ... start the client ...
+/// assert!(gate.wait_for_arrivals(1, Duration::from_secs(10)));
+/// // ... do what must happen while the request is in flight ...
+/// gate.open();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<GateState>);
+
+#[derive(Debug, Default)]
+struct GateState {
+    arrived: Mutex<usize>,
+    arrival: Condvar,
+    open: AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// Makes a closed gate.
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Blocks until `count` requests have reached the gate or `timeout` passed; returns whether
+    /// they did.
+    pub fn wait_for_arrivals(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut arrived = self
+            .0
+            .arrived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *arrived < count {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            arrived = self
+                .0
+                .arrival
+                .wait_timeout(arrived, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// Lets every held request through, and every later one.
+    pub fn open(&self) {
+        self.0.open.store(true, Ordering::SeqCst);
+        self.0.opened.notify_waiters();
+    }
+
+    /// Counts the request in and waits until the gate is open.
+    pub(crate) async fn pass(&self) {
+        *self
+            .0
+            .arrived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.arrival.notify_all();
+        loop {
+            // Registered before the check, so an `open` in between is not missed.
+            let opened = self.0.opened.notified();
+            if self.0.open.load(Ordering::SeqCst) {
+                return;
+            }
+            opened.await;
+        }
+    }
+}
+
+/// Gates are the same when they are one gate.
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Gate {}
 
 impl FaultAction {
     pub(crate) fn apply(&self, path: &str) -> Applied {
@@ -153,6 +252,7 @@ impl FaultAction {
             }
             FaultAction::Delay(delay) => Applied::Delay(*delay),
             FaultAction::DropConnection => Applied::Drop,
+            FaultAction::Hold(gate) => Applied::Hold(gate.clone()),
         }
     }
 }

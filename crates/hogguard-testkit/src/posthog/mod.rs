@@ -123,7 +123,7 @@ mod users;
 mod world;
 
 pub use demo::Demo;
-pub use faults::Fault;
+pub use faults::{Fault, Gate};
 pub use model::{
     ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, CapturedEvent, MembershipLevel,
     MembershipSpec, OAuthTokenKind, OAuthTokenSpec, PersonalKey, PersonalKeySpec, ProjectSecretKey,

@@ -425,6 +425,7 @@ async fn respond(
         match action.apply(&request.path) {
             Applied::Respond(response) => return Ok(into_hyper(response)),
             Applied::Delay(delay) => tokio::time::sleep(delay).await,
+            Applied::Hold(gate) => gate.pass().await,
             Applied::Drop => return Err(ConnectionDropped),
         }
     }

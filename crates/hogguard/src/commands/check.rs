@@ -10,13 +10,13 @@ use hogguard_scan::{Baseline, ScanOptions, Scanner};
 use hogguard_secret::CredentialKind;
 use serde::Serialize;
 
-use crate::Status;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::commands::keys;
 use crate::config::Config;
 use crate::environments;
 use crate::printer::{Printer, style};
 use crate::repo::Repository;
+use crate::{Status, interrupt};
 
 /// How an item came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,7 +87,9 @@ pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result
         CheckFormat::Markdown => markdown(&items),
     };
     printer.out(&text)?;
-    Ok(if failed {
+    Ok(if interrupt::requested() {
+        Status::Interrupted
+    } else if failed {
         Status::Findings
     } else {
         Status::Clean

@@ -13,6 +13,7 @@ use crate::audit::Recorder;
 use crate::cli::{KeysArgs, KeysFormat};
 use crate::config::Config;
 use crate::environments::{self, Credential};
+use crate::interrupt::{self, Deferral};
 use crate::printer::{self, Printer, style};
 use crate::verification::{deployment, is_verifiable};
 use crate::{Status, age, policy};
@@ -73,7 +74,9 @@ pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<
         KeysFormat::Human => human(&reports),
     };
     printer.out(&text)?;
-    Ok(if failed {
+    Ok(if interrupt::requested() {
+        Status::Interrupted
+    } else if failed {
         Status::Findings
     } else {
         Status::Clean
@@ -81,16 +84,21 @@ pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<
 }
 
 /// Reads, verifies and judges every configured credential (of `only`, when given); every key
-/// asked of PostHog leaves an audit entry.
+/// asked of PostHog leaves an audit entry, Ctrl-C or not: an interrupt while PostHog is asked
+/// lets the probes finish and be recorded, and the caller then ends with
+/// [`Status::Interrupted`].
 pub(crate) fn inventory(
     config: &Config,
     only: Option<&str>,
     printer: &Printer,
 ) -> Result<Vec<KeyReport>> {
+    interrupt::install();
     let credentials = environments::credentials(config, only)?;
     let probed: Vec<usize> = (0..credentials.len())
         .filter(|&i| credentials[i].kind().is_some_and(is_verifiable))
         .collect();
+    // From the first probe to the last audit entry.
+    let _audited = Deferral::start();
     let statuses = if probed.is_empty() {
         Vec::new()
     } else {

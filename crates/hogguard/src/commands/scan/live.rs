@@ -9,6 +9,7 @@ use hogguard_secret::Secret;
 
 use crate::audit::Recorder;
 use crate::config::Config;
+use crate::interrupt::{self, Deferral};
 use crate::printer::Printer;
 use crate::verification::{deployment, is_verifiable, verification};
 
@@ -25,6 +26,7 @@ pub(super) fn verify(
         return Ok(());
     }
     let secrets: Vec<Secret> = targets.iter().map(|&i| findings[i].value.clone()).collect();
+    let _audited = Deferral::start();
     let statuses =
         Verifier::new(deployment(config)?, &ClientConfig::default()).verify_all(&secrets);
     let mut logged = std::collections::HashSet::new();
@@ -82,7 +84,15 @@ pub(super) fn revoke(
         bail!("revocation cancelled");
     }
     let revoker = Revoker::new(deployment(config)?, &ClientConfig::default());
-    for &i in &distinct {
+    let _audited = Deferral::start();
+    for (done, &i) in distinct.iter().enumerate() {
+        if interrupt::requested() {
+            printer.warning(&format!(
+                "interrupted: {} live secrets were not reported to PostHog",
+                distinct.len() - done
+            ));
+            break;
+        }
         let region = findings[i]
             .verification
             .as_ref()

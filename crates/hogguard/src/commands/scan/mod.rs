@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::printer::{self, Printer, style};
 
 mod live;
-use crate::{EXIT_INTERRUPTED, Status, fsutil};
+use crate::{Status, fsutil, interrupt};
 
 pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
     let options = ScanOptions {
@@ -31,12 +31,9 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     };
 
     let progress = scanner.progress();
-    let interrupt = scanner.progress();
-    // A scan writes nothing that an interrupt could leave half-done, so it may stop at once.
-    let _ = ctrlc::set_handler(move || {
-        interrupt.interrupted.store(true, Ordering::Relaxed);
-        std::process::exit(EXIT_INTERRUPTED);
-    });
+    // Reading files leaves nothing half-done, so Ctrl-C stops at once; `live` defers it while
+    // PostHog is asked about a key, so that what was done is audited.
+    interrupt::install();
     let started = Instant::now();
     let outcome = {
         let _progress = printer.progress(move || {
@@ -81,7 +78,7 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     if args.verify || args.revoke {
         let recorder = Recorder::open(config, args.revoke, printer)?;
         live::verify(&mut findings, config, &recorder)?;
-        if args.revoke {
+        if args.revoke && !interrupt::requested() {
             live::revoke(&mut findings, config, args.yes, printer, &recorder)?;
         }
         recorder.close()?;
@@ -105,6 +102,10 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     match &args.output {
         Some(path) => fsutil::write_atomic(path, printer::strip_styles(&text).as_bytes())?,
         None => printer.out(&text)?,
+    }
+    if interrupt::requested() {
+        printer.warning("interrupted: the report above shows what was verified and revoked");
+        return Ok(Status::Interrupted);
     }
     Ok(if summary.secrets > 0 {
         Status::Findings
