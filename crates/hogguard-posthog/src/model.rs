@@ -120,20 +120,9 @@ pub struct UserBasic {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct UserInfo {
-    /// The numeric id.
-    pub id: u64,
-    /// The UUID.
-    #[serde(default)]
-    pub uuid: Option<String>,
-    /// The login email.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// First name.
-    #[serde(default)]
-    pub first_name: Option<String>,
-    /// Last name.
-    #[serde(default)]
-    pub last_name: Option<String>,
+    /// Who the user is: the fields the basic serializer shows too.
+    #[serde(flatten)]
+    pub basic: UserBasic,
     /// The user's current project.
     #[serde(default)]
     pub team: Option<ProjectBasic>,

@@ -783,8 +783,8 @@ fn other_credential_kinds_are_probed_their_own_way() {
     assert_eq!(statuses[1], KeyStatus::Invalid);
     match evidence_of(&statuses[2]) {
         Evidence::User(user) => {
-            assert_eq!(user.id, hog.admin.id);
-            assert_eq!(user.email.as_deref(), Some("admin@acme.test"));
+            assert_eq!(user.basic.id, hog.admin.id);
+            assert_eq!(user.basic.email.as_deref(), Some("admin@acme.test"));
             assert_eq!(user.team.as_ref().map(|team| team.id), Some(hog.project.id));
         }
         other => panic!("{other:?}"),
@@ -822,7 +822,7 @@ fn personal_key_falls_back_to_me_when_current_is_refused() {
         .verify_all(&[secret(&with_user_read), secret(&without)]);
 
     match evidence_of(&statuses[0]) {
-        Evidence::User(user) => assert_eq!(user.id, hog.admin.id),
+        Evidence::User(user) => assert_eq!(user.basic.id, hog.admin.id),
         other => panic!("{other:?}"),
     }
     assert_eq!(

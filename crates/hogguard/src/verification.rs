@@ -40,7 +40,7 @@ pub(crate) fn verification(status: &KeyStatus) -> Verification {
                     verification.scoped_projects = info.scoped_teams.clone();
                     verification.scoped_organizations = info.scoped_organizations.clone();
                 }
-                Evidence::User(user) => verification.owner = user.email.clone(),
+                Evidence::User(user) => verification.owner = user.basic.email.clone(),
                 Evidence::UserEndpointDenied { reason } => {
                     verification.reason = Some(reason.clone())
                 }
