@@ -2,8 +2,11 @@
 //! leaves an entry, never the secret itself (the log redacts whatever it is given, and callers
 //! pass masks and fingerprints only).
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use hogguard_audit::{AuditLog, AuditOptions, EntryInput, Outcome};
+use hogguard_scan::{ScanOptions, Scanner};
 
 use crate::config::{AuditConfig, Config};
 use crate::printer::Printer;
@@ -16,13 +19,21 @@ pub(crate) fn current_user() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The scanner entries are redacted with before they are written or shipped: the built-in
+/// rules and the project's `[[scan.rules]]`, so that a token of a custom rule is masked too.
+pub(crate) fn redaction_scanner(config: &Config) -> Result<Arc<Scanner>> {
+    Scanner::new(&config.scan.rules, ScanOptions::default())
+        .map(Arc::new)
+        .context("invalid [[scan.rules]] in the configuration")
+}
+
 /// Options for opening the configured log.
-pub(crate) fn options(audit: &AuditConfig) -> AuditOptions {
-    let options = AuditOptions::default();
-    match &audit.checkpoint_key {
+pub(crate) fn options(config: &Config, audit: &AuditConfig) -> Result<AuditOptions> {
+    let options = AuditOptions::default().scanner(redaction_scanner(config)?);
+    Ok(match &audit.checkpoint_key {
         Some(var) => options.checkpoint_key_env(var.clone()),
         None => options,
-    }
+    })
 }
 
 /// The configured audit log, open for appending, or nothing when none is configured.
@@ -51,7 +62,7 @@ impl<'p> Recorder<'p> {
         if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        match AuditLog::open(&audit.path, &options(audit)) {
+        match AuditLog::open(&audit.path, &options(config, audit)?) {
             Ok(log) => Ok(Recorder {
                 log: Some(log),
                 required,

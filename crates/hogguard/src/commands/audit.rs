@@ -9,7 +9,7 @@ use hogguard_secret::Secret;
 use std::fmt::Write as _;
 
 use crate::Status;
-use crate::audit::{current_user, options};
+use crate::audit::{current_user, options, redaction_scanner};
 use crate::cli::{AuditCommand, AuditFormat, AuditLogArgs, AuditShowArgs, ResultName};
 use crate::commands::check::{Item, Outcome};
 use crate::config::{AuditConfig, Config};
@@ -35,7 +35,7 @@ pub(crate) fn run(command: AuditCommand, config: &Config, printer: &Printer) -> 
     match command {
         AuditCommand::Verify => verify(&audit, printer),
         AuditCommand::Show(args) => show(&audit, &args, printer),
-        AuditCommand::Log(args) => log(&audit, args, printer),
+        AuditCommand::Log(args) => log(&audit, config, args, printer),
         AuditCommand::Ship => ship(&audit, config, printer),
     }
 }
@@ -117,11 +117,16 @@ fn entry_outcome(result: ResultName) -> EntryOutcome {
     }
 }
 
-fn log(audit: &AuditConfig, args: AuditLogArgs, printer: &Printer) -> Result<Status> {
+fn log(
+    audit: &AuditConfig,
+    config: &Config,
+    args: AuditLogArgs,
+    printer: &Printer,
+) -> Result<Status> {
     if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let log = AuditLog::open(&audit.path, &options(audit))
+    let log = AuditLog::open(&audit.path, &options(config, audit)?)
         .with_context(|| format!("the audit log {} cannot be opened", audit.path.display()))?;
     let user = args.user.unwrap_or_else(current_user);
     let mut input = EntryInput::new(args.action, user, args.resource, entry_outcome(args.result));
@@ -150,7 +155,8 @@ fn ship(audit: &AuditConfig, config: &Config, printer: &Printer) -> Result<Statu
     // `ship` retries with its own bounded backoff; the client must not retry on top of it.
     let client_config = ClientConfig::default().retry(RetryPolicy::none());
     let client = CaptureClient::new(&config.posthog.hosts()?, &client_config, Secret::new(token))?;
-    let report = hogguard_audit::ship(&audit.path, &client, &ShipOptions::default())?;
+    let options = ShipOptions::default().scanner(redaction_scanner(config)?);
+    let report = hogguard_audit::ship(&audit.path, &client, &options)?;
     let mut text = format!(
         "shipped {} entries; {} pending",
         report.shipped, report.pending

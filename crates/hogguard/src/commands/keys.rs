@@ -125,7 +125,7 @@ pub(crate) fn inventory(
         recorder.record(
             "key.checked",
             &report.place(),
-            true,
+            report.status != "unknown",
             &[
                 ("status", report.status.into()),
                 ("masked", report.masked.clone().into()),

@@ -152,3 +152,48 @@ fn required_audit_fails_closed_before_changing_credentials() {
         "nothing was revoked without an audit trail"
     );
 }
+
+#[test]
+fn tokens_of_the_projects_own_rules_are_masked_in_the_log_and_in_posthog() {
+    let hog = FakeHog::start();
+    let project_key = keys::current(Prefix::Project);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hogguard.toml"),
+        format!(
+            "{CONFIG}\n[[scan.rules]]\nid = 'internal-service-token'\nregex = 'itk_([a-z0-9]{{32}})'\nkeywords = ['itk_']\n"
+        ),
+    )
+    .unwrap();
+    let token = "itk_4f9a0c2e7b1d8e6f3a5c9b0d2e4f6a8c";
+    let env = [
+        ("POSTHOG_HOST", hog.base_url()),
+        ("AUDIT_PROJECT_KEY", project_key.as_str()),
+    ];
+    let (code, _, stderr) = hogguard(
+        dir.path(),
+        &[
+            "audit",
+            "log",
+            "--action",
+            "token.rotated",
+            "--resource",
+            &format!("billing service {token}"),
+            "--result",
+            "success",
+            "--meta",
+            &format!("old={token}"),
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let log = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
+    assert!(log.contains("token.rotated"), "{log}");
+    assert!(!log.contains(token), "{log}");
+
+    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
+    assert_eq!(code, 0, "{stderr}");
+    let events = format!("{:?}", hog.events());
+    assert!(events.contains("token.rotated"), "{events}");
+    assert!(!events.contains(token), "{events}");
+}

@@ -187,3 +187,44 @@ fn one_environment_and_missing_values() {
     assert_eq!(code, 2);
     assert!(stderr.contains("no environment `qa`"), "{stderr}");
 }
+
+#[test]
+fn every_probe_leaves_an_audit_entry_that_says_whether_posthog_answered() {
+    let hog = FakeHog::start();
+    let user = hog.add_user(UserSpec::new("ops@acme.test"));
+    let live = hog.add_personal_key(user.id, PersonalKeySpec::new("prod"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hogguard.toml"),
+        "[audit]\npath = 'audit.jsonl'\n[environments.production.credentials]\npersonal_api_key = 'PROD_KEY'\n",
+    )
+    .unwrap();
+    let entries = |dir: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .filter(|entry: &serde_json::Value| entry["action"] == "key.checked")
+            .collect()
+    };
+
+    let (code, _, stderr) = keys(dir.path(), &hog, &[], &[("PROD_KEY", &live.value)]);
+    // 1: the key has every scope, which the default policy flags.
+    assert_eq!(code, 1, "{stderr}");
+    // PostHog cannot be reached for the second run: the probe is logged as failed.
+    hog.inject(hogguard_testkit::posthog::Fault::status(503).times(100));
+    let (_, _, stderr) = keys(dir.path(), &hog, &[], &[("PROD_KEY", &live.value)]);
+    let checked = entries(dir.path());
+    assert_eq!(checked.len(), 2, "{stderr}");
+    assert_eq!(checked[0]["resource"], "production.personal_api_key");
+    assert_eq!(
+        (&checked[0]["metadata"]["status"], &checked[0]["result"]),
+        (&serde_json::json!("live"), &serde_json::json!("success"))
+    );
+    assert_eq!(
+        (&checked[1]["metadata"]["status"], &checked[1]["result"]),
+        (&serde_json::json!("unknown"), &serde_json::json!("failure"))
+    );
+    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(!log.contains(live.value.as_str()));
+}

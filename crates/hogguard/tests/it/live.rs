@@ -198,6 +198,15 @@ fn ctrl_c_during_a_revocation_lets_it_finish_and_be_audited_then_stops() {
         .filter(|entry| entry["action"] == "key.revoke_reported")
         .collect();
     assert_eq!(revoked.len(), 1, "{log}");
+    // The intent came first, and only for the key that was revoked.
+    let started: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|entry| entry["action"] == "key.revoke_started")
+        .collect();
+    assert_eq!(started.len(), 1, "{log}");
+    assert_eq!(started[0]["resource"], revoked[0]["resource"]);
+    assert!(started[0]["seq"].as_u64() < revoked[0]["seq"].as_u64());
     assert_eq!(revoked[0]["resource"], hogguard_secret::mask(&first.value));
     assert_eq!(revoked[0]["result"], "success");
     let verified = run(support::hogguard(dir.path()).args(["audit", "verify"]), b"");

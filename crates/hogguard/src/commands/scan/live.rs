@@ -34,10 +34,11 @@ pub(super) fn verify(
         let finding = &mut findings[i];
         finding.verification = Some(verification(&status));
         if logged.insert(finding.fingerprint.clone()) {
+            // The probe failed when PostHog could not say whether the key is live.
             recorder.record(
                 "key.verified",
                 &finding.masked,
-                true,
+                status.as_str() != "unknown",
                 &[
                     ("status", status.as_str().into()),
                     ("kind", finding.kind.as_str().into()),
@@ -102,6 +103,17 @@ pub(super) fn revoke(
                     .into_iter()
                     .find(|x| x.as_str() == r)
             });
+        // Written before PostHog is asked, so a log that cannot be written stops the
+        // revocation instead of leaving it unrecorded.
+        recorder.record(
+            "key.revoke_started",
+            &findings[i].masked,
+            true,
+            &[
+                ("kind", findings[i].kind.as_str().into()),
+                ("fingerprint", findings[i].fingerprint.clone().into()),
+            ],
+        )?;
         let answers = match revoker.revoke_leaked(&findings[i].value, region) {
             Ok(answers) => answers
                 .into_iter()
