@@ -151,3 +151,79 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[test]
+fn bodies_come_from_files_byte_for_byte() {
+    let secret = new_secret();
+    let env = [("SECRET", secret.as_str())];
+    let dir = tempfile::tempdir().unwrap();
+    // Not UTF-8 and with a trailing newline: the file's exact bytes are what is signed.
+    let body: &[u8] = b"{\"event\":\"$pageview\"}\n\xff\xfe";
+    std::fs::write(dir.path().join("payload.bin"), body).unwrap();
+    let in_dir = |args: &[&str]| {
+        run(
+            support::hogguard(dir.path())
+                .args(args)
+                .envs(env.iter().copied()),
+            b"",
+        )
+    };
+
+    let signed = in_dir(&[
+        "webhook",
+        "sign",
+        "--secret-env",
+        "SECRET",
+        "--timestamp",
+        "1714000000",
+        "--id",
+        "msg_file",
+        "payload.bin",
+    ]);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    let headers: Vec<String> = signed.stdout.lines().map(str::to_owned).collect();
+    // The same bytes from standard input carry the same signature.
+    assert_eq!(headers, {
+        let run = hogguard(
+            &[
+                "webhook",
+                "sign",
+                "--secret-env",
+                "SECRET",
+                "--timestamp",
+                "1714000000",
+                "--id",
+                "msg_file",
+            ],
+            &env,
+            body,
+        );
+        run.stdout.lines().map(str::to_owned).collect::<Vec<_>>()
+    });
+    let mut args = vec![
+        "webhook",
+        "verify",
+        "--secret-env",
+        "SECRET",
+        "--now",
+        "1714000001",
+    ];
+    for header in &headers {
+        args.extend(["--header", header.as_str()]);
+    }
+    args.push("payload.bin");
+    assert_eq!(in_dir(&args).code, 0);
+
+    std::fs::write(dir.path().join("payload.bin"), &body[..body.len() - 1]).unwrap();
+    let tampered = in_dir(&args);
+    assert_eq!(tampered.code, 1, "{}", tampered.stderr);
+
+    *args.last_mut().unwrap() = "missing.json";
+    let missing = in_dir(&args);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("missing.json"),
+        "{}",
+        missing.stderr
+    );
+}
