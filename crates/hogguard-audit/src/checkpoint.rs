@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::error::AuditError;
 use crate::format::{Digest, FORMAT_VERSION, hex, parse_hex};
 use crate::fsutil;
+use crate::verify::CheckpointMismatch;
 
 /// The prefix of the `mac` member's value.
 const MAC_PREFIX: &str = "hmac-sha256:";
@@ -87,6 +88,14 @@ struct CheckpointFile {
     mac: Option<String>,
 }
 
+/// Why a checkpoint and the configured key do not go together.
+pub(crate) enum KeyCheck {
+    /// The checkpoint does not verify under the key.
+    Mismatch(CheckpointMismatch),
+    /// The checkpoint is keyed and no key was given.
+    Missing,
+}
+
 /// Why the checkpoint file could not be read.
 #[derive(Debug)]
 pub(crate) enum ReadFailure {
@@ -139,6 +148,27 @@ impl Checkpoint {
         let mut expected = key.mac();
         expected.update(self.message().as_bytes());
         expected.verify_slice(mac).is_ok()
+    }
+
+    /// Refuses, under `key`, a MAC that is not the key's, and a missing MAC unless the log
+    /// holds nothing (only a log never written to may gain a key: anywhere else, stripping
+    /// the MAC is what someone who rewrote the log would do); without a key, refuses a keyed
+    /// checkpoint as [`KeyCheck::Missing`], which only a writer must not ignore.
+    pub(crate) fn check_key(
+        &self,
+        key: Option<&CheckpointKey>,
+        log_is_empty: bool,
+    ) -> Result<(), KeyCheck> {
+        match (key, self.mac) {
+            (Some(key), Some(_)) if !self.mac_is_valid(key) => {
+                Err(KeyCheck::Mismatch(CheckpointMismatch::Mac))
+            }
+            (Some(_), None) if !log_is_empty => {
+                Err(KeyCheck::Mismatch(CheckpointMismatch::NotKeyed))
+            }
+            (None, Some(_)) => Err(KeyCheck::Missing),
+            _ => Ok(()),
+        }
     }
 
     /// The checkpoint stored beside `log`, or `None` when there is no checkpoint file.

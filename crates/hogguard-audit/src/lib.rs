@@ -37,9 +37,10 @@
 //! - `audit verify`: [`verify()`] returns a [`Report`] with the first [`Problem`].
 //! - `audit show`: [`query()`] with a [`Filter`].
 //! - `audit log`: [`AuditLog::open`] + [`AuditLog::append`].
-//! - `audit ship` (and after commands, once the log is closed): [`ship()`] with a
-//!   [`CaptureClient`](hogguard_posthog::CaptureClient) built from the configured `phc_`
-//!   project key.
+//! - `audit ship`: [`ship()`] with a [`CaptureClient`](hogguard_posthog::CaptureClient)
+//!   built from the configured `phc_` project key, and the checkpoint key in
+//!   [`ShipOptions::checkpoint_key`] when one is configured. Nothing ships on its own: run
+//!   `audit ship` from cron, or at the end of a runbook.
 //!
 //! # Files
 //!
@@ -103,8 +104,11 @@
 //!   checkpoint lags by at most 1000 entries or 1 s while a writer runs, and not at all after
 //!   a clean close.
 //! - A key is sticky: once a checkpoint is keyed, opening without the key fails
-//!   ([`AuditError::CheckpointKeyMissing`]), and opening with a key refuses an unkeyed
-//!   checkpoint past seq 0, since stripping the MAC is what an attacker would do.
+//!   ([`AuditError::CheckpointKeyMissing`]), and opening, verifying or shipping with a key
+//!   refuses an unkeyed checkpoint unless the log file is empty, since stripping the MAC
+//!   is what an attacker would do (a rewritten log under an unkeyed seq-0 checkpoint would
+//!   otherwise get a keyed checkpoint at the next append). Only a log never written to can
+//!   gain a key.
 //!
 //! ## Outbox
 //!
@@ -137,34 +141,47 @@
 //! 1. The checkpoint is read. A keyed one must verify under the configured key. If the log
 //!    file is missing, a checkpoint past seq 0 means it was deleted: [`AuditError::Corrupt`].
 //!    A non-empty log without a checkpoint is corrupt too.
-//! 2. The line ending at the checkpoint's offset must be the entry it names, with its hash.
-//! 3. Every line after it is verified (hash, log id, seq, `prev`).
-//! 4. A **torn tail** is cut: the bytes after the last newline, and the last
+//! 2. Every line from the first up to the checkpoint's offset is verified (hash, log id,
+//!    seq, `prev`), and the last of them must be the entry the checkpoint names, with its
+//!    hash. This is [`verify()`]'s check of the durable part of the log: cheap at its
+//!    speed for a log of audit size, and what makes a bad line anywhere stop appends.
+//! 3. Every line after it is verified the same way.
+//! 4. A **torn tail** is replaced: the bytes after the last newline, and the last
 //!    newline-terminated line if it fails verification *and* contains a NUL byte (pages of
-//!    a write that reached the disk out of order). The file is truncated and fsynced, then an
-//!    entry is appended: action [`RECOVERED_ACTION`] (`audit.recovered`), user
-//!    [`SYSTEM_USER_ID`], resource the log's path, metadata `cut_bytes`, `cut_offset`,
-//!    `cut_sha256` and `reason`.
+//!    a write that reached the disk out of order). An entry recording the cut (action
+//!    [`RECOVERED_ACTION`] (`audit.recovered`), user [`SYSTEM_USER_ID`], resource the log's
+//!    path, metadata `cut_bytes`, `cut_offset`, `cut_sha256` and `reason`) is written over
+//!    the torn bytes, then the file is cut to the end of that entry and fsynced. The torn
+//!    bytes are never cut before their record is in place: a crash at any step leaves
+//!    either the record or a tail the next open again finds torn, cuts and records. (A
+//!    torn NUL line's own newline is cut first, so that writing over part of it cannot
+//!    leave a complete line that opening would refuse.)
 //! 5. Any other complete line that fails is tampering or media corruption: opening fails
 //!    with [`AuditError::Corrupt`] naming the seq, and nothing can be appended until an
 //!    operator deals with the log.
 //! 6. The checkpoint is brought up to date.
-//!
-//! Only the stretch after the checkpoint is checked on open; [`verify()`] checks everything.
 //!
 //! # Redaction
 //!
 //! Every string of an [`EntryInput`] (action, user id, resource, and metadata keys and
 //! values at any depth) goes through [`hogguard_scan::Scanner::redact`] before it is
 //! serialised, so the log, the returned [`Entry`] and the shipped event hold only masks
-//! (`phx_...abcd`). [`ship()`] redacts again, in case the log was written with fewer rules.
+//! (`phx_...abcd`). Each metadata string is also redacted as the value of its member,
+//! `name=value` with the nearest member's name, because some rules need that context: an
+//! unprefixed legacy personal key is a credential next to PostHog's name
+//! (`posthog_personal_api_key`), any literal is one when assigned to a PostHog-named secret
+//! (`POSTHOG_API_SECRET`). The matches inside the value are masked; a match that starts in
+//! the name and may reach into the value replaces the whole value by `********`. [`ship()`]
+//! redacts again the same way, in case the log was written with fewer rules.
 //!
 //! # Shipping
 //!
 //! See [`ship()`]: entries become `audit` events through `/batch/`, in seq order, in batches
 //! of at most 250, each with a uuid derived from the log id and seq ([`Entry::event_uuid`]),
 //! retried with back-off on 5xx, 429, timeouts and cut connections, with progress persisted
-//! in the outbox. Only entries the checkpoint covers are sent (they are durable, so PostHog
+//! in the outbox. Before sending, it verifies what the checkpoint covers and the checkpoint
+//! (its MAC too, given [`ShipOptions::checkpoint_key`]), and sends nothing from a log that
+//! fails. Only entries the checkpoint covers are sent (they are durable, so PostHog
 //! never holds an entry a power cut took back from the log): close the log, or call
 //! [`AuditLog::checkpoint`], before shipping what was just appended. Appends never touch
 //! the network.

@@ -11,17 +11,19 @@ use hogguard_scan::Scanner;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::checkpoint::{CHECKPOINT_SUFFIX, Checkpoint, CheckpointKey, ReadFailure};
+use crate::checkpoint::{CHECKPOINT_SUFFIX, Checkpoint, CheckpointKey, KeyCheck, ReadFailure};
 use crate::entry::{Entry, EntryInput, Outcome};
 use crate::error::AuditError;
 use crate::format::{
-    Digest, GENESIS_DIGEST, LinePosition, MAX_LINE_BYTES, hex, parse_hex, parse_line,
-    serialize_caller_members, write_line,
+    Digest, GENESIS_DIGEST, LinePosition, MAX_LINE_BYTES, hex, parse_hex, serialize_caller_members,
+    write_line,
 };
 use crate::fsutil;
 use crate::redact::{default_scanner, redact_input};
 use crate::time::Timestamp;
-use crate::verify::{Chain, CheckpointMismatch, Problem, ProblemKind, refine_seq_problem};
+use crate::verify::{
+    Chain, CheckpointMismatch, Problem, ProblemKind, refine_seq_problem, verify_checkpointed,
+};
 
 /// The action of the entry that records a recovery cut.
 pub const RECOVERED_ACTION: &str = "audit.recovered";
@@ -197,9 +199,9 @@ struct WriterState {
 impl AuditLog {
     /// Opens the log at `path`, creating it (and its directory, mode 0700) if needed.
     ///
-    /// It takes the lock, reads the checkpoint, checks the entry it names and every line
-    /// after it, cuts a torn last line (logging an [`RECOVERED_ACTION`] entry about it) and
-    /// brings the checkpoint up to date. See the crate docs for the recovery rules.
+    /// It takes the lock, reads the checkpoint, checks every line from the first, replaces
+    /// a torn last line by an [`RECOVERED_ACTION`] entry about it, and brings the checkpoint
+    /// up to date. See the crate docs for the recovery rules.
     ///
     /// Fails with [`AuditError::Corrupt`] when a complete line or the checkpoint does not
     /// verify, [`AuditError::Locked`] when another process keeps the lock, and an error whose
@@ -218,45 +220,38 @@ impl AuditLog {
         create_private_dir(fsutil::parent_dir(&path))?;
         let lock =
             fsutil::lock_exclusive(&fsutil::sidecar(&path, LOCK_SUFFIX), options.lock_timeout)?;
-        let checkpoint = read_checkpoint(&path, key.as_ref())?;
-        let (file, checkpoint, recovered) =
-            match OpenOptions::new().read(true).append(true).open(&path) {
-                Ok(mut file) => {
-                    let checkpoint = match checkpoint {
-                        Some(checkpoint) => checkpoint,
-                        None if file.metadata().map_err(unwritable(&path))?.len() == 0 => {
-                            start_checkpoint(&path, key.as_ref())?
-                        }
-                        None => return Err(corrupt(&path, 0, ProblemKind::CheckpointMissing)),
-                    };
-                    let recovered = recover(&mut file, &path, &checkpoint)?;
-                    (file, checkpoint, recovered)
-                }
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    let checkpoint = match checkpoint {
-                        // The log was deleted after entries were checkpointed.
-                        Some(checkpoint) if checkpoint.seq > 0 => {
-                            let kind =
-                                ProblemKind::CheckpointMismatch(CheckpointMismatch::AheadOfLog);
-                            return Err(corrupt(&path, checkpoint.seq, kind));
-                        }
-                        // A crash between writing the first checkpoint and creating the log.
-                        Some(checkpoint) => checkpoint,
-                        None => start_checkpoint(&path, key.as_ref())?,
-                    };
-                    let file = create_log_file(&path)?;
-                    let empty = Recovered {
-                        end: Position {
-                            seq: 0,
-                            hash: GENESIS_DIGEST,
-                            offset: 0,
-                        },
-                        cut: None,
-                    };
-                    (file, checkpoint, empty)
-                }
-                Err(source) => return Err(AuditError::Unwritable { path, source }),
-            };
+        let (file, checkpoint, end) = match OpenOptions::new().read(true).append(true).open(&path) {
+            Ok(mut file) => {
+                let length = file.metadata().map_err(unwritable(&path))?.len();
+                let checkpoint = match read_checkpoint(&path, key.as_ref(), length == 0)? {
+                    Some(checkpoint) => checkpoint,
+                    None if length == 0 => start_checkpoint(&path, key.as_ref())?,
+                    None => return Err(corrupt(&path, 0, ProblemKind::CheckpointMissing)),
+                };
+                let end = recover(&mut file, &path, &checkpoint, key.as_ref(), &scanner)?;
+                (file, checkpoint, end)
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                let checkpoint = match read_checkpoint(&path, key.as_ref(), true)? {
+                    // The log was deleted after entries were checkpointed.
+                    Some(checkpoint) if checkpoint.seq > 0 => {
+                        let kind = ProblemKind::CheckpointMismatch(CheckpointMismatch::AheadOfLog);
+                        return Err(corrupt(&path, checkpoint.seq, kind));
+                    }
+                    // A crash between writing the first checkpoint and creating the log.
+                    Some(checkpoint) => checkpoint,
+                    None => start_checkpoint(&path, key.as_ref())?,
+                };
+                let file = create_log_file(&path)?;
+                let empty = Position {
+                    seq: 0,
+                    hash: GENESIS_DIGEST,
+                    offset: 0,
+                };
+                (file, checkpoint, empty)
+            }
+            Err(source) => return Err(AuditError::Unwritable { path, source }),
+        };
 
         let log = AuditLog {
             log_id: checkpoint.log_id.clone(),
@@ -267,9 +262,9 @@ impl AuditLog {
             checkpoint_every_entries: options.checkpoint_every_entries,
             checkpoint_interval: options.checkpoint_interval,
             state: Mutex::new(WriterState {
-                assigned: recovered.end,
+                assigned: end,
                 pending: Vec::new(),
-                durable: recovered.end,
+                durable: end,
                 checkpointed_seq: checkpoint.seq,
                 checkpointed_at: Instant::now(),
                 committing: false,
@@ -281,9 +276,6 @@ impl AuditLog {
             enqueued: Condvar::new(),
             path,
         };
-        if let Some(cut) = recovered.cut {
-            log.append(cut.entry_input(&log.path))?;
-        }
         log.checkpoint()?;
         Ok(log)
     }
@@ -300,30 +292,7 @@ impl AuditLog {
     /// when the line may not be durable: the caller must then treat the audited action as
     /// unrecorded.
     pub fn append(&self, input: EntryInput) -> Result<Entry, AuditError> {
-        let input = redact_input(&self.scanner, input);
-        if input.action.is_empty() {
-            return Err(AuditError::InvalidEntry {
-                reason: "the action is empty",
-            });
-        }
-        if input.user_id.is_empty() {
-            return Err(AuditError::InvalidEntry {
-                reason: "the user id is empty (PostHog needs a distinct id)",
-            });
-        }
-        let caller_members = serialize_caller_members(
-            &input.action,
-            &input.user_id,
-            &input.resource,
-            input.result,
-            &input.metadata,
-        );
-        if caller_members.len() + WRITER_MEMBERS_BYTES > MAX_LINE_BYTES {
-            return Err(AuditError::InvalidEntry {
-                reason: "the entry is longer than 64 KiB",
-            });
-        }
-
+        let (input, caller_members) = prepare(&self.scanner, input)?;
         let mut state = self.lock_state();
         if let Some(cause) = &state.failure {
             return Err(self.poisoned(cause));
@@ -587,10 +556,41 @@ fn create_private_dir(dir: &Path) -> Result<(), AuditError> {
     fsutil::sync_dir(parent).map_err(unwritable(parent))
 }
 
-/// The stored checkpoint, if any, refused when it does not go with the configured key.
+/// `input` redacted, checked, and its caller-decided members serialised.
+fn prepare(scanner: &Scanner, input: EntryInput) -> Result<(EntryInput, Vec<u8>), AuditError> {
+    let input = redact_input(scanner, input);
+    if input.action.is_empty() {
+        return Err(AuditError::InvalidEntry {
+            reason: "the action is empty",
+        });
+    }
+    if input.user_id.is_empty() {
+        return Err(AuditError::InvalidEntry {
+            reason: "the user id is empty (PostHog needs a distinct id)",
+        });
+    }
+    let caller_members = serialize_caller_members(
+        &input.action,
+        &input.user_id,
+        &input.resource,
+        input.result,
+        &input.metadata,
+    );
+    if caller_members.len() + WRITER_MEMBERS_BYTES > MAX_LINE_BYTES {
+        return Err(AuditError::InvalidEntry {
+            reason: "the entry is longer than 64 KiB",
+        });
+    }
+    Ok((input, caller_members))
+}
+
+/// The stored checkpoint, if any, refused when it does not go with the configured key (see
+/// [`Checkpoint::check_key`]; here a keyed checkpoint needs the key too, since rewriting it
+/// unkeyed would drop the protection).
 fn read_checkpoint(
     log: &Path,
     key: Option<&CheckpointKey>,
+    log_is_empty: bool,
 ) -> Result<Option<Checkpoint>, AuditError> {
     let checkpoint = match Checkpoint::read(log) {
         Ok(checkpoint) => checkpoint,
@@ -605,16 +605,18 @@ fn read_checkpoint(
         }
     };
     if let Some(checkpoint) = &checkpoint {
-        check_checkpoint_key(checkpoint, key).map_err(|error| match error {
-            KeyCheck::Mismatch(mismatch) => corrupt(
-                log,
-                checkpoint.seq,
-                ProblemKind::CheckpointMismatch(mismatch),
-            ),
-            KeyCheck::Missing => AuditError::CheckpointKeyMissing {
-                reason: "the checkpoint is keyed but no key is configured".to_owned(),
-            },
-        })?;
+        checkpoint
+            .check_key(key, log_is_empty)
+            .map_err(|error| match error {
+                KeyCheck::Mismatch(mismatch) => corrupt(
+                    log,
+                    checkpoint.seq,
+                    ProblemKind::CheckpointMismatch(mismatch),
+                ),
+                KeyCheck::Missing => AuditError::CheckpointKeyMissing {
+                    reason: "the checkpoint is keyed but no key is configured".to_owned(),
+                },
+            })?;
     }
     Ok(checkpoint)
 }
@@ -643,31 +645,6 @@ fn create_log_file(path: &Path) -> Result<File, AuditError> {
     Ok(file)
 }
 
-/// Why the configured key and a stored checkpoint do not go together.
-enum KeyCheck {
-    Mismatch(CheckpointMismatch),
-    Missing,
-}
-
-/// Refuses a checkpoint whose MAC is not the key's, an unkeyed checkpoint past seq 0 when a
-/// key is configured (someone may have stripped the MAC after rewriting the log), and a
-/// keyed one when no key is configured (rewriting it unkeyed would drop the protection).
-fn check_checkpoint_key(
-    checkpoint: &Checkpoint,
-    key: Option<&CheckpointKey>,
-) -> Result<(), KeyCheck> {
-    match (key, checkpoint.mac) {
-        (Some(key), Some(_)) if !checkpoint.mac_is_valid(key) => {
-            Err(KeyCheck::Mismatch(CheckpointMismatch::Mac))
-        }
-        (Some(_), None) if checkpoint.seq > 0 => {
-            Err(KeyCheck::Mismatch(CheckpointMismatch::NotKeyed))
-        }
-        (None, Some(_)) => Err(KeyCheck::Missing),
-        _ => Ok(()),
-    }
-}
-
 /// A fresh random log id.
 fn new_log_id(path: &Path) -> Result<String, AuditError> {
     let mut id = [0u8; 16];
@@ -676,12 +653,6 @@ fn new_log_id(path: &Path) -> Result<String, AuditError> {
         source: io::Error::other(format!("no random log id: {error}")),
     })?;
     Ok(hex(&id))
-}
-
-/// The result of recovery: where the log ends, and what was cut.
-struct Recovered {
-    end: Position,
-    cut: Option<Cut>,
 }
 
 /// Bytes cut from the end of the log on open.
@@ -711,13 +682,20 @@ impl Cut {
     }
 }
 
-/// Checks the entry the checkpoint names and every line after it; cuts a torn tail.
+/// Checks every line, from the first; replaces a torn tail by an entry recording the cut.
+/// Returns where the log ends.
 ///
 /// A torn tail is whatever follows the last newline, and the last newline-terminated line
 /// too when it fails verification *and* holds a NUL byte (a write whose later pages reached
-/// the disk before its earlier ones, which a crash can leave zero-filled). Any other
-/// complete line that fails is [`AuditError::Corrupt`].
-fn recover(file: &mut File, path: &Path, checkpoint: &Checkpoint) -> Result<Recovered, AuditError> {
+/// the disk before its earlier ones, which a crash can leave zero-filled). Only lines after
+/// the checkpoint can be torn; any other line that fails is [`AuditError::Corrupt`].
+fn recover(
+    file: &mut File,
+    path: &Path,
+    checkpoint: &Checkpoint,
+    key: Option<&CheckpointKey>,
+    scanner: &Scanner,
+) -> Result<Position, AuditError> {
     let unreadable = |source| AuditError::Unreadable {
         path: path.to_owned(),
         source,
@@ -729,12 +707,7 @@ fn recover(file: &mut File, path: &Path, checkpoint: &Checkpoint) -> Result<Reco
     }
     let log_id = parse_hex::<16>(checkpoint.log_id.as_bytes())
         .ok_or_else(|| mismatch(CheckpointMismatch::LogId))?;
-    if checkpoint.seq > 0 {
-        check_checkpointed_line(file, checkpoint, log_id).map_err(|error| match error {
-            CheckpointedLine::Io(source) => unreadable(source),
-            CheckpointedLine::Problem(kind) => corrupt(path, checkpoint.seq, kind),
-        })?;
-    }
+    verify_checkpointed(file, path, checkpoint, key)?;
     let mut chain = Chain::resume(log_id, checkpoint.seq, checkpoint.hash);
     let mut after = Vec::new();
     file.seek(SeekFrom::Start(checkpoint.offset))
@@ -763,72 +736,59 @@ fn recover(file: &mut File, path: &Path, checkpoint: &Checkpoint) -> Result<Reco
             }
         }
     }
-    let end_offset = checkpoint.offset + end as u64;
-    let cut = (end < after.len()).then(|| Cut {
-        offset: end_offset,
-        bytes: (after.len() - end) as u64,
-        sha256: Sha256::digest(&after[end..]).into(),
-        reason,
-    });
-    if cut.is_some() {
-        file.set_len(end_offset).map_err(unwritable(path))?;
-        file.sync_all().map_err(unwritable(path))?;
+    let last = Position {
+        seq: chain.next_seq() - 1,
+        hash: end_hash,
+        offset: checkpoint.offset + end as u64,
+    };
+    if end == after.len() {
+        return Ok(last);
     }
-    Ok(Recovered {
-        end: Position {
-            seq: chain.next_seq() - 1,
-            hash: end_hash,
-            offset: end_offset,
+    let torn = &after[end..];
+    let cut = Cut {
+        offset: last.offset,
+        bytes: torn.len() as u64,
+        sha256: Sha256::digest(torn).into(),
+        reason,
+    };
+    let (_, caller_members) = prepare(scanner, cut.entry_input(path))?;
+    let mut line = Vec::new();
+    let seq = last.seq + 1;
+    let hash = write_line(
+        &mut line,
+        &LinePosition {
+            log_id: &checkpoint.log_id,
+            seq,
+            timestamp: Timestamp::now(),
+            prev: &last.hash,
         },
-        cut,
+        &caller_members,
+    );
+    write_over_torn_tail(path, last.offset, torn, &line).map_err(unwritable(path))?;
+    Ok(Position {
+        seq,
+        hash,
+        offset: last.offset + line.len() as u64,
     })
 }
 
-enum CheckpointedLine {
-    Io(io::Error),
-    Problem(ProblemKind),
-}
-
-/// Checks that the line ending at the checkpoint's offset is the entry it names.
-fn check_checkpointed_line(
-    file: &mut File,
-    checkpoint: &Checkpoint,
-    log_id: [u8; 16],
-) -> Result<(), CheckpointedLine> {
-    let window = (MAX_LINE_BYTES as u64 + 1).min(checkpoint.offset);
-    let mut bytes = vec![0; usize::try_from(window).unwrap_or(MAX_LINE_BYTES + 1)];
-    file.seek(SeekFrom::Start(checkpoint.offset - window))
-        .map_err(CheckpointedLine::Io)?;
-    file.read_exact(&mut bytes).map_err(CheckpointedLine::Io)?;
-    let offset_mismatch =
-        CheckpointedLine::Problem(ProblemKind::CheckpointMismatch(CheckpointMismatch::Offset));
-    let Some(line) = bytes.strip_suffix(b"\n") else {
-        return Err(offset_mismatch);
-    };
-    let start = line.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if start == 0 && window != checkpoint.offset {
-        return Err(offset_mismatch);
+/// Puts `line` in place of the `torn` bytes at `offset`, the end of the log: written over
+/// them, then the file cut to the line's end, then fsynced. The torn bytes are never cut
+/// before the line recording them is in place, so a crash at any step leaves either that
+/// line or bytes that the next open again finds torn, cuts and records: a line written in
+/// part has no newline, and torn bytes left after a whole one have none either.
+fn write_over_torn_tail(path: &Path, offset: u64, torn: &[u8], line: &[u8]) -> io::Result<()> {
+    // Not the log's own descriptor: with O_APPEND, writes go to the end whatever the offset.
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    // A torn NUL line ends with a newline; written over in part, it could become a complete
+    // line without NUL bytes, which opening refuses. Cut at that newline first: what is left
+    // is still a torn tail, and lies where the line goes.
+    if let Some(newline) = torn.iter().position(|&b| b == b'\n') {
+        file.set_len(offset + newline as u64)?;
     }
-    let parsed = match parse_line(&line[start..]) {
-        Ok(parsed) => parsed,
-        Err(crate::format::LineError::HashMismatch) => {
-            return Err(CheckpointedLine::Problem(ProblemKind::HashMismatch));
-        }
-        Err(crate::format::LineError::Malformed(_)) => return Err(offset_mismatch),
-    };
-    let mismatch = |kind| {
-        Err(CheckpointedLine::Problem(ProblemKind::CheckpointMismatch(
-            kind,
-        )))
-    };
-    if parsed.log_id_hex != log_id {
-        return mismatch(CheckpointMismatch::LogId);
-    }
-    if parsed.seq != checkpoint.seq {
-        return mismatch(CheckpointMismatch::Offset);
-    }
-    if parsed.hash != checkpoint.hash {
-        return mismatch(CheckpointMismatch::Hash);
-    }
-    Ok(())
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(line)?;
+    file.set_len(offset + line.len() as u64)?;
+    // The size changed too: `sync_data` covers it, as it is needed to read the data back.
+    file.sync_data()
 }

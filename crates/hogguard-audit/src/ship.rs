@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::checkpoint::{Checkpoint, ReadFailure};
+use crate::checkpoint::{Checkpoint, CheckpointKey, ReadFailure};
 use crate::entry::Entry;
 use crate::error::AuditError;
 use crate::format::{Digest, FORMAT_VERSION, GENESIS_DIGEST, hex, parse_hex};
 use crate::fsutil;
 use crate::redact::{default_scanner, redact_map, redact_string};
 use crate::time::Timestamp;
-use crate::verify::{Chain, CheckpointMismatch, Problem, ProblemKind};
+use crate::verify::{Chain, CheckpointMismatch, Problem, ProblemKind, verify_checkpointed};
 
 /// The name of the PostHog events entries become.
 pub const AUDIT_EVENT: &str = "audit";
@@ -95,11 +95,13 @@ pub struct ShipOptions {
     sleeper: Arc<dyn Sleeper>,
     lock_timeout: Duration,
     scanner: Option<Arc<Scanner>>,
+    key: Option<CheckpointKey>,
 }
 
 impl Default for ShipOptions {
     /// Batches of 100, 5 failed attempts in a row at most, back-off from 500 ms doubling to
-    /// at most 30 s, real sleeps, a 5 s wait for another shipper, the built-in rules.
+    /// at most 30 s, real sleeps, a 5 s wait for another shipper, the built-in rules, no
+    /// checkpoint key.
     fn default() -> ShipOptions {
         ShipOptions {
             batch_size: 100,
@@ -109,6 +111,7 @@ impl Default for ShipOptions {
             sleeper: Arc::new(ThreadSleeper),
             lock_timeout: Duration::from_secs(5),
             scanner: None,
+            key: None,
         }
     }
 }
@@ -121,6 +124,7 @@ impl std::fmt::Debug for ShipOptions {
             .field("backoff", &self.backoff)
             .field("max_backoff", &self.max_backoff)
             .field("lock_timeout", &self.lock_timeout)
+            .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +167,13 @@ impl ShipOptions {
     /// Redacts with `scanner` instead of the built-in rules.
     pub fn scanner(mut self, scanner: Arc<Scanner>) -> ShipOptions {
         self.scanner = Some(scanner);
+        self
+    }
+
+    /// Checks the checkpoint's MAC under `key` (the log's checkpoint key) before sending,
+    /// so that a log rewritten with its checkpoint is refused rather than shipped.
+    pub fn checkpoint_key(mut self, key: CheckpointKey) -> ShipOptions {
+        self.key = Some(key);
         self
     }
 
@@ -267,8 +278,11 @@ struct Progress {
 /// [`AuditLog::checkpoint`](crate::AuditLog::checkpoint), and every 1000 entries or 1 s
 /// while it appends; later ones are counted in [`ShipReport::awaiting_checkpoint`].
 ///
-/// Entries are verified (hash, chain, log id, and the checkpoint's hash) from the last
-/// acknowledged one on; a line that fails stops shipping with [`AuditError::Corrupt`].
+/// Before anything is sent, every entry the checkpoint covers is verified from seq 1 (hash,
+/// chain, log id), then the checkpoint (the entry and offset it names and, with
+/// [`ShipOptions::checkpoint_key`], its MAC, as [`verify()`](crate::verify()) does): when
+/// anything fails, nothing is sent and the call fails with [`AuditError::Corrupt`]. Without
+/// the key, a log rewritten together with its checkpoint cannot be told from the real one.
 /// `ship` takes its own lock, not the writer's, so it may run beside an open
 /// [`AuditLog`](crate::AuditLog), in this process or another; it never delays appends.
 pub fn ship(
@@ -322,6 +336,7 @@ pub fn ship(
             reason: "it acknowledges more than the log and its checkpoint hold",
         });
     }
+    verify_checkpointed(&file, path, &checkpoint, options.key.as_ref())?;
     file.seek(SeekFrom::Start(acked.offset))
         .map_err(unreadable)?;
     let mut next = Batcher {
@@ -450,34 +465,9 @@ impl Batcher<'_> {
                 hash: parsed.hash,
                 offset: self.offset,
             };
-            events.push(self.event(parsed.to_entry()));
+            events.push(event(self.scanner, parsed.to_entry()));
         }
         Ok(Batch { events, end })
-    }
-
-    /// The event of `entry`, its strings redacted again in case the log was written with
-    /// fewer rules than this scanner has.
-    fn event(&self, entry: Entry) -> Event {
-        let uuid = entry.event_uuid();
-        let timestamp = entry.timestamp.to_string();
-        let user_id = redact_string(self.scanner, entry.user_id);
-        Event::new(AUDIT_EVENT, user_id.clone())
-            .with_uuid(uuid)
-            .with_timestamp(timestamp.clone())
-            .with_property("$process_person_profile", false)
-            .with_property("log", entry.log_id)
-            .with_property("seq", entry.seq)
-            .with_property("timestamp", timestamp)
-            .with_property("prev", entry.prev)
-            .with_property("action", redact_string(self.scanner, entry.action))
-            .with_property("user_id", user_id)
-            .with_property("resource", redact_string(self.scanner, entry.resource))
-            .with_property("result", entry.result.as_str())
-            .with_property(
-                "metadata",
-                Value::Object(redact_map(self.scanner, entry.metadata)),
-            )
-            .with_property("hash", entry.hash)
     }
 
     /// How many checkpointed lines are left unread.
@@ -491,6 +481,31 @@ impl Batcher<'_> {
         let mut after = BufReader::new(self.reader.get_mut().get_mut());
         count_lines(&mut after, self.path)
     }
+}
+
+/// The event of `entry`, its strings redacted again in case the log was written with fewer
+/// rules than `scanner` has.
+fn event(scanner: &Scanner, entry: Entry) -> Event {
+    let uuid = entry.event_uuid();
+    let timestamp = entry.timestamp.to_string();
+    let user_id = redact_string(scanner, entry.user_id);
+    Event::new(AUDIT_EVENT, user_id.clone())
+        .with_uuid(uuid)
+        .with_timestamp(timestamp.clone())
+        .with_property("$process_person_profile", false)
+        .with_property("log", entry.log_id)
+        .with_property("seq", entry.seq)
+        .with_property("timestamp", timestamp)
+        .with_property("prev", entry.prev)
+        .with_property("action", redact_string(scanner, entry.action))
+        .with_property("user_id", user_id)
+        .with_property("resource", redact_string(scanner, entry.resource))
+        .with_property("result", entry.result.as_str())
+        .with_property(
+            "metadata",
+            Value::Object(redact_map(scanner, entry.metadata)),
+        )
+        .with_property("hash", entry.hash)
 }
 
 /// How many newlines `reader` has left.
@@ -572,6 +587,37 @@ mod tests {
         assert!(matches!(&uuid[19..20], "8" | "9" | "a" | "b"), "{uuid}");
         assert_ne!(uuid, event_uuid(log, 2, at));
         assert_ne!(uuid, event_uuid("1123456789abcdef0123456789abcdef", 1, at));
+    }
+
+    /// An entry written raw (by a writer with fewer rules, or before context redaction)
+    /// leaves as masks, the member names giving the context.
+    #[test]
+    fn events_redact_metadata_members_again_with_their_names() {
+        let legacy = "hT4kQ9xZr2LmW7vB1nC8pS3dF6gJ0yE5uAtsK2oPqRw";
+        let secret = "Zq81LmvT0xWy7KpQ2sNdR4";
+        let metadata = serde_json::json!({
+            "posthog_personal_api_key": legacy,
+            "deploy": {"POSTHOG_API_SECRET": secret},
+        });
+        let entry = Entry {
+            log_id: "0123456789abcdef0123456789abcdef".to_owned(),
+            seq: 1,
+            timestamp: Timestamp::from_unix_millis(0),
+            prev: crate::GENESIS_PREV.to_owned(),
+            action: "key.rotate".to_owned(),
+            user_id: "ops".to_owned(),
+            resource: "project 1".to_owned(),
+            result: crate::Outcome::Success,
+            metadata: metadata.as_object().unwrap().clone(),
+            hash: crate::GENESIS_PREV.to_owned(),
+        };
+        let event = event(&default_scanner().unwrap(), entry);
+        let sent = serde_json::to_string(&event).unwrap();
+        assert!(!sent.contains(legacy) && !sent.contains(secret), "{sent}");
+        assert_eq!(
+            event.properties()["metadata"]["deploy"]["POSTHOG_API_SECRET"],
+            hogguard_secret::mask(secret).as_str()
+        );
     }
 
     #[test]

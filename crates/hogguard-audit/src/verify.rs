@@ -3,10 +3,10 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read as _};
+use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::path::Path;
 
-use crate::checkpoint::{Checkpoint, CheckpointKey, ReadFailure};
+use crate::checkpoint::{Checkpoint, CheckpointKey, KeyCheck, ReadFailure};
 use crate::error::AuditError;
 use crate::format::{
     Digest, GENESIS_DIGEST, LineError, MAX_LINE_BYTES, ParsedLine, claimed_seq, hex, parse_line,
@@ -113,7 +113,7 @@ pub enum CheckpointMismatch {
     /// Its MAC is not the key's: it was forged or the key is wrong.
     #[error("its MAC does not verify under the key")]
     Mac,
-    /// A key was given but the checkpoint has no MAC.
+    /// A key was given but the checkpoint of a log with entries has no MAC.
     #[error("a key was given but it has no MAC")]
     NotKeyed,
 }
@@ -260,20 +260,85 @@ pub(crate) fn refine_seq_problem<'a>(
 /// Every line must be newline-terminated, have a hash matching its bytes, belong to the
 /// same log, carry the next seq and link to its predecessor's hash. The checkpoint must
 /// exist, name this log, name an entry present with the same hash ending at the same
-/// offset, and, when `key` is given, carry a valid MAC under it. The report names the first
-/// problem; `Err` only when a file cannot be read.
+/// offset, and, when `key` is given, carry a valid MAC under it (or, for a log without
+/// entries, no MAC). The report names the first problem; `Err` only when a file cannot be
+/// read.
 ///
 /// It reads without taking the writer's lock, so a log being appended to may show a last
 /// line still being written as [`ProblemKind::MissingNewline`].
 pub fn verify(path: impl AsRef<Path>, key: Option<&CheckpointKey>) -> Result<Report, AuditError> {
-    verify_in_chunks(path.as_ref(), key, CHUNK_BYTES, LINES_PER_WORKER)
+    let path = path.as_ref();
+    let checkpoint = match Checkpoint::read(path) {
+        Ok(checkpoint) => Ok(checkpoint),
+        Err(ReadFailure::Io(source)) => {
+            return Err(AuditError::Unreadable {
+                path: path.to_owned(),
+                source,
+            });
+        }
+        Err(ReadFailure::Malformed(reason)) => Err(reason),
+    };
+    let file = File::open(path).map_err(|source| AuditError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    check_log(
+        &file,
+        path,
+        checkpoint,
+        key,
+        Extent::Whole,
+        CHUNK_BYTES,
+        LINES_PER_WORKER,
+    )
 }
 
-/// [`verify`], reading `chunk_bytes` at a time and giving each checking thread at least
-/// `lines_per_worker` lines.
-fn verify_in_chunks(
+/// Checks every line `checkpoint` covers, from seq 1, then the checkpoint under `key`, and
+/// fails with [`AuditError::Corrupt`] naming the first problem. Those lines were durable when
+/// the checkpoint was written, so any that fails was tampered with or damaged, never torn;
+/// opening a log for writing and shipping it both stand on this.
+pub(crate) fn verify_checkpointed(
+    file: &File,
     path: &Path,
+    checkpoint: &Checkpoint,
     key: Option<&CheckpointKey>,
+) -> Result<(), AuditError> {
+    let report = check_log(
+        file,
+        path,
+        Ok(Some(checkpoint.clone())),
+        key,
+        Extent::Checkpointed,
+        CHUNK_BYTES,
+        LINES_PER_WORKER,
+    )?;
+    match report.problem {
+        None => Ok(()),
+        Some(problem) => Err(AuditError::Corrupt {
+            path: path.to_owned(),
+            problem,
+        }),
+    }
+}
+
+/// How much of a log [`check_log`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    /// Every line.
+    Whole,
+    /// The lines up to the checkpoint's offset.
+    Checkpointed,
+}
+
+/// Checks the lines of `file` (the log at `path`) from the first, as far as `extent` says,
+/// then `checkpoint` (the file's content, or why it is malformed), reading `chunk_bytes` at
+/// a time and giving each checking thread at least `lines_per_worker` lines.
+fn check_log(
+    mut file: &File,
+    path: &Path,
+    checkpoint: Result<Option<Checkpoint>, String>,
+    key: Option<&CheckpointKey>,
+    extent: Extent,
     chunk_bytes: usize,
     lines_per_worker: usize,
 ) -> Result<Report, AuditError> {
@@ -281,14 +346,13 @@ fn verify_in_chunks(
         path: path.to_owned(),
         source,
     };
-    let checkpoint = match Checkpoint::read(path) {
-        Ok(checkpoint) => Ok(checkpoint),
-        Err(ReadFailure::Io(source)) => {
-            return Err(unreadable(source));
-        }
-        Err(ReadFailure::Malformed(reason)) => Err(reason),
+    let length = file.metadata().map_err(unreadable)?.len();
+    file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let limit = match (extent, &checkpoint) {
+        (Extent::Checkpointed, Ok(Some(checkpoint))) => checkpoint.offset,
+        _ => u64::MAX,
     };
-    let mut file = File::open(path).map_err(unreadable)?;
+    let mut file = file.take(limit);
     let mut chain = Chain::genesis(None);
     let mut report = Report {
         log_id: None,
@@ -320,10 +384,18 @@ fn verify_in_chunks(
             .map_err(unreadable)?;
         if read == 0 {
             if carried > 0 {
-                report.problem = Some(Problem {
-                    seq: chain.next_seq(),
-                    line: Some(line_number + 1),
-                    kind: ProblemKind::MissingNewline,
+                report.problem = Some(match (extent, checkpoint_seq) {
+                    // The checkpoint's offset falls inside a line.
+                    (Extent::Checkpointed, Some(seq)) => Problem {
+                        seq,
+                        line: None,
+                        kind: ProblemKind::CheckpointMismatch(CheckpointMismatch::Offset),
+                    },
+                    _ => Problem {
+                        seq: chain.next_seq(),
+                        line: Some(line_number + 1),
+                        kind: ProblemKind::MissingNewline,
+                    },
                 });
             }
             break;
@@ -362,7 +434,8 @@ fn verify_in_chunks(
                 Err(kind) => {
                     let expected = chain.next_seq();
                     let mut rest = buffer[last_newline + 1..].to_vec();
-                    file.read_to_end(&mut rest).map_err(unreadable)?;
+                    // The seq expected may turn up past the checkpoint's offset too.
+                    file.get_mut().read_to_end(&mut rest).map_err(unreadable)?;
                     let later = lines[index + 1..]
                         .iter()
                         .copied()
@@ -414,8 +487,19 @@ fn verify_in_chunks(
     if report.log_id.is_none() {
         report.log_id = Some(checkpoint.log_id.clone());
     }
-    let mismatch = check_checkpoint(&checkpoint, report.log_id.as_deref(), at_checkpoint, key);
-    match mismatch {
+    // An entry the checkpoint names but that was not read: past the end of the log, or,
+    // when reading stopped at the checkpoint's offset, not the line ending there.
+    let unread = if extent == Extent::Checkpointed && length >= checkpoint.offset {
+        CheckpointMismatch::Offset
+    } else {
+        CheckpointMismatch::AheadOfLog
+    };
+    let found = Found {
+        log_id: report.log_id.as_deref(),
+        at_checkpoint: at_checkpoint.ok_or(unread),
+        log_is_empty: length == 0,
+    };
+    match check_checkpoint(&checkpoint, &found, key) {
         Some(mismatch) => {
             report.problem = Some(Problem {
                 seq: checkpoint.seq,
@@ -425,7 +509,7 @@ fn verify_in_chunks(
         }
         None => {
             if let Some(summary) = &mut report.checkpoint {
-                summary.mac_verified = key.is_some();
+                summary.mac_verified = key.is_some() && checkpoint.mac.is_some();
             }
         }
     }
@@ -468,21 +552,32 @@ fn check_lines<'a>(
     })
 }
 
-/// How `checkpoint` disagrees with a log whose id is `log_id` and whose entry at the
-/// checkpoint's seq (if present) has `at_checkpoint` = (hash, end offset).
+/// What the lines of a log say about its checkpoint.
+struct Found<'a> {
+    /// The log's id, from its first entry.
+    log_id: Option<&'a str>,
+    /// The hash and end offset of the entry at the checkpoint's seq, or why it was not read.
+    at_checkpoint: Result<(Digest, u64), CheckpointMismatch>,
+    /// Whether the log file is empty.
+    log_is_empty: bool,
+}
+
+/// How `checkpoint` disagrees with a log of which `found` was read.
 fn check_checkpoint(
     checkpoint: &Checkpoint,
-    log_id: Option<&str>,
-    at_checkpoint: Option<(Digest, u64)>,
+    found: &Found<'_>,
     key: Option<&CheckpointKey>,
 ) -> Option<CheckpointMismatch> {
-    if log_id.is_some_and(|log_id| log_id != checkpoint.log_id) {
+    if found
+        .log_id
+        .is_some_and(|log_id| log_id != checkpoint.log_id)
+    {
         return Some(CheckpointMismatch::LogId);
     }
-    let (hash, offset) = match (checkpoint.seq, at_checkpoint) {
+    let (hash, offset) = match (checkpoint.seq, found.at_checkpoint) {
         (0, _) => (GENESIS_DIGEST, 0),
-        (_, Some(found)) => found,
-        (_, None) => return Some(CheckpointMismatch::AheadOfLog),
+        (_, Ok(at_checkpoint)) => at_checkpoint,
+        (_, Err(unread)) => return Some(unread),
     };
     if hash != checkpoint.hash {
         return Some(CheckpointMismatch::Hash);
@@ -490,10 +585,10 @@ fn check_checkpoint(
     if offset != checkpoint.offset {
         return Some(CheckpointMismatch::Offset);
     }
-    match key {
-        Some(_) if checkpoint.mac.is_none() => Some(CheckpointMismatch::NotKeyed),
-        Some(key) if !checkpoint.mac_is_valid(key) => Some(CheckpointMismatch::Mac),
-        _ => None,
+    match checkpoint.check_key(key, found.log_is_empty) {
+        Err(KeyCheck::Mismatch(mismatch)) => Some(mismatch),
+        // Without a key a keyed checkpoint cannot be checked, only read.
+        Err(KeyCheck::Missing) | Ok(()) => None,
     }
 }
 
@@ -523,9 +618,27 @@ mod tests {
         });
         log.close().unwrap();
         let pristine = std::fs::read(&path).unwrap();
-        let whole = |path: &Path| verify_in_chunks(path, None, CHUNK_BYTES, usize::MAX).unwrap();
-        assert!(whole(&path).is_ok());
-        assert_eq!(whole(&path).entries, 320);
+        let check = |path: &Path, extent, chunk_bytes, lines_per_worker| {
+            let checkpoint = Checkpoint::read(path).map_err(|error| format!("{error:?}"));
+            let file = File::open(path).unwrap();
+            check_log(
+                &file,
+                path,
+                checkpoint,
+                None,
+                extent,
+                chunk_bytes,
+                lines_per_worker,
+            )
+            .unwrap()
+        };
+        let whole = |path: &Path, extent| check(path, extent, CHUNK_BYTES, usize::MAX);
+        assert!(whole(&path, Extent::Whole).is_ok());
+        assert_eq!(whole(&path, Extent::Whole).entries, 320);
+        assert_eq!(
+            whole(&path, Extent::Checkpointed),
+            whole(&path, Extent::Whole)
+        );
 
         let mut edited = pristine.clone();
         let middle = edited.len() / 2;
@@ -538,14 +651,16 @@ mod tests {
         torn.truncate(torn.len() - 10);
         for case in [pristine, edited, deleted, torn] {
             std::fs::write(&path, &case).unwrap();
-            let expected = whole(&path);
-            for chunk in [64, 500, 4096, 70_000] {
-                for lines_per_worker in [1, 7, 100] {
-                    let report = verify_in_chunks(&path, None, chunk, lines_per_worker).unwrap();
-                    assert_eq!(
-                        report, expected,
-                        "chunk {chunk}, {lines_per_worker} lines a worker"
-                    );
+            for extent in [Extent::Whole, Extent::Checkpointed] {
+                let expected = whole(&path, extent);
+                for chunk in [64, 500, 4096, 70_000] {
+                    for lines_per_worker in [1, 7, 100] {
+                        let report = check(&path, extent, chunk, lines_per_worker);
+                        assert_eq!(
+                            report, expected,
+                            "chunk {chunk}, {lines_per_worker} lines a worker"
+                        );
+                    }
                 }
             }
         }

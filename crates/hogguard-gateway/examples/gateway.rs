@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Options: `--scheme standard|stripe|github|hex:HEADER`, `--tolerance SECONDS`,
-//! `--replay-store PATH` or `--no-replay`, `--body-limit BYTES`, `--stats-listen ADDRESS`.
+//! `--replay-store PATH` or `--no-replay`, `--replay-capacity KEYS`, `--body-limit BYTES`,
+//! `--max-requests N`, `--max-connections N`, `--stats-listen ADDRESS`.
 //! Stops on SIGTERM or Ctrl-C.
 
 use std::error::Error;
@@ -25,7 +26,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut scheme = Scheme::Standard;
     let mut tolerance = None;
     let mut replay = ReplayProtection::Memory;
+    let mut replay_capacity = None;
     let mut body_limit = None;
+    let mut max_requests = None;
+    let mut max_connections = None;
     let mut stats_listen = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -37,7 +41,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             "--tolerance" => tolerance = Some(Duration::from_secs(value()?.parse()?)),
             "--replay-store" => replay = ReplayProtection::File(value()?.into()),
             "--no-replay" => replay = ReplayProtection::Disabled,
+            "--replay-capacity" => replay_capacity = Some(value()?.parse()?),
             "--body-limit" => body_limit = Some(value()?.parse()?),
+            "--max-requests" => max_requests = Some(value()?.parse()?),
+            "--max-connections" => max_connections = Some(value()?.parse()?),
             "--stats-listen" => stats_listen = Some(value()?.parse()?),
             other => return Err(format!("unknown option {other}").into()),
         }
@@ -61,8 +68,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(tolerance) = tolerance {
         config.tolerance = tolerance;
     }
+    if let Some(replay_capacity) = replay_capacity {
+        config.replay_capacity = replay_capacity;
+    }
     if let Some(body_limit) = body_limit {
         config.body_limit = body_limit;
+    }
+    if let Some(max_requests) = max_requests {
+        config.max_concurrent_requests = max_requests;
+    }
+    if let Some(max_connections) = max_connections {
+        config.max_connections = max_connections;
     }
     run_until_signalled(config)?;
     Ok(())

@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use hogguard_webhook::SecretError;
+use hogguard_webhook::{BuildError, SecretError};
 
 /// Why [`Gateway::bind`](crate::Gateway::bind) or [`run_until_signalled`](crate::run_until_signalled)
 /// failed. Once serving, the gateway reports problems as events and keeps going.
@@ -25,6 +25,16 @@ pub enum GatewayError {
         /// What is wrong with it.
         #[source]
         source: SecretError,
+    },
+    /// The signature scheme cannot be used as configured (such as a hex scheme header name that
+    /// is not a valid HTTP header name).
+    #[error("the signature scheme is not usable")]
+    Scheme(#[source] BuildError),
+    /// A limit is zero, so the gateway could never take a delivery.
+    #[error("{setting} must be at least 1")]
+    ZeroLimit {
+        /// The [`GatewayConfig`](crate::GatewayConfig) field.
+        setting: &'static str,
     },
     /// The replay store file cannot be opened, locked or read.
     #[error("cannot open the replay store {}", .path.display())]

@@ -2,7 +2,9 @@
 //!
 //! Every event renders as one line of `key=value` pairs. Events carry reasons, addresses,
 //! methods and paths, never header values (which hold signatures), request bodies or secrets;
-//! paths are escaped and shortened, so a hostile client cannot forge log lines.
+//! paths are escaped and shortened, so a hostile client cannot forge log lines. Events any client
+//! can cause at will ([`GatewayEvent::Rejected`], [`GatewayEvent::ConnectionLimitReached`]) are
+//! capped per second; [`GatewayEvent::NotLogged`] reports the rest.
 
 use std::fmt;
 use std::io::Write as _;
@@ -69,6 +71,20 @@ pub enum GatewayEvent<'a> {
         request: RequestLine<'a>,
         /// What went wrong.
         detail: &'a str,
+    },
+    /// [`GatewayConfig::max_connections`](crate::GatewayConfig::max_connections) connections are
+    /// open: the gateway accepts no more until one closes.
+    ConnectionLimitReached {
+        /// The limit.
+        limit: usize,
+    },
+    /// More rejections and connection-limit pauses came in one second than the log limit lets
+    /// through; these many were not logged one by one (the counters include them).
+    NotLogged {
+        /// How many events were not logged.
+        count: u64,
+        /// The limit, in lines per second.
+        limit_per_second: u32,
     },
     /// Accepting a connection failed (for example, out of file descriptors); the gateway pauses
     /// briefly and carries on.
@@ -163,6 +179,18 @@ impl fmt::Display for GatewayEvent<'_> {
             } => write!(
                 f,
                 "upstream failed status={status} remote={remote} {request} detail={detail:?}"
+            ),
+            Self::ConnectionLimitReached { limit } => write!(
+                f,
+                "connection limit reached limit={limit}: not accepting until a connection closes"
+            ),
+            Self::NotLogged {
+                count,
+                limit_per_second,
+            } => write!(
+                f,
+                "log limit reached not_logged={count} limit_per_second={limit_per_second}: \
+                 rejections and connection-limit pauses beyond the limit are only counted"
             ),
             Self::AcceptFailed { detail } => write!(f, "accept failed detail={detail:?}"),
             Self::ShuttingDown {

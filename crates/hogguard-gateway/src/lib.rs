@@ -17,13 +17,15 @@
 //! | Request | Answer |
 //! |---|---|
 //! | verified | the upstream's status, headers (end-to-end ones) and body |
-//! | any verification failure (missing or malformed header, stale or future timestamp, no matching signature, replay, replay store full) | `401 {"error":"invalid signature"}`, the same for every reason |
+//! | any verification failure (missing or malformed header, stale or future timestamp, no matching signature, replay) | `401 {"error":"invalid signature"}`, the same for every reason |
+//! | verified, but the replay store cannot record it (full of unexpired deliveries, or a failed write) | `503 {"error":"temporarily unavailable"}` with `Retry-After: 1` |
+//! | [`GatewayConfig::max_concurrent_requests`] requests already being handled | `503 {"error":"temporarily unavailable"}` with `Retry-After: 1`, at once, body unread, connection closed |
 //! | body over the limit | `413 {"error":"payload too large"}` |
 //! | body not complete within the body read timeout | `408 {"error":"request body timeout"}`, connection closed |
 //! | body stream broken | `400 {"error":"unreadable body"}` |
 //! | verified, upstream unreachable, broken off or answer over the response limit | `502 {"error":"upstream unavailable"}` |
 //! | verified, upstream exchange over the upstream timeout | `504 {"error":"upstream timeout"}` |
-//! | `GET`/`HEAD` [`HEALTH_PATH`] | `200 {"status":"ok"}` from the gateway, not forwarded |
+//! | `GET`/`HEAD` [`HEALTH_PATH`] | `200 {"status":"ok"}` from the gateway, not forwarded, not subject to the request limit |
 //! | no complete request head within the header read timeout | connection closed |
 //!
 //! # Forwarding
@@ -36,12 +38,23 @@
 //! answer is buffered (up to the response limit) before it is relayed, so the upstream timeout
 //! covers the whole exchange. Upstream connections are pooled and kept alive.
 //!
+//! # Limits
+//!
+//! Memory is bounded: at most [`GatewayConfig::max_concurrent_requests`] requests are handled
+//! at once, each buffering at most the body limit and the response limit; a request over the
+//! limit is refused before its body is read. At most [`GatewayConfig::max_connections`]
+//! connections are open on the delivery address; at the limit the gateway stops accepting until
+//! one closes, and the header and body read timeouts bound how long a slow client holds one.
+//!
 //! # Logs and counters
 //!
 //! Every rejection is counted by [`RejectionReason`] and reported as one
 //! [`GatewayEvent::Rejected`] with the reason, the peer's address, the method and the path
-//! (never header values, bodies, queries or secrets); upstream failures likewise. Events go to an
-//! [`EventSink`], standard error by default. The final [`GatewayStats`] are logged and returned
+//! (never header values, bodies, queries or secrets); upstream failures likewise. Rejection lines
+//! and [`GatewayEvent::ConnectionLimitReached`] lines are capped at
+//! [`GatewayConfig::rejection_log_limit`] per second, so a flood of bad requests cannot flood the
+//! log; a [`GatewayEvent::NotLogged`] line says how many were left out, and the counters stay
+//! exact. Events go to an [`EventSink`], standard error by default. The final [`GatewayStats`] are logged and returned
 //! on shutdown. The live counters are served as JSON only on the optional, separate
 //! [`GatewayConfig::stats_listen`] address: they tell rejection reasons apart, which the `401`
 //! deliberately does not, so they are kept off the public address.
@@ -88,12 +101,14 @@ mod error;
 mod events;
 mod forward;
 mod headers;
+mod log_limit;
 mod request;
 mod run;
 mod server;
 mod stats;
 
 pub use config::{
+    DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_LOG_LIMIT,
     DEFAULT_RESPONSE_LIMIT, GatewayConfig, InvalidUpstream, ReplayProtection, Timeouts, Upstream,
 };
 pub use error::GatewayError;

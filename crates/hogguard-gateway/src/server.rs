@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hogguard_webhook::layer::VerifyWebhookLayer;
+use hogguard_webhook::layer::{TEMPORARILY_UNAVAILABLE_BODY, VerifyWebhookLayer};
 use hogguard_webhook::{Verified, Verifier};
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -22,6 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::{Layer as _, ServiceExt as _};
@@ -30,6 +31,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::events::{EventSink, GatewayEvent, RequestLine, error_chain};
 use crate::forward::{Forwarder, UpstreamFailure};
+use crate::log_limit::LogLimit;
 use crate::request::{DeadlineBody, RequestState};
 use crate::stats::{Counters, GatewayStats, RejectionReason};
 
@@ -57,6 +59,9 @@ pub struct Gateway {
     stats_listener: Option<(TcpListener, SocketAddr)>,
     http: http1::Builder,
     shutdown_grace: Duration,
+    /// One permit per connection the delivery address may have open.
+    connection_slots: Arc<Semaphore>,
+    max_connections: usize,
     shared: Arc<Shared>,
 }
 
@@ -65,9 +70,13 @@ struct Shared {
     verifier: Arc<Verifier>,
     body_limit: usize,
     body_read_timeout: Duration,
+    /// One permit per request that may be handled at once.
+    request_slots: Semaphore,
+    max_concurrent_requests: usize,
     forwarder: Forwarder,
     counters: Counters,
     events: Arc<dyn EventSink>,
+    log_limit: LogLimit,
 }
 
 /// Marks responses that come from the forwarding step, so they are told apart from the
@@ -82,9 +91,11 @@ impl Gateway {
     /// # Errors
     ///
     /// [`GatewayError::NoSecrets`] or [`GatewayError::Secret`] for missing or unusable secrets,
-    /// [`GatewayError::ReplayStore`] when the store cannot be opened (another gateway holding it
-    /// included), and [`GatewayError::Bind`] when an address cannot be bound.
+    /// [`GatewayError::Scheme`] for an unusable scheme, [`GatewayError::ZeroLimit`] for a limit
+    /// of zero, [`GatewayError::ReplayStore`] when the store cannot be opened (another gateway
+    /// holding it included), and [`GatewayError::Bind`] when an address cannot be bound.
     pub async fn bind(config: GatewayConfig) -> Result<Self, GatewayError> {
+        config.check_limits()?;
         let verifier = config.build_verifier()?;
         let (listener, local_addr) = listen(config.listen).await?;
         let stats_listener = match config.stats_listen {
@@ -100,10 +111,14 @@ impl Gateway {
             stats_listener,
             http,
             shutdown_grace: config.timeouts.shutdown_grace,
+            connection_slots: Arc::new(semaphore(config.max_connections)),
+            max_connections: config.max_connections,
             shared: Arc::new(Shared {
                 verifier: Arc::new(verifier),
                 body_limit: config.body_limit,
                 body_read_timeout: config.timeouts.body_read,
+                request_slots: semaphore(config.max_concurrent_requests),
+                max_concurrent_requests: config.max_concurrent_requests,
                 forwarder: Forwarder::new(
                     config.upstream,
                     config.timeouts.upstream,
@@ -111,6 +126,7 @@ impl Gateway {
                 ),
                 counters: Counters::new(config.secrets.len()),
                 events: config.events,
+                log_limit: LogLimit::new(config.rejection_log_limit),
             }),
         })
     }
@@ -128,6 +144,9 @@ impl Gateway {
     /// Serves until `shutdown` completes, then shuts down gracefully and returns the final
     /// counters.
     ///
+    /// While [`GatewayConfig::max_connections`] connections are open on the delivery address it
+    /// accepts no more until one closes.
+    ///
     /// On shutdown the gateway stops accepting connections, closes idle keep-alive connections,
     /// lets requests in flight finish for up to the shutdown grace period, then closes whatever
     /// is left. Problems while serving (a failed accept, an unreachable upstream) are reported as
@@ -139,6 +158,8 @@ impl Gateway {
             stats_listener,
             http,
             shutdown_grace,
+            connection_slots,
+            max_connections,
             shared,
         } = self;
         shared.events.record(&GatewayEvent::Listening {
@@ -149,12 +170,29 @@ impl Gateway {
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
         let mut shutdown = pin!(shutdown);
+        // The next delivery connection's slot is taken before accepting it: at the limit, new
+        // connections wait in the backlog and cost the gateway nothing.
+        let mut free_slot = None;
+        let mut paused = false;
         loop {
+            if free_slot.is_none() && !paused {
+                free_slot = Arc::clone(&connection_slots).try_acquire_owned().ok();
+                if free_slot.is_none() {
+                    paused = true;
+                    shared.connection_limit_reached(max_connections);
+                }
+            }
             tokio::select! {
                 () = shutdown.as_mut() => break,
-                accepted = listener.accept() => match accepted {
+                slot = Arc::clone(&connection_slots).acquire_owned(), if free_slot.is_none() => {
+                    free_slot = slot.ok();
+                    paused = false;
+                }
+                accepted = listener.accept(), if free_slot.is_some() => match accepted {
                     Ok((stream, peer)) => {
-                        let connection = serve_deliveries(&shared, &http, &graceful, stream, peer);
+                        let slot = free_slot.take();
+                        let connection =
+                            serve_deliveries(&shared, &http, &graceful, stream, peer, slot);
                         connections.spawn(connection);
                     }
                     Err(err) => shared.accept_failed(&err).await,
@@ -188,6 +226,7 @@ impl Gateway {
         }
         // Let finished connections complete their accounting, and aborted ones unwind.
         while connections.join_next().await.is_some() {}
+        shared.report_not_logged(shared.log_limit.take_held_back());
         let stats = shared.counters.snapshot();
         shared
             .events
@@ -206,6 +245,11 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// A semaphore with `permits` permits, as many as tokio allows.
+fn semaphore(permits: usize) -> Semaphore {
+    Semaphore::new(permits.min(Semaphore::MAX_PERMITS))
+}
+
 async fn listen(address: SocketAddr) -> Result<(TcpListener, SocketAddr), GatewayError> {
     let bind_error = |source| GatewayError::Bind { address, source };
     let listener = TcpListener::bind(address).await.map_err(bind_error)?;
@@ -222,13 +266,15 @@ async fn accept_if_listening(
     }
 }
 
-/// Returns the task that serves one connection on the delivery address.
+/// Returns the task that serves one connection on the delivery address, holding `slot` (its
+/// place under the connection limit) until the connection closes.
 fn serve_deliveries(
     shared: &Arc<Shared>,
     http: &http1::Builder,
     graceful: &GracefulShutdown,
     stream: TcpStream,
     peer: SocketAddr,
+    slot: Option<OwnedSemaphorePermit>,
 ) -> impl Future<Output = ()> + Send + 'static {
     // Requests and answers are small: send each at once rather than wait for Nagle's batching.
     // Failing to set it only costs latency.
@@ -245,6 +291,7 @@ fn serve_deliveries(
     let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
     let shared = Arc::clone(shared);
     async move {
+        let _slot = slot;
         if let Err(err) = connection.await {
             shared.connection_failed(&err, peer, served_a_request.load(Ordering::Relaxed));
         }
@@ -285,6 +332,14 @@ async fn handle_delivery(
     {
         return Ok(json_response(StatusCode::OK, HEALTH_BODY));
     }
+    // Taken before the body is read, so a request over the limit costs no buffer.
+    let Ok(_slot) = shared.request_slots.try_acquire() else {
+        let request_line = RequestLine {
+            method: request.method(),
+            path: request.uri().path(),
+        };
+        return Ok(shared.overloaded(peer, request_line));
+    };
     // Kept for the log line: the request itself moves into the layer.
     let method = request.method().clone();
     let uri = request.uri().clone();
@@ -393,6 +448,31 @@ impl Shared {
         response
     }
 
+    /// Counts and logs a request that found every request slot taken, and answers it without
+    /// reading its body.
+    fn overloaded(&self, peer: SocketAddr, request: RequestLine<'_>) -> Response<Full<Bytes>> {
+        let detail = format!(
+            "already handling the most requests at once ({})",
+            self.max_concurrent_requests
+        );
+        self.reject(RejectionReason::Overloaded, peer, Some(request), &detail);
+        let mut response = json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEMPORARILY_UNAVAILABLE_BODY,
+        );
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        // The body is left unread, so the connection cannot carry another request.
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+
+    /// Counts and logs that the accept loop stopped at the connection limit.
+    fn connection_limit_reached(&self, limit: usize) {
+        self.counters.count_connection_limit_pause();
+        self.record_limited(&GatewayEvent::ConnectionLimitReached { limit });
+    }
+
     /// Counts and logs a connection that ended in an error before or between requests.
     fn connection_failed(&self, err: &hyper::Error, peer: SocketAddr, served_a_request: bool) {
         let reason = if err.is_timeout() {
@@ -419,12 +499,31 @@ impl Shared {
         detail: &str,
     ) {
         self.counters.count_rejection(reason);
-        self.events.record(&GatewayEvent::Rejected {
+        self.record_limited(&GatewayEvent::Rejected {
             reason,
             remote: peer,
             request,
             detail,
         });
+    }
+
+    /// Records an event any client can cause at will, within the log limit.
+    fn record_limited(&self, event: &GatewayEvent<'_>) {
+        let admission = self.log_limit.admit(std::time::Instant::now());
+        self.report_not_logged(admission.held_back_before);
+        if admission.log {
+            self.events.record(event);
+        }
+    }
+
+    /// Reports, as one line, how many events the log limit held back (if any).
+    fn report_not_logged(&self, count: u64) {
+        if count > 0 {
+            self.events.record(&GatewayEvent::NotLogged {
+                count,
+                limit_per_second: self.log_limit.per_period(),
+            });
+        }
     }
 
     async fn accept_failed(&self, err: &io::Error) {

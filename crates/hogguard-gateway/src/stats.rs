@@ -10,8 +10,8 @@ use serde::{Serialize, Serializer};
 
 /// Why the gateway refused a request (or a connection) without forwarding it.
 ///
-/// The sender is never told: every verification failure gets the same `401`. The reason goes to
-/// the log and the counters.
+/// The sender is never told which verification check failed: all but a replay store failure get
+/// the same `401`. The reason goes to the log and the counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum RejectionReason {
@@ -27,8 +27,9 @@ pub enum RejectionReason {
     SignatureMismatch,
     /// The delivery was already accepted once (`401`).
     Replay,
-    /// The replay store could not record the delivery (full, or a write failed), so it was
-    /// refused rather than risk a replay (`401`).
+    /// The replay store could not record a delivery whose signature verified (full, or a write
+    /// failed), so it was refused rather than risk a replay (`503` with `Retry-After: 1`, so the
+    /// sender retries).
     ReplayStoreUnavailable,
     /// A verification failure of a kind this gateway version does not know by name (`401`).
     OtherVerificationFailure,
@@ -43,11 +44,15 @@ pub enum RejectionReason {
     HeaderTimeout,
     /// The request head is not valid HTTP/1 (hyper answers `400` or `431` and closes).
     MalformedRequest,
+    /// [`GatewayConfig::max_concurrent_requests`](crate::GatewayConfig::max_concurrent_requests)
+    /// requests were already being handled (`503` with `Retry-After: 1`, before the body is
+    /// read; connection closed).
+    Overloaded,
 }
 
 impl RejectionReason {
     /// Every reason, in the order of the counters.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::MissingHeader,
         Self::MalformedHeader,
         Self::TimestampTooOld,
@@ -61,6 +66,7 @@ impl RejectionReason {
         Self::UnreadableBody,
         Self::HeaderTimeout,
         Self::MalformedRequest,
+        Self::Overloaded,
     ];
 
     /// Returns the reason's `snake_case` name, as used in logs and the stats JSON.
@@ -79,6 +85,7 @@ impl RejectionReason {
             Self::UnreadableBody => "unreadable_body",
             Self::HeaderTimeout => "header_timeout",
             Self::MalformedRequest => "malformed_request",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -130,6 +137,11 @@ pub struct GatewayStats {
     /// Verified deliveries answered `504`: the upstream exchange took longer than the upstream
     /// timeout.
     pub upstream_timeouts: u64,
+    /// Times the gateway stopped accepting connections because
+    /// [`GatewayConfig::max_connections`](crate::GatewayConfig::max_connections) were open. No
+    /// request is refused then (new connections wait until one closes), so these are not
+    /// rejections.
+    pub connection_limit_pauses: u64,
     /// Rejected requests and connections by reason; every reason is present, zeros included.
     pub rejected: BTreeMap<RejectionReason, u64>,
     /// Verified deliveries by the position of the secret that verified them, in the order of
@@ -155,10 +167,12 @@ impl fmt::Display for GatewayStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "forwarded={} upstream_errors={} upstream_timeouts={} rejected={}",
+            "forwarded={} upstream_errors={} upstream_timeouts={} connection_limit_pauses={} \
+             rejected={}",
             self.forwarded,
             self.upstream_errors,
             self.upstream_timeouts,
+            self.connection_limit_pauses,
             self.total_rejected()
         )?;
         for (reason, count) in self.rejected.iter().filter(|(_, count)| **count > 0) {
@@ -179,6 +193,7 @@ pub(crate) struct Counters {
     forwarded: AtomicU64,
     upstream_errors: AtomicU64,
     upstream_timeouts: AtomicU64,
+    connection_limit_pauses: AtomicU64,
     rejected: [AtomicU64; RejectionReason::ALL.len()],
     verified_by_secret: Box<[AtomicU64]>,
 }
@@ -190,6 +205,7 @@ impl Counters {
             forwarded: AtomicU64::new(0),
             upstream_errors: AtomicU64::new(0),
             upstream_timeouts: AtomicU64::new(0),
+            connection_limit_pauses: AtomicU64::new(0),
             rejected: Default::default(),
             verified_by_secret: (0..secret_count).map(|_| AtomicU64::new(0)).collect(),
         }
@@ -205,6 +221,10 @@ impl Counters {
 
     pub(crate) fn count_upstream_timeout(&self) {
         self.upstream_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_connection_limit_pause(&self) {
+        self.connection_limit_pauses.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_rejection(&self, reason: RejectionReason) {
@@ -225,6 +245,7 @@ impl Counters {
             forwarded: read(&self.forwarded),
             upstream_errors: read(&self.upstream_errors),
             upstream_timeouts: read(&self.upstream_timeouts),
+            connection_limit_pauses: read(&self.connection_limit_pauses),
             rejected: RejectionReason::ALL
                 .iter()
                 .map(|&reason| (reason, read(&self.rejected[reason.index()])))
@@ -273,19 +294,25 @@ mod tests {
         counters.count_rejection(RejectionReason::Replay);
         counters.count_rejection(RejectionReason::Replay);
         counters.count_rejection(RejectionReason::BodyTooLarge);
+        counters.count_rejection(RejectionReason::Overloaded);
+        counters.count_connection_limit_pause();
         let stats = counters.snapshot();
         assert_eq!(stats.forwarded, 1);
         assert_eq!(stats.verified_by_secret, [0, 1]);
         assert_eq!(stats.rejected.len(), RejectionReason::ALL.len());
         assert_eq!(stats.rejected(RejectionReason::Replay), 2);
-        assert_eq!(stats.total_rejected(), 3);
+        assert_eq!(stats.total_rejected(), 4);
+        assert_eq!(stats.connection_limit_pauses, 1);
         assert_eq!(
             stats.to_string(),
-            "forwarded=1 upstream_errors=0 upstream_timeouts=0 rejected=3 \
-             rejected.replay=2 rejected.body_too_large=1 verified_by_secret=0,1"
+            "forwarded=1 upstream_errors=0 upstream_timeouts=0 connection_limit_pauses=1 \
+             rejected=4 rejected.replay=2 rejected.body_too_large=1 rejected.overloaded=1 \
+             verified_by_secret=0,1"
         );
         let json = serde_json::to_value(&stats).unwrap();
         assert_eq!(json["rejected"]["replay"], 2);
+        assert_eq!(json["rejected"]["overloaded"], 1);
+        assert_eq!(json["connection_limit_pauses"], 1);
         assert_eq!(json["rejected"]["header_timeout"], 0);
         assert_eq!(json["verified_by_secret"], serde_json::json!([0, 1]));
     }

@@ -19,6 +19,7 @@ use support::{
 };
 
 const INVALID_SIGNATURE_BODY: &[u8] = br#"{"error":"invalid signature"}"#;
+const TEMPORARILY_UNAVAILABLE_BODY: &[u8] = br#"{"error":"temporarily unavailable"}"#;
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -589,4 +590,197 @@ async fn health_is_answered_locally_and_counters_only_on_the_stats_address() {
         "{}",
         listening[0]
     );
+}
+
+#[tokio::test]
+async fn a_full_replay_store_answers_503_with_retry_after_for_both_store_kinds() {
+    let mut upstream = TestUpstream::answering().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stores = [
+        ReplayProtection::Memory,
+        ReplayProtection::File(dir.path().join("replay-store")),
+    ];
+    for replay in stores {
+        let events = Arc::new(CapturedEvents::default());
+        let mut config = config(upstream.addr, &[SECRET], &events);
+        config.replay = replay.clone();
+        config.replay_capacity = 1;
+        let gateway = RunningGateway::start(config).await;
+        let url = gateway.url("/hook");
+
+        // The one slot now holds a delivery still inside its replay window.
+        let first = signed_headers(SECRET, "msg_fills_the_store", b"{}");
+        assert_eq!(post(&url, &first, b"{}").await.status, StatusCode::CREATED);
+        upstream.next().await;
+        let next = signed_headers(SECRET, "msg_finds_it_full", b"{}");
+        let answer = post(&url, &next, b"{}").await;
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{replay:?}");
+        assert_eq!(answer.headers["retry-after"], "1");
+        assert_eq!(&answer.body[..], TEMPORARILY_UNAVAILABLE_BODY);
+        upstream.assert_received_nothing();
+
+        let stats = gateway.stop().await;
+        assert_eq!(stats.forwarded, 1);
+        assert_eq!(stats.rejected(RejectionReason::ReplayStoreUnavailable), 1);
+        assert_eq!(
+            events
+                .lines_starting("rejected reason=replay_store_unavailable")
+                .len(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_concurrency_limit_gets_503_before_its_body_is_read() {
+    let release = Arc::new(Notify::new());
+    let mut upstream = TestUpstream::holding(Arc::clone(&release)).await;
+    let events = Arc::new(CapturedEvents::default());
+    let mut config = config(upstream.addr, &[SECRET], &events);
+    config.max_concurrent_requests = 1;
+    let gateway = RunningGateway::start(config).await;
+    let url = gateway.url("/hook");
+
+    // The first request holds the only slot: the upstream has it and does not answer yet.
+    let held = {
+        let url = url.clone();
+        let headers = signed_headers(SECRET, "msg_held", b"{}");
+        tokio::spawn(async move { post(&url, &headers, b"{}").await })
+    };
+    upstream.next().await;
+
+    // The second promises a body and never sends it: only an answer that does not wait for the
+    // body arrives before the 5 s body read timeout (which would answer 408).
+    let mut request = b"POST /hook HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100\r\n".to_vec();
+    for (name, value) in signed_headers(SECRET, "msg_refused", &[b'x'; 100]) {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    let answer = String::from_utf8(raw_exchange(gateway.addr, &request).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let lowercase = answer.to_ascii_lowercase();
+    assert!(lowercase.contains("\r\nretry-after: 1\r\n"), "{answer}");
+    assert!(lowercase.contains("\r\nconnection: close\r\n"), "{answer}");
+    assert!(
+        answer.ends_with(r#"{"error":"temporarily unavailable"}"#),
+        "{answer}"
+    );
+    upstream.assert_received_nothing();
+
+    release.notify_one();
+    assert_eq!(within(held).await.unwrap().status, StatusCode::CREATED);
+
+    // The slot is free again.
+    let third = {
+        let headers = signed_headers(SECRET, "msg_third", b"{}");
+        tokio::spawn(async move { post(&url, &headers, b"{}").await })
+    };
+    upstream.next().await;
+    release.notify_one();
+    assert_eq!(within(third).await.unwrap().status, StatusCode::CREATED);
+
+    let stats = gateway.stop().await;
+    assert_eq!(stats.forwarded, 2);
+    assert_eq!(stats.rejected(RejectionReason::Overloaded), 1);
+    assert_eq!(stats.total_rejected(), 1);
+    let overloaded = events.lines_starting("rejected reason=overloaded");
+    assert_eq!(overloaded.len(), 1);
+    assert!(
+        overloaded[0].contains("path=\"/hook\""),
+        "{}",
+        overloaded[0]
+    );
+}
+
+#[tokio::test]
+async fn at_the_connection_limit_the_gateway_waits_for_a_connection_to_close() {
+    let release = Arc::new(Notify::new());
+    let mut upstream = TestUpstream::holding(Arc::clone(&release)).await;
+    let events = Arc::new(CapturedEvents::default());
+    let mut config = config(upstream.addr, &[SECRET], &events);
+    config.max_connections = 1;
+    let gateway = RunningGateway::start(config).await;
+
+    // The only connection carries a request the upstream holds, and closes after its answer.
+    let mut request =
+        b"POST /hook HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Length: 2\r\n"
+            .to_vec();
+    for (name, value) in signed_headers(SECRET, "msg_first_connection", b"{}") {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n{}");
+    let addr = gateway.addr;
+    let first = tokio::spawn(async move { raw_exchange(addr, &request).await });
+    upstream.next().await;
+    events.wait_for("connection limit reached").await;
+
+    // A second connection waits in the backlog: its request cannot reach the upstream while the
+    // first connection is open.
+    let second = {
+        let url = gateway.url("/hook");
+        let headers = signed_headers(SECRET, "msg_second_connection", b"{}");
+        tokio::spawn(async move { post(&url, &headers, b"{}").await })
+    };
+    upstream.assert_received_nothing();
+    release.notify_one();
+    let first = within(first).await.unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 201"), "{first:?}");
+
+    // The first connection closed, so the second is taken on.
+    assert_eq!(
+        upstream.next().await.headers["webhook-id"],
+        "msg_second_connection"
+    );
+    release.notify_one();
+    assert_eq!(within(second).await.unwrap().status, StatusCode::CREATED);
+
+    let stats = gateway.stop().await;
+    assert_eq!(stats.forwarded, 2);
+    assert_eq!(stats.total_rejected(), 0);
+    assert!(stats.connection_limit_pauses >= 1, "{stats}");
+    assert_eq!(
+        events.lines_starting("connection limit reached")[0],
+        "connection limit reached limit=1: not accepting until a connection closes"
+    );
+    let stopped = events.lines_starting("stopped ");
+    assert!(
+        stopped[0].contains(&format!(
+            " connection_limit_pauses={} ",
+            stats.connection_limit_pauses
+        )),
+        "{}",
+        stopped[0]
+    );
+}
+
+#[tokio::test]
+async fn rejection_log_lines_are_capped_but_the_counters_stay_exact() {
+    let mut upstream = TestUpstream::answering().await;
+    let events = Arc::new(CapturedEvents::default());
+    let mut config = config(upstream.addr, &[SECRET], &events);
+    config.rejection_log_limit = 1;
+    let gateway = RunningGateway::start(config).await;
+
+    for _ in 0..5 {
+        let answer = post(&gateway.url("/hook"), &[], b"{}").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    upstream.assert_received_nothing();
+
+    let stats = gateway.stop().await;
+    assert_eq!(stats.rejected(RejectionReason::MissingHeader), 5);
+    let logged = events.lines_starting("rejected ").len();
+    let not_logged: usize = events
+        .lines_starting("log limit reached not_logged=")
+        .iter()
+        .map(|line| {
+            let count = line.trim_start_matches("log limit reached not_logged=");
+            count[..count.find(' ').unwrap()].parse::<usize>().unwrap()
+        })
+        .sum();
+    // Every rejection is either logged or counted in a "not logged" line, the last one written
+    // at shutdown. At one line per second, five rejections could all be logged only if they
+    // took over four seconds.
+    assert_eq!(logged + not_logged, 5, "{:#?}", events.lines());
+    assert!(not_logged > 0, "{:#?}", events.lines());
 }

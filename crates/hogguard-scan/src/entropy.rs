@@ -24,23 +24,27 @@ pub fn shannon_entropy(bytes: &[u8]) -> f64 {
 /// below 3 it is a pattern such as `aaaa…` or `abcabc…`, as Betterleaks also judges.
 pub(crate) const MIN_TOKEN_ENTROPY: f64 = 3.0;
 
-/// Words that mark a sample value in documentation and templates.
+/// Words that mark a sample value in documentation and templates wherever they appear. Six
+/// letters or more, so that a random 44-character body holds one by chance about once in a
+/// million keys rather than once in a few thousand.
 const PLACEHOLDER_WORDS: &[&[u8]] = &[
-    b"your",
     b"example",
     b"placeholder",
     b"changeme",
     b"change_me",
     b"redacted",
-    b"dummy",
-    b"xxxx",
-    b"****",
-    b"...",
     b"replace",
     b"insert",
     b"sample",
     b"posthog",
+    b"****",
+    b"...",
 ];
+
+/// Short words that mark a sample value only as a word of their own (`your_key_here`,
+/// `xxxx-xxxx`, `dummy`): inside a run of letters and digits they are as likely to be chance,
+/// and a real key that happens to hold `XXXx` must still be found.
+const PLACEHOLDER_SHORT_WORDS: &[&[u8]] = &[b"your", b"xxxx", b"dummy"];
 
 /// Whether a candidate secret value is a placeholder rather than a credential: a template
 /// reference (`${X}`, `<key>`, `{{ x }}`, `$VAR`), a mask (`phx_...abcd`, `***`), a sample
@@ -56,6 +60,9 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
     if PLACEHOLDER_WORDS
         .iter()
         .any(|word| memchr::memmem::find(&lower, word).is_some())
+        || PLACEHOLDER_SHORT_WORDS
+            .iter()
+            .any(|word| holds_as_word(&lower, word))
     {
         return true;
     }
@@ -68,6 +75,17 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
         }
     }
     distinct < 6 || shannon_entropy(value) < MIN_TOKEN_ENTROPY
+}
+
+/// Whether `word` occurs in `text` with no letter or digit right before or after it.
+fn holds_as_word(text: &[u8], word: &[u8]) -> bool {
+    memchr::memmem::find_iter(text, word).any(|at| {
+        let before = at.checked_sub(1).map(|i| text[i]);
+        let after = text.get(at + word.len()).copied();
+        [before, after]
+            .into_iter()
+            .all(|neighbour| neighbour.is_none_or(|b| !b.is_ascii_alphanumeric()))
+    })
 }
 
 #[cfg(test)]
@@ -97,5 +115,25 @@ mod tests {
             assert!(is_placeholder(value.as_bytes()), "{value}");
         }
         assert!(!is_placeholder(b"Zq8vK2mN4pR7sT9wX3yB6cD5fG8hJ2kL"));
+    }
+
+    #[test]
+    fn short_sample_words_count_only_as_words_of_their_own() {
+        for value in [
+            "your_key_here",
+            "xxxx-xxxx-1234-abcd",
+            "dummy",
+            "key_for_YOUR-app9",
+        ] {
+            assert!(is_placeholder(value.as_bytes()), "{value}");
+        }
+        // Random bodies that hold them by chance (this one was a generated key that a
+        // substring test used to drop).
+        for value in [
+            "XeWcHrT228TF8diNvxzrTrn4J9bHscnAZoTaGQ8SunMqXXXx",
+            "K2mN4pR7yourT9wX3yB6cD5fG8hJ2kLZq8vdummyQ3s",
+        ] {
+            assert!(!is_placeholder(value.as_bytes()), "{value}");
+        }
     }
 }

@@ -49,6 +49,14 @@ impl Headers for http::HeaderMap {
     }
 }
 
+/// Whether `name` is a valid HTTP header name (RFC 9110 §5.1: a non-empty `token`).
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+}
+
 /// Returns the one value of header `name`, trimmed of surrounding spaces and tabs.
 ///
 /// Missing, repeated and over-long headers are errors: a repeated header would leave two readings
@@ -123,6 +131,29 @@ mod tests {
             single_value(&headers, "long", 8),
             Err(VerifyError::MalformedHeader { .. })
         ));
+    }
+
+    #[test]
+    fn header_names_are_tokens() {
+        for good in [
+            "X-Signature",
+            "x-hub-signature-256",
+            "X_Sig.v2",
+            "a!#$%&'*+-.^_`|~9",
+        ] {
+            assert!(is_valid_name(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "X Signature",
+            "x-signature:",
+            " x-signature",
+            "x-sig\n",
+            "sig(1)",
+            "é",
+        ] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

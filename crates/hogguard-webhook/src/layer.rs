@@ -9,11 +9,15 @@
 //! - answers itself: `413 {"error":"payload too large"}` past the limit,
 //!   `400 {"error":"unreadable body"}` when the body stream fails, and
 //!   `401 {"error":"invalid signature"}` for **every** verification failure, whatever the
-//!   reason, so a prober learns nothing about which check failed. The reason goes to the
+//!   reason, so a prober learns nothing about which check failed. The one exception is a replay
+//!   store that cannot record a delivery (full, or a failed write): that only happens after the
+//!   signature verified, so only the secret's holder can see it, and it is answered
+//!   `503 {"error":"temporarily unavailable"}` with `Retry-After: 1`, so that the sender retries
+//!   instead of dropping a real delivery. The reason goes to the
 //!   [`VerifyWebhookLayer::on_failure`] hook, for logs.
 //!
-//! Verification, including a [`FileReplayStore`](crate::FileReplayStore)'s `fsync`, runs on the
-//! task that polls the response future.
+//! Verification, including a file replay store's `fsync` (feature `file-store`), runs on the task
+//! that polls the response future.
 
 use std::fmt;
 use std::future::Future;
@@ -22,7 +26,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
@@ -33,8 +37,12 @@ use crate::verifier::{Verified, Verifier};
 /// Body size limit unless configured otherwise: 1 MiB, well above typical webhook payloads.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The one body answered for every verification failure.
+/// The one body answered for every verification failure but a replay store's.
 pub const INVALID_SIGNATURE_BODY: &str = r#"{"error":"invalid signature"}"#;
+
+/// The body answered, with `503` and `Retry-After: 1`, when a verified delivery cannot be taken
+/// right now (the replay store cannot record it); the sender should retry.
+pub const TEMPORARILY_UNAVAILABLE_BODY: &str = r#"{"error":"temporarily unavailable"}"#;
 
 const PAYLOAD_TOO_LARGE_BODY: &str = r#"{"error":"payload too large"}"#;
 const UNREADABLE_BODY: &str = r#"{"error":"unreadable body"}"#;
@@ -81,7 +89,7 @@ impl VerifyWebhookLayer {
 
     /// Calls `hook` with the reason for each rejected delivery, for logging and metrics.
     ///
-    /// The sender only ever sees the same `401` body.
+    /// The sender only ever sees the same `401` body (or the `503` of a replay store failure).
     pub fn on_failure(mut self, hook: impl Fn(&VerifyError) + Send + Sync + 'static) -> Self {
         self.on_failure = Some(Arc::new(hook));
         self
@@ -179,14 +187,30 @@ where
                     if let Some(hook) = &layer.on_failure {
                         hook(&err);
                     }
-                    Ok(json_response(
-                        StatusCode::UNAUTHORIZED,
-                        INVALID_SIGNATURE_BODY,
-                    ))
+                    Ok(rejection(&err))
                 }
             }
         })
     }
+}
+
+/// The answer to a failed verification.
+///
+/// A replay store failure comes after the signature verified, so telling it apart reveals
+/// nothing to a prober; a `503` with `Retry-After` makes the sender retry, where a `401` would
+/// make it give up on a real delivery.
+fn rejection<B: From<&'static str>>(err: &VerifyError) -> Response<B> {
+    if let VerifyError::ReplayStore(_) = err {
+        let mut response = json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEMPORARILY_UNAVAILABLE_BODY,
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
+    json_response(StatusCode::UNAUTHORIZED, INVALID_SIGNATURE_BODY)
 }
 
 fn json_response<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
@@ -296,6 +320,46 @@ mod tests {
         assert!(reasons[0].contains("missing header"));
         assert!(reasons[1].contains("no signature matched"));
         assert!(reasons[2].contains("replay"));
+    }
+
+    #[tokio::test]
+    async fn a_full_replay_store_gets_503_with_retry_after_not_401() {
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&reasons);
+        let tiny_store = Verifier::new(Scheme::Standard, &[WebhookSecret::new(SECRET)])
+            .unwrap()
+            .with_clock(ManualClock::new(NOW))
+            .with_replay_store(MemoryReplayStore::new(1));
+        let service = VerifyWebhookLayer::new(tiny_store)
+            .on_failure(move |err| seen.lock().unwrap().push(err.to_string()))
+            .layer(service_fn(echo));
+
+        // The one slot now holds a live id, so the next real delivery cannot be recorded.
+        let first = service
+            .clone()
+            .oneshot(signed_request("msg_fills_the_store", b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let response = service
+            .oneshot(signed_request("msg_finds_it_full", b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()[RETRY_AFTER],
+            HeaderValue::from_static("1")
+        );
+        assert_eq!(
+            response.headers()[CONTENT_TYPE],
+            HeaderValue::from_static("application/json")
+        );
+        let (status, body) = status_and_body(response).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(&body[..], TEMPORARILY_UNAVAILABLE_BODY.as_bytes());
+        assert_eq!(
+            *reasons.lock().unwrap(),
+            ["replay store could not record the delivery"]
+        );
     }
 
     #[tokio::test]

@@ -10,11 +10,14 @@
 //! | [`github`] | `X-Hub-Signature-256: sha256=<hex>` | body | the secret text |
 //! | [`hex`] | configurable, `sha256=` optional | body | the secret text |
 //!
-//! The core does no I/O (except the optional [`FileReplayStore`]), needs no async runtime and
-//! depends only on `hmac`, `sha2`, `subtle`, `base64` and `zeroize` (plus `getrandom` for
-//! [`generate_secret`], default feature `generate`). The `tower` feature adds
-//! `layer::VerifyWebhookLayer` for axum and other tower servers; the `http` feature alone makes
-//! `http::HeaderMap` a [`Headers`] source.
+//! With its default features the crate does no I/O, needs no async runtime and depends only on
+//! `hmac`, `sha2`, `subtle`, `base64` and `zeroize` (plus `getrandom` for [`generate_secret`],
+//! default feature `generate`). Optional features:
+//!
+//! - `file-store`: `FileReplayStore`, a replay store kept in a file so that a restart does not
+//!   reopen the replay window; the crate's only file I/O.
+//! - `tower`: `layer::VerifyWebhookLayer` for axum and other tower servers (implies `http`).
+//! - `http`: `http::HeaderMap` as a [`Headers`] source.
 //!
 //! # Example
 //!
@@ -62,8 +65,9 @@
 //!   for the operator's logs (the layer's `on_failure` hook receives it).
 //! - **Fail closed when the replay store is full.** Evicting an unexpired entry to make room
 //!   would silently let that delivery be replayed; refusing new deliveries is loud, and senders
-//!   retry. The store is only written after a signature verified, so an attacker without the
-//!   secret cannot fill it.
+//!   retry: the layer answers this case, and only this one, `503` with `Retry-After: 1`, since a
+//!   `401` would make a sender drop a real delivery. The store is only written after a signature
+//!   verified, so an attacker without the secret can neither fill it nor see that answer.
 //! - **Replays are keyed on signed values** (`webhook-id` with `webhook-timestamp`; Stripe's
 //!   timestamp with a digest of the signed content), so a sender's retry after a gateway failure
 //!   still gets through; see [`replay`].
@@ -100,8 +104,10 @@ pub mod stripe;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::VerifyError;
 pub use headers::Headers;
-pub use replay::{FileReplayStore, MemoryReplayStore, ReplayStore};
+#[cfg(feature = "file-store")]
+pub use replay::FileReplayStore;
+pub use replay::{MemoryReplayStore, ReplayStore};
 #[cfg(feature = "generate")]
 pub use secret::generate_secret;
 pub use secret::{SECRET_PREFIX, SecretError, WebhookSecret};
-pub use verifier::{DEFAULT_TOLERANCE, Scheme, Verified, Verifier};
+pub use verifier::{BuildError, DEFAULT_TOLERANCE, Scheme, Verified, Verifier};

@@ -6,6 +6,8 @@
 //! rotation. Entries of other versions (`v1a,…`, `v2,…`) and entries that do not decode are
 //! skipped, not errors. Secrets are `whsec_` + base64 of the key; the prefix is optional.
 
+use std::fmt;
+
 use crate::encoding::{decode_base64_mac, encode_base64, parse_unix_seconds};
 use crate::error::VerifyError;
 use crate::headers::{Headers, single_value};
@@ -28,19 +30,24 @@ const MAX_SIGNATURE_HEADER_LEN: usize = 4096;
 
 /// Signs a delivery, returning the `webhook-signature` value (`v1,<base64>`).
 ///
-/// Send it with `webhook-id: {msg_id}` and `webhook-timestamp: {timestamp}`. The verifier only
-/// accepts ids of printable ASCII without `.` (see [`Verifier`](crate::Verifier)).
+/// Send it with `webhook-id: {msg_id}` and `webhook-timestamp: {timestamp}`. Only ids the
+/// [`Verifier`](crate::Verifier) accepts are signed: 1 to [`MAX_ID_LEN`] bytes of printable ASCII
+/// without `.`. Every `u64` timestamp is written as the plain decimal the verifier reads.
 ///
 /// # Errors
 ///
-/// Fails when `secret` is not a usable Standard Webhooks secret.
+/// [`SignError::Secret`] when `secret` is not a usable Standard Webhooks secret, and
+/// [`SignError::InvalidMessageId`] for an id the verifier would refuse.
 pub fn sign(
     secret: &WebhookSecret,
     msg_id: &str,
     timestamp: u64,
     body: &[u8],
-) -> Result<String, SecretError> {
-    let key = secret.key(KeyEncoding::Base64)?;
+) -> Result<String, SignError> {
+    let key = secret.key(KeyEncoding::Base64).map_err(SignError::Secret)?;
+    if !is_valid_id(msg_id) {
+        return Err(SignError::InvalidMessageId);
+    }
     let timestamp_text = timestamp.to_string();
     let content = SignedContent::Standard {
         id: msg_id,
@@ -51,21 +58,54 @@ pub fn sign(
     Ok(format!("v1,{}", encode_base64(&mac)))
 }
 
+/// Why [`sign`] refused to sign a delivery.
+///
+/// Messages never contain the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The secret is not a usable Standard Webhooks secret.
+    Secret(SecretError),
+    /// The message id is one the verifier refuses: empty, longer than [`MAX_ID_LEN`] bytes, or
+    /// not printable ASCII without `.`.
+    InvalidMessageId,
+}
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(err) => err.fmt(f),
+            Self::InvalidMessageId => write!(
+                f,
+                "message id must be 1 to {MAX_ID_LEN} bytes of printable ASCII without `.`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}
+
+/// Whether `id` is a message id the verifier accepts: 1 to [`MAX_ID_LEN`] bytes of printable
+/// ASCII without `.`.
+///
+/// A `.` would make `{id}.{timestamp}.{body}` ambiguous (the specification asks senders to avoid
+/// it), and the replay store needs printable ASCII without spaces.
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() && byte != b'.')
+}
+
 /// Reads the three headers into the signed content and the offered `v1` signatures.
 pub(crate) fn read<H: Headers + ?Sized>(
     headers: &H,
 ) -> Result<(SignedContent<'_>, Candidates), VerifyError> {
     let id = single_value(headers, ID_HEADER, MAX_ID_LEN)?;
-    // A `.` in the id would make `{id}.{timestamp}.{body}` ambiguous (the specification asks
-    // senders to avoid it), and the replay store needs printable ASCII without spaces.
     let id = std::str::from_utf8(id)
         .ok()
-        .filter(|id| {
-            !id.is_empty()
-                && id
-                    .bytes()
-                    .all(|byte| byte.is_ascii_graphic() && byte != b'.')
-        })
+        .filter(|id| is_valid_id(id))
         .ok_or_else(|| {
             VerifyError::malformed(ID_HEADER, "id must be printable ASCII without `.`")
         })?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::VerifyError;
-use crate::headers::Headers;
+use crate::headers::{Headers, is_valid_name};
 use crate::replay::{Insertion, ReplayStore};
 use crate::secret::{HmacKey, KeyEncoding, SecretError, WebhookSecret};
 use crate::signature::{Candidates, SignedContent};
@@ -30,7 +30,8 @@ pub enum Scheme {
     /// Hex HMAC-SHA256 of the body in the named header, `sha256=` prefix optional; see
     /// [`hex`](crate::hex).
     Hex {
-        /// Name of the header carrying the signature (case does not matter).
+        /// Name of the header carrying the signature (case does not matter). It must be a valid
+        /// HTTP header name; [`Verifier::new`] refuses others.
         header: String,
     },
 }
@@ -124,17 +125,28 @@ impl Verifier {
     ///
     /// # Errors
     ///
-    /// Fails when `secrets` is empty or any secret is unusable for `scheme` (the error names the
-    /// problem, not the secret).
-    pub fn new(scheme: Scheme, secrets: &[WebhookSecret]) -> Result<Self, SecretError> {
+    /// [`BuildError::Secret`] when `secrets` is empty or any secret is unusable for `scheme` (the
+    /// error names the problem, not the secret), and [`BuildError::InvalidHeaderName`] when a
+    /// [`Scheme::Hex`] header name is not a valid HTTP header name.
+    pub fn new(scheme: Scheme, secrets: &[WebhookSecret]) -> Result<Self, BuildError> {
+        // Checked now: no request can carry such a header, so every delivery would fail later as
+        // "missing header".
+        if let Scheme::Hex { header } = &scheme
+            && !is_valid_name(header)
+        {
+            return Err(BuildError::InvalidHeaderName {
+                name: header.clone(),
+            });
+        }
         if secrets.is_empty() {
-            return Err(SecretError::NoSecrets);
+            return Err(BuildError::Secret(SecretError::NoSecrets));
         }
         let encoding = scheme.key_encoding();
         let keys = secrets
             .iter()
             .map(|secret| secret.key(encoding))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(BuildError::Secret)?;
         Ok(Self {
             scheme,
             keys,
@@ -236,6 +248,38 @@ impl Verifier {
         Ok(())
     }
 }
+
+/// Why [`Verifier::new`] could not make a verifier.
+///
+/// Messages never contain a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No secret was given, or one is unusable for the scheme.
+    Secret(SecretError),
+    /// The [`Scheme::Hex`] header name is not a valid HTTP header name (RFC 9110 `token`), so no
+    /// request could carry it.
+    InvalidHeaderName {
+        /// The name as configured.
+        name: String,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(err) => err.fmt(f),
+            Self::InvalidHeaderName { name } => {
+                write!(
+                    f,
+                    "signature header name {name:?} is not a valid HTTP header name"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,6 +1,8 @@
-//! Conformance tests against the public vectors in `shared/vectors/webhooks-public.json`
-//! (Standard Webhooks vector A and GitHub's documented example), plus the tampering cases built
-//! on them.
+//! Conformance tests against the public webhook vectors, plus the tampering cases built on them.
+//!
+//! `tests/data/webhooks-public.json` is a verbatim copy of the project's public vectors
+//! (`shared/vectors/webhooks-public.json`): Standard Webhooks vector A and GitHub's documented
+//! `X-Hub-Signature-256` example. It is compiled in, so the tests need nothing outside this crate.
 
 use std::time::Duration;
 
@@ -13,15 +15,10 @@ use hogguard_webhook::{
 use serde_json::Value;
 use sha2::Sha256;
 
-const VECTORS_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/webhooks-public.json"
-);
+const VECTORS: &str = include_str!("data/webhooks-public.json");
 
 fn vectors() -> Value {
-    let text = std::fs::read_to_string(VECTORS_PATH)
-        .unwrap_or_else(|err| panic!("cannot read {VECTORS_PATH}: {err}"));
-    serde_json::from_str(&text).expect("vectors file is JSON")
+    serde_json::from_str(VECTORS).expect("vectors file is JSON")
 }
 
 fn text<'a>(value: &'a Value, field: &str) -> &'a str {

@@ -369,6 +369,20 @@ pub(crate) struct ServeArgs {
     /// Also serve the counters as JSON on this (private) address
     #[arg(long, value_name = "ADDR")]
     pub(crate) stats_listen: Option<std::net::SocketAddr>,
+    /// Message ids the replay store holds; when all are still within twice the tolerance,
+    /// deliveries get 503 with Retry-After (senders retry) rather than going unchecked
+    #[arg(long, value_name = "N", default_value_t = hogguard_webhook::replay::DEFAULT_CAPACITY)]
+    pub(crate) replay_capacity: usize,
+    /// Requests handled at once; beyond it, 503 with Retry-After before the body is read
+    #[arg(long, value_name = "N", default_value_t = hogguard_gateway::DEFAULT_MAX_CONCURRENT_REQUESTS)]
+    pub(crate) max_requests: usize,
+    /// Open connections; at the limit no new one is accepted until one closes
+    #[arg(long, value_name = "N", default_value_t = hogguard_gateway::DEFAULT_MAX_CONNECTIONS)]
+    pub(crate) max_connections: usize,
+    /// Rejection log lines per second; beyond it one line counts the rest (the counters stay
+    /// exact)
+    #[arg(long, value_name = "N", default_value_t = hogguard_gateway::DEFAULT_REJECTION_LOG_LIMIT)]
+    pub(crate) rejection_log_limit: u32,
 }
 
 const SIGN_EXAMPLES: &str = "\

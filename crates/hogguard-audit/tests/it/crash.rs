@@ -2,21 +2,27 @@
 //! that verifies.
 //!
 //! The writer is this test binary run again as a child with [`CHILD_LOG_ENV`] set: it runs
-//! only [`child_writer`], which appends from several threads forever and prints `ack <seq>`
-//! (flushed) after each `append` returns. The parent synchronises on those lines only.
+//! only [`child_writer`], which appends from several threads forever and prints
+//! `ack <seq> <hash>` (flushed) after each `append` returns. The parent synchronises on those
+//! lines only.
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hogguard_audit::{AuditError, AuditLog, RECOVERED_ACTION, verify};
 
-use crate::common::{all_entries, input, options, temp_log};
+use crate::common::{all_entries, input, options, temp_log, write_log};
 
 /// Set (to the log's path) in the child writer's environment.
 const CHILD_LOG_ENV: &str = "HOGGUARD_AUDIT_CRASH_CHILD_LOG";
+
+/// Set (to the log's path) in the environment of a child that only opens the log, and
+/// expects that to fail because it may not write.
+const CHILD_OPEN_ENV: &str = "HOGGUARD_AUDIT_CRASH_CHILD_OPEN";
 
 /// Appending threads in the child, so kills land in the middle of group commits too.
 const CHILD_THREADS: u64 = 4;
@@ -39,21 +45,21 @@ fn child_writer() {
                         .append(input(n).with_metadata("padding", "p".repeat(padding)))
                         .unwrap();
                     // `println!` locks stdout and flushes at the newline.
-                    println!("ack {}", entry.seq);
+                    println!("ack {} {}", entry.seq, entry.hash);
                 }
             });
         }
     });
 }
 
+/// Arguments that make this test binary run only `test`, printing what it prints.
+fn only(test: &str) -> [&str; 4] {
+    [test, "--exact", "--nocapture", "--test-threads=1"]
+}
+
 fn spawn_writer(path: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash::child_writer",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(only("crash::child_writer"))
         .env(CHILD_LOG_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -61,14 +67,15 @@ fn spawn_writer(path: &Path) -> Child {
         .unwrap()
 }
 
-/// Reads the child's acknowledgements until `count` of them.
-fn read_acks(child: &mut Child, count: usize) -> Vec<u64> {
+/// Reads the child's acknowledgements, (seq, hash), until `count` of them.
+fn read_acks(child: &mut Child, count: usize) -> Vec<(u64, String)> {
     let stdout = child.stdout.as_mut().unwrap();
     let mut acks = Vec::with_capacity(count);
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        if let Some(seq) = line.strip_prefix("ack ") {
-            acks.push(seq.parse().unwrap());
+        if let Some(ack) = line.strip_prefix("ack ") {
+            let (seq, hash) = ack.split_once(' ').unwrap();
+            acks.push((seq.parse().unwrap(), hash.to_owned()));
             if acks.len() == count {
                 break;
             }
@@ -106,7 +113,8 @@ fn acknowledged_entries_survive_kill_9_and_the_chain_verifies() {
     println!("HOGGUARD_AUDIT_CRASH_SEED={seed}");
     let mut random = Random(seed);
     let (_dir, path) = temp_log();
-    let mut acknowledged = BTreeSet::new();
+    // seq -> hash of every entry an append returned.
+    let mut acknowledged = BTreeMap::new();
     let mut recoveries = 0;
     for iteration in 0..ITERATIONS {
         let kill_after = 1 + random.next(30) as usize;
@@ -115,7 +123,15 @@ fn acknowledged_entries_survive_kill_9_and_the_chain_verifies() {
         // `Child::kill` is SIGKILL on Unix: no destructor, no checkpoint, no flush.
         child.kill().unwrap();
         child.wait().unwrap();
-        acknowledged.extend(acks);
+        for (seq, hash) in acks {
+            // A seq acknowledged twice was given out again: the first entry was lost.
+            if let Some(earlier) = acknowledged.insert(seq, hash.clone()) {
+                assert_eq!(
+                    earlier, hash,
+                    "iteration {iteration}, seed {seed}: seq {seq}"
+                );
+            }
+        }
 
         let log = AuditLog::open(&path, &options())
             .unwrap_or_else(|error| panic!("iteration {iteration}, seed {seed}: {error}"));
@@ -130,8 +146,14 @@ fn acknowledged_entries_survive_kill_9_and_the_chain_verifies() {
             .iter()
             .filter(|e| e.action == RECOVERED_ACTION)
             .count();
-        let present: BTreeSet<u64> = entries.iter().map(|e| e.seq).collect();
-        let lost: Vec<_> = acknowledged.difference(&present).collect();
+        let present: BTreeMap<u64, &str> =
+            entries.iter().map(|e| (e.seq, e.hash.as_str())).collect();
+        // An entry is kept only if the line at its seq is the very entry acknowledged, not
+        // another (a recovery record, a later append) that took its place.
+        let lost: Vec<_> = acknowledged
+            .iter()
+            .filter(|&(seq, hash)| present.get(seq) != Some(&hash.as_str()))
+            .collect();
         assert!(
             lost.is_empty(),
             "iteration {iteration}, seed {seed}: lost {lost:?}"
@@ -155,4 +177,51 @@ fn another_process_holding_the_log_makes_open_fail_after_the_wait() {
     child.wait().unwrap();
     // The operating system released the dead writer's lock.
     AuditLog::open(&path, &options()).unwrap();
+}
+
+/// The child of [`a_recovery_that_cannot_write_leaves_the_cut_to_the_next_open`].
+#[test]
+fn child_opener() {
+    let Some(path) = std::env::var_os(CHILD_OPEN_ENV) else {
+        return;
+    };
+    let error = AuditLog::open(&path, &options()).unwrap_err();
+    assert!(error.is_unwritable(), "{error:?}");
+}
+
+/// Recovery that fails after deciding to cut (here: the file may not grow) must leave the
+/// torn tail for the next open to cut and log, as a crash at that point would.
+#[test]
+fn a_recovery_that_cannot_write_leaves_the_cut_to_the_next_open() {
+    let (_dir, path) = temp_log();
+    write_log(&path, 6, &options());
+    let good_len = std::fs::metadata(&path).unwrap().len();
+    assert!(good_len > 1024);
+    let torn = br#"{"v":1,"log":"0123","seq":7,"timestamp":"2025-"#;
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(torn)
+        .unwrap();
+
+    // No file may grow past one block (512 or 1024 bytes, depending on the shell), so the
+    // entry recording the cut cannot be written; SIGXFSZ is ignored, so that write fails
+    // with EFBIG instead of killing the child.
+    let status = Command::new("sh")
+        .args(["-c", r#"trap '' XFSZ; ulimit -f 1 && exec "$0" "$@""#])
+        .arg(std::env::current_exe().unwrap())
+        .args(only("crash::child_opener"))
+        .env(CHILD_OPEN_ENV, &path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+
+    AuditLog::open(&path, &options()).unwrap().close().unwrap();
+    let entries = all_entries(&path);
+    assert_eq!(entries.len(), 7, "{entries:?}");
+    let recorded = &entries[6];
+    assert_eq!(recorded.action, RECOVERED_ACTION);
+    assert_eq!(recorded.metadata["cut_offset"], good_len);
+    assert_eq!(recorded.metadata["cut_bytes"], torn.len());
 }

@@ -372,6 +372,123 @@ fn a_missing_or_dropped_key_is_refused() {
     );
 }
 
+#[test]
+fn a_bad_line_before_the_checkpoint_stops_appends_naming_its_seq() {
+    let (_dir, path) = temp_log();
+    write_log(&path, 3, &options());
+    // The checkpoint names seq 3; one byte of seq 1 changes.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("resource 1", "resource 7", 1)).unwrap();
+    let error = AuditLog::open(&path, &options()).unwrap_err();
+    let problem = error.problem().expect("corrupt");
+    assert_eq!(
+        (problem.seq, &problem.kind),
+        (1, &ProblemKind::HashMismatch)
+    );
+    assert!(error.to_string().contains("seq 1"), "{error}");
+}
+
+#[test]
+fn a_forged_log_under_an_unkeyed_empty_checkpoint_is_refused_with_the_key() {
+    let key = CheckpointKey::new("checkpoint key from the secret store");
+    let keyed = options().checkpoint_key(key.clone());
+    let (dir, path) = temp_log();
+    write_log(&path, 3, &keyed);
+
+    // The attacker rewrites the whole log and puts an unkeyed seq-0 checkpoint of the forged
+    // log beside it: the next keyed append would otherwise MAC the forgery.
+    let (_forged_dir, forged) = temp_log();
+    let forged_entries = write_log(&forged, 3, &options());
+    std::fs::copy(&forged, &path).unwrap();
+    let checkpoint = dir.path().join("audit.jsonl.checkpoint");
+    let unkeyed_start = json!({
+        "v": 1,
+        "log": forged_entries[0].log_id,
+        "seq": 0,
+        "hash": GENESIS_PREV,
+        "offset": 0,
+        "mac": null,
+    });
+    std::fs::write(&checkpoint, format!("{unkeyed_start}\n")).unwrap();
+
+    let not_keyed = ProblemKind::CheckpointMismatch(CheckpointMismatch::NotKeyed);
+    let error = AuditLog::open(&path, &keyed).unwrap_err();
+    assert_eq!(error.problem().unwrap().kind, not_keyed, "{error:?}");
+    let report = verify(&path, Some(&key)).unwrap();
+    assert_eq!(report.problem.unwrap().kind, not_keyed);
+    // Nothing was written over the forgery.
+    assert_eq!(
+        std::fs::read_to_string(&checkpoint).unwrap(),
+        format!("{unkeyed_start}\n")
+    );
+
+    // A log never written to may still gain a key.
+    let (_dir, fresh) = temp_log();
+    AuditLog::open(&fresh, &options()).unwrap().close().unwrap();
+    assert!(verify(&fresh, Some(&key)).unwrap().is_ok());
+    let log = AuditLog::open(&fresh, &keyed).unwrap();
+    log.append(input(1)).unwrap();
+    log.close().unwrap();
+    let report = verify(&fresh, Some(&key)).unwrap();
+    assert!(report.is_ok() && report.checkpoint.unwrap().mac_verified);
+}
+
+/// The states a crash while recovery writes its entry over a torn tail can leave, each of
+/// which the next open must record as a cut right after the last good entry.
+#[test]
+fn a_crash_anywhere_in_recovery_still_gets_the_cut_logged() {
+    let (dir, path) = temp_log();
+    write_log(&path, 3, &options());
+    let good = std::fs::read(&path).unwrap();
+    let checkpoint = dir.path().join("audit.jsonl.checkpoint");
+    let good_checkpoint = std::fs::read(&checkpoint).unwrap();
+    // A torn group commit, longer than the entry recording it; and a line whose first page
+    // never reached the disk, then the start of another.
+    let torn_batch = br#"{"v":1,"log":"0123","seq":4,"timestamp":"2025-"#.repeat(40);
+    let mut nul_line = vec![0; 700];
+    nul_line.extend_from_slice(br#"","result":"success","metadata":{},"hash":"00"}"#);
+    nul_line.push(b'\n');
+    nul_line.extend_from_slice(br#"{"v":1,"log":"#);
+
+    for torn in [torn_batch, nul_line] {
+        let with_tail = |tail: &[u8]| [&good[..], tail].concat();
+        std::fs::write(&path, with_tail(&torn)).unwrap();
+        std::fs::write(&checkpoint, &good_checkpoint).unwrap();
+        AuditLog::open(&path, &options()).unwrap().close().unwrap();
+        // What recovery wrote in place of the torn bytes.
+        let line = std::fs::read(&path).unwrap()[good.len()..].to_vec();
+
+        let mut states = vec![with_tail(&torn)];
+        // A newline in the torn bytes is cut first.
+        let unterminated = match torn.iter().position(|&b| b == b'\n') {
+            Some(newline) => {
+                states.push(with_tail(&torn[..newline]));
+                &torn[..newline]
+            }
+            None => &torn[..],
+        };
+        // The line written in part (a write cut short), then whole, over the torn bytes.
+        for written in 0..=line.len() {
+            let mut tail = line[..written].to_vec();
+            tail.extend_from_slice(unterminated.get(written..).unwrap_or_default());
+            states.push(with_tail(&tail));
+        }
+        // The file cut to the end of the line.
+        states.push(with_tail(&line));
+
+        for state in states {
+            std::fs::write(&path, &state).unwrap();
+            std::fs::write(&checkpoint, &good_checkpoint).unwrap();
+            AuditLog::open(&path, &options()).unwrap().close().unwrap();
+            let entries = all_entries(&path);
+            let recorded = &entries[3];
+            assert_eq!(recorded.action, RECOVERED_ACTION, "{entries:?}");
+            assert_eq!(recorded.metadata["cut_offset"], good.len());
+            assert!(verify(&path, None).unwrap().is_ok());
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

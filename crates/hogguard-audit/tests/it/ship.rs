@@ -1,14 +1,19 @@
 //! Shipping to the PostHog stand-in: delivery, retries, the outbox, and lost acknowledgements.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hogguard_audit::{AUDIT_EVENT, AuditError, AuditLog, Entry, ShipError, ShipOptions, ship};
+use hogguard_audit::{
+    AUDIT_EVENT, AuditError, AuditLog, CheckpointKey, CheckpointMismatch, Entry, ProblemKind,
+    ShipError, ShipOptions, ship,
+};
 use hogguard_posthog::{CaptureClient, ClientConfig, Hosts, RetryPolicy};
 use hogguard_secret::Secret;
 use hogguard_testkit::keys::{self, Prefix};
 use hogguard_testkit::posthog::{CapturedEvent, FakeHog, Fault};
+use serde_json::json;
 
 use crate::common::{RecordingSleeper, input, options, scanner, temp_log, write_log};
 
@@ -352,8 +357,99 @@ fn a_tampered_entry_is_not_shipped() {
         panic!("{error:?}");
     };
     assert_eq!(problem.seq, 2);
-    // Seq 1 was shipped in its own batch before the broken line was read.
-    assert_eq!(hog.events().len(), 1);
+    // What is sent is verified before anything is: not even seq 1 went out.
+    assert!(hog.events().is_empty());
+    assert_eq!(hog.request_count("/batch"), 0);
+}
+
+#[test]
+fn a_forged_log_is_not_shipped_when_the_key_is_configured() {
+    let hog = FakeHog::start();
+    let key = CheckpointKey::new("checkpoint key from the secret store");
+    let (dir, path) = temp_log();
+    let genuine = write_log(&path, 3, &options().checkpoint_key(key.clone()));
+    let sleeper = Arc::default();
+    let capture = client(&hog, Duration::from_secs(5));
+    let keyed = ship_options(&sleeper).checkpoint_key(key.clone());
+    assert_eq!(ship(&path, &capture, &keyed).unwrap().shipped, 3);
+    assert_each_arrived_once(&hog, &genuine);
+
+    // The attacker replaces the log and its checkpoint by a self-consistent forgery, unkeyed
+    // or keyed with a key of theirs, and drops the outbox so that it all goes out again.
+    let checkpoint = |dir: &Path| dir.join("audit.jsonl.checkpoint");
+    for forger in [
+        options(),
+        options().checkpoint_key(CheckpointKey::new("guess")),
+    ] {
+        let (forged_dir, forged) = temp_log();
+        write_log(&forged, 4, &forger);
+        std::fs::copy(&forged, &path).unwrap();
+        std::fs::copy(checkpoint(forged_dir.path()), checkpoint(dir.path())).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("audit.jsonl.outbox"));
+        hog.reset_requests();
+
+        let error = ship(&path, &capture, &keyed).unwrap_err();
+        let ShipError::Audit(AuditError::Corrupt { problem, .. }) = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            matches!(
+                problem.kind,
+                ProblemKind::CheckpointMismatch(
+                    CheckpointMismatch::NotKeyed | CheckpointMismatch::Mac
+                )
+            ),
+            "{problem:?}"
+        );
+        assert_eq!(hog.request_count("/batch"), 0);
+    }
+}
+
+/// Metadata whose member name is the context a rule needs: an unprefixed legacy personal
+/// key under a PostHog-named member, a literal under `POSTHOG_API_SECRET`, and the same one
+/// level down.
+#[test]
+fn raw_keys_in_named_metadata_members_reach_neither_the_log_nor_posthog() {
+    let hog = FakeHog::start();
+    let (_dir, path) = temp_log();
+    let legacy = "hT4kQ9xZr2LmW7vB1nC8pS3dF6gJ0yE5uAtsK2oPqRw";
+    let secret = "Zq81LmvT0xWy7KpQ2sNdR4";
+    let nested_secret = "Vb62NcxQ9rTz4LmKp8WsYd";
+    let mut input = input(1);
+    input.metadata = json!({
+        "posthog_personal_api_key": legacy,
+        "POSTHOG_API_SECRET": secret,
+        "deploy": {"env": {"POSTHOG_API_SECRET": nested_secret}, "posthog_keys": [legacy]},
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    let entry = log.append(input).unwrap();
+    log.close().unwrap();
+    let sleeper = Arc::default();
+    ship(
+        &path,
+        &client(&hog, Duration::from_secs(5)),
+        &ship_options(&sleeper),
+    )
+    .unwrap();
+
+    let written = std::fs::read_to_string(&path).unwrap();
+    let events = hog.events();
+    assert_eq!(events.len(), 1);
+    let shipped = serde_json::to_string(&events[0].properties).unwrap();
+    for raw in [legacy, secret, nested_secret] {
+        // On its own, no rule sees these values as credentials.
+        assert_eq!(scanner().redact(raw), raw);
+        assert!(!written.contains(raw), "{written}");
+        assert!(!shipped.contains(raw), "{shipped}");
+    }
+    assert_eq!(
+        entry.metadata["posthog_personal_api_key"],
+        hogguard_secret::mask(legacy).as_str()
+    );
+    assert_eq!(events[0].properties["metadata"], json!(entry.metadata));
 }
 
 #[test]

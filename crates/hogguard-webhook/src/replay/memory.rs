@@ -9,7 +9,7 @@ use super::{Insertion, ReplayStore, ReplayStoreError, SeenKeys, lock, validate_k
 /// Keys live until their `keep_until` passes; expired keys are swept when the store is full. A
 /// full store of unexpired keys refuses new deliveries ([`ReplayStoreError::Full`]) instead of
 /// evicting, so the replay window never reopens silently. Everything is forgotten on restart: use
-/// [`FileReplayStore`](super::FileReplayStore) where a restart must not reopen the window.
+/// `FileReplayStore` (feature `file-store`) where a restart must not reopen the window.
 #[derive(Debug)]
 pub struct MemoryReplayStore {
     seen: Mutex<SeenKeys>,

@@ -20,12 +20,19 @@
 //! - GitHub and hex carry no signed timestamp or id, so no store can protect them; the verifier
 //!   does not consult one for those schemes.
 //!
+//! # Stores
+//!
+//! [`MemoryReplayStore`] forgets on restart. `FileReplayStore` (feature `file-store`, the crate's
+//! only file I/O) also keeps every key in a file and reloads it, so a restart does not reopen the
+//! replay window. Any other [`ReplayStore`] implementation works too.
+//!
 //! # When the store is full
 //!
 //! Both stores hold a bounded number of unexpired keys. When full they refuse new deliveries
 //! ([`ReplayStoreError::Full`]) rather than forget a key that is still needed: forgetting would
 //! quietly reopen the replay window, while refusing is loud and the sender retries later.
 
+#[cfg(feature = "file-store")]
 mod file;
 mod memory;
 
@@ -33,6 +40,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 
+#[cfg(feature = "file-store")]
 pub use file::FileReplayStore;
 pub use memory::MemoryReplayStore;
 
@@ -195,6 +203,7 @@ impl SeenKeys {
         self.keep_until_by_key.insert(key.into(), keep_until);
     }
 
+    #[cfg(feature = "file-store")]
     fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
         self.keep_until_by_key
             .iter()

@@ -175,6 +175,60 @@ fn content_mac(secret_text: &str, body: &[u8]) -> [u8; 32] {
 }
 
 #[test]
+fn standard_sign_refuses_ids_the_verifier_would_refuse() {
+    let verifier = verifier(Scheme::Standard, &[SECRET]);
+    let now = NOW.to_string();
+    let long_id = "m".repeat(standard::MAX_ID_LEN + 1);
+    for id in [
+        "msg.1",
+        "msg 1",
+        "",
+        "msg_é",
+        "msg\n1",
+        "msg\t1",
+        long_id.as_str(),
+    ] {
+        assert_eq!(
+            standard::sign(&secret(SECRET), id, NOW, BODY),
+            Err(standard::SignError::InvalidMessageId),
+            "{id:?}"
+        );
+        // The verifier refuses the same ids, whatever the signature.
+        let headers = standard_headers(id, &now, &sign_standard(SECRET, ID, NOW, BODY));
+        assert!(verifier.verify(&headers, BODY).is_err(), "{id:?}");
+    }
+    // A bad secret is reported as such, not as a bad id.
+    assert_eq!(
+        standard::sign(&secret("whsec_???"), "msg.1", NOW, BODY),
+        Err(standard::SignError::Secret(SecretError::NotBase64))
+    );
+    // The longest accepted id signs and verifies.
+    let longest = "m".repeat(standard::MAX_ID_LEN);
+    assert!(
+        verifier
+            .verify(&signed_standard(&longest, NOW, BODY), BODY)
+            .is_ok()
+    );
+    let message = standard::SignError::InvalidMessageId.to_string();
+    assert_eq!(
+        message,
+        "message id must be 1 to 256 bytes of printable ASCII without `.`"
+    );
+}
+
+#[test]
+fn standard_sign_writes_every_timestamp_so_the_verifier_reads_it() {
+    for timestamp in [0, NOW, u64::MAX] {
+        let verifier =
+            verifier(Scheme::Standard, &[SECRET]).with_clock(ManualClock::new(timestamp));
+        let verified = verifier
+            .verify(&signed_standard(ID, timestamp, BODY), BODY)
+            .unwrap();
+        assert_eq!(verified.timestamp(), Some(timestamp));
+    }
+}
+
+#[test]
 fn standard_signature_is_base64_hmac_of_id_timestamp_body() {
     let expected = format!("v1,{}", encode_base64(&content_mac(SECRET, BODY)));
     assert_eq!(sign_standard(SECRET, ID, NOW, BODY), expected);
@@ -386,13 +440,12 @@ fn any_active_secret_verifies_and_the_index_says_which() {
 fn verifier_needs_usable_secrets() {
     assert_eq!(
         Verifier::new(Scheme::Standard, &[]).err(),
-        Some(SecretError::NoSecrets)
+        Some(BuildError::Secret(SecretError::NoSecrets))
     );
     let one_bad = [secret(SECRET), secret("whsec_???")];
-    assert_eq!(
-        Verifier::new(Scheme::Standard, &one_bad).err(),
-        Some(SecretError::NotBase64)
-    );
+    let err = Verifier::new(Scheme::Standard, &one_bad).err();
+    assert_eq!(err, Some(BuildError::Secret(SecretError::NotBase64)));
+    assert_eq!(err.unwrap().to_string(), SecretError::NotBase64.to_string());
     // The same text is fine where the scheme uses it verbatim.
     assert!(Verifier::new(Scheme::Stripe, &one_bad).is_ok());
 }
@@ -592,6 +645,33 @@ fn stripe_future_timestamps_are_refused_unlike_stripes_libraries() {
 }
 
 #[test]
+fn stripe_tolerance_boundaries_in_both_directions() {
+    let tolerance = DEFAULT_TOLERANCE.as_secs();
+    let verifier = verifier(Scheme::Stripe, &[STRIPE_SECRET]);
+    let verify_at = |timestamp: u64| {
+        let header = stripe::sign(&secret(STRIPE_SECRET), timestamp, BODY).unwrap();
+        verifier.verify(&stripe_headers(&header), BODY)
+    };
+
+    assert!(
+        verify_at(NOW - tolerance).is_ok(),
+        "exactly at the past edge"
+    );
+    assert!(
+        verify_at(NOW + tolerance).is_ok(),
+        "exactly at the future edge"
+    );
+    assert!(matches!(
+        verify_at(NOW - tolerance - 1),
+        Err(VerifyError::TooOld { age_secs: 301 })
+    ));
+    assert!(matches!(
+        verify_at(NOW + tolerance + 1),
+        Err(VerifyError::TooNew { ahead_secs: 301 })
+    ));
+}
+
+#[test]
 fn stripe_replay_with_a_subset_of_signatures_is_still_a_replay() {
     let old_secret = "whsec_old_stripe_secret";
     let verifier = verifier(Scheme::Stripe, &[old_secret, STRIPE_SECRET])
@@ -661,6 +741,34 @@ fn github_requires_the_sha256_prefix() {
         verifier.verify(&header(&good), b"Hello, World?"),
         Err(VerifyError::Mismatch)
     ));
+}
+
+#[test]
+fn hex_header_names_are_checked_when_the_verifier_is_built() {
+    for bad in [
+        "",
+        "X Signature",
+        "x-signature:",
+        "x-signature: sha256",
+        "x-sig\r\n",
+    ] {
+        let err = Verifier::new(Scheme::hex(bad), &[secret("hex secret")])
+            .err()
+            .unwrap();
+        assert_eq!(
+            err,
+            BuildError::InvalidHeaderName {
+                name: bad.to_owned()
+            }
+        );
+        assert!(err.to_string().contains("not a valid HTTP header name"));
+    }
+    // Checked before the secrets, and with a valid name the secrets are checked as before.
+    assert!(matches!(
+        Verifier::new(Scheme::hex("bad name"), &[]),
+        Err(BuildError::InvalidHeaderName { .. })
+    ));
+    assert!(Verifier::new(Scheme::hex("X-Signature"), &[secret("hex secret")]).is_ok());
 }
 
 #[test]

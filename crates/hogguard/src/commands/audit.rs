@@ -155,7 +155,11 @@ fn ship(audit: &AuditConfig, config: &Config, printer: &Printer) -> Result<Statu
     // `ship` retries with its own bounded backoff; the client must not retry on top of it.
     let client_config = ClientConfig::default().retry(RetryPolicy::none());
     let client = CaptureClient::new(&config.posthog.hosts()?, &client_config, Secret::new(token))?;
-    let options = ShipOptions::default().scanner(redaction_scanner(config)?);
+    let mut options = ShipOptions::default().scanner(redaction_scanner(config)?);
+    // With the key, a log rewritten by someone without it is refused rather than shipped.
+    if let Some(key) = checkpoint_key(audit)? {
+        options = options.checkpoint_key(key);
+    }
     let report = hogguard_audit::ship(&audit.path, &client, &options)?;
     let mut text = format!(
         "shipped {} entries; {} pending",

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use hogguard_webhook::{
-    ManualClock, Scheme, Verifier, WebhookSecret, github, hex, standard, stripe,
+    BuildError, ManualClock, Scheme, Verifier, WebhookSecret, github, hex, standard, stripe,
 };
 
 use hogguard_gateway::{GatewayConfig, GatewayError, ReplayProtection};
@@ -54,6 +54,10 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
     gateway.timeouts.body_read = Duration::from_secs(args.body_timeout);
     gateway.timeouts.upstream = Duration::from_secs(args.upstream_timeout);
     gateway.stats_listen = args.stats_listen;
+    gateway.replay_capacity = args.replay_capacity;
+    gateway.max_concurrent_requests = args.max_requests;
+    gateway.max_connections = args.max_connections;
+    gateway.rejection_log_limit = args.rejection_log_limit;
     let stats = hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
         GatewayError::Secret { index, source } => {
             anyhow::anyhow!(
@@ -76,6 +80,10 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
             (
                 "upstream_errors",
                 (stats.upstream_errors + stats.upstream_timeouts).into(),
+            ),
+            (
+                "connection_limit_pauses",
+                stats.connection_limit_pauses.into(),
             ),
         ],
     )?;
@@ -136,7 +144,11 @@ fn sign(args: &SignArgs, printer: &Printer) -> Result<Status> {
                 Some(id) => id.clone(),
                 None => new_message_id()?,
             };
-            let signature = standard::sign(&secret, &id, timestamp, &body).map_err(invalid)?;
+            let signature =
+                standard::sign(&secret, &id, timestamp, &body).map_err(|e| match e {
+                    standard::SignError::Secret(e) => invalid(e),
+                    other => anyhow::anyhow!("--id {id:?}: {other}"),
+                })?;
             vec![
                 (standard::ID_HEADER.to_owned(), id),
                 (standard::TIMESTAMP_HEADER.to_owned(), timestamp.to_string()),
@@ -185,11 +197,12 @@ fn verify(args: &VerifyArgs, printer: &Printer) -> Result<Status> {
     }
     let body = read_body(&args.body)?;
     let mut verifier = Verifier::new(scheme(&args.scheme), &secrets)
-        .map_err(|e| {
-            anyhow::anyhow!(
+        .map_err(|e| match e {
+            BuildError::Secret(e) => anyhow::anyhow!(
                 "a secret in {} is not usable: {e}",
                 args.secret_env.join(",")
-            )
+            ),
+            other => anyhow::anyhow!("--signature-header: {other}"),
         })?
         .with_tolerance(Duration::from_secs(args.tolerance));
     if let Some(now) = args.now {
