@@ -197,3 +197,63 @@ fn tokens_of_the_projects_own_rules_are_masked_in_the_log_and_in_posthog() {
     assert!(events.contains("token.rotated"), "{events}");
     assert!(!events.contains(token), "{events}");
 }
+
+#[test]
+fn a_log_rewritten_without_the_key_is_not_shipped() {
+    let hog = FakeHog::start();
+    let project_key = keys::current(Prefix::Project);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hogguard.toml"),
+        format!("{CONFIG}checkpoint_key = 'AUDIT_KEY'\n"),
+    )
+    .unwrap();
+    let env = [
+        ("POSTHOG_HOST", hog.base_url()),
+        ("AUDIT_PROJECT_KEY", project_key.as_str()),
+        ("AUDIT_KEY", "a checkpoint key of thirty-two bytes or more"),
+    ];
+    for action in ["deploy.started", "deploy.finished"] {
+        let (code, _, stderr) = hogguard(
+            dir.path(),
+            &[
+                "audit",
+                "log",
+                "--action",
+                action,
+                "--resource",
+                "web",
+                "--result",
+                "success",
+            ],
+            &env,
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+    // Someone without the key rewrites the whole log and its checkpoint, with hogguard itself
+    // and a configuration that names no key.
+    std::fs::write(dir.path().join("forger.toml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("audit/audit.jsonl"), "").unwrap();
+    std::fs::remove_file(dir.path().join("audit/audit.jsonl.checkpoint")).unwrap();
+    let (code, _, stderr) = hogguard(
+        dir.path(),
+        &[
+            "--config",
+            "forger.toml",
+            "audit",
+            "log",
+            "--action",
+            "deploy.forged",
+            "--resource",
+            "web",
+            "--result",
+            "success",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(hog.events().is_empty(), "{:?}", hog.events());
+}

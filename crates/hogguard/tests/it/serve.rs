@@ -155,3 +155,39 @@ fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
     assert_eq!(entry["metadata"]["forwarded"], 1);
     assert_eq!(entry["metadata"]["rejected"], 1);
 }
+
+#[test]
+fn limit_flags_reach_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, setting) in [
+        ("--max-requests", "max_concurrent_requests"),
+        ("--max-connections", "max_connections"),
+        ("--replay-capacity", "replay_capacity"),
+    ] {
+        let refused = run(
+            support::hogguard(dir.path())
+                .args([
+                    "webhook",
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--forward",
+                    "http://127.0.0.1:9",
+                    "--secret-env",
+                    "SECRET",
+                    flag,
+                    "0",
+                ])
+                .env("SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), // hogguard:allow (public example)
+            b"",
+        );
+        assert_eq!(refused.code, 2, "{flag}: {}", refused.stderr);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("{setting} must be at least 1")),
+            "{flag}: {}",
+            refused.stderr
+        );
+    }
+}
