@@ -208,14 +208,22 @@ fn a_recovery_that_cannot_write_leaves_the_cut_to_the_next_open() {
     // No file may grow past one block (512 or 1024 bytes, depending on the shell), so the
     // entry recording the cut cannot be written; SIGXFSZ is ignored, so that write fails
     // with EFBIG instead of killing the child.
-    let status = Command::new("sh")
+    // The child's output goes to pipes: the size limit would also stop its writes to a
+    // standard output redirected to a file, as CI logs are.
+    let child = Command::new("sh")
         .args(["-c", r#"trap '' XFSZ; ulimit -f 1 && exec "$0" "$@""#])
         .arg(std::env::current_exe().unwrap())
         .args(only("crash::child_opener"))
         .env(CHILD_OPEN_ENV, &path)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "{status}");
+    assert!(
+        child.status.success(),
+        "{}: {}{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
 
     AuditLog::open(&path, &options()).unwrap().close().unwrap();
     let entries = all_entries(&path);
