@@ -11,7 +11,7 @@
 //! | [`hex`] | configurable, `sha256=` optional | body | the secret text |
 //!
 //! With its default features the crate does no I/O, needs no async runtime and depends only on
-//! `hmac`, `sha2`, `subtle`, `base64` and `zeroize` (plus `getrandom` for [`generate_secret`],
+//! `hmac`, `sha2`, `subtle`, `base64` and `zeroize` (plus `getrandom` for `generate_secret()`,
 //! default feature `generate`). Optional features:
 //!
 //! - `file-store`: `FileReplayStore`, a replay store kept in a file so that a restart does not
