@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hogguard_webhook::layer::{TEMPORARILY_UNAVAILABLE_BODY, VerifyWebhookLayer};
+use hogguard_webhook::layer::{VerifyWebhookLayer, temporarily_unavailable};
 use hogguard_webhook::{Verified, Verifier};
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -456,14 +456,11 @@ impl Shared {
             self.max_concurrent_requests
         );
         self.reject(RejectionReason::Overloaded, peer, Some(request), &detail);
-        let mut response = json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            TEMPORARILY_UNAVAILABLE_BODY,
-        );
-        let headers = response.headers_mut();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        let mut response = temporarily_unavailable();
         // The body is left unread, so the connection cannot carry another request.
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
         response
     }
 

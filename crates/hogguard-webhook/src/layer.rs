@@ -201,16 +201,23 @@ where
 /// make it give up on a real delivery.
 fn rejection<B: From<&'static str>>(err: &VerifyError) -> Response<B> {
     if let VerifyError::ReplayStore(_) = err {
-        let mut response = json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            TEMPORARILY_UNAVAILABLE_BODY,
-        );
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return temporarily_unavailable();
     }
     json_response(StatusCode::UNAUTHORIZED, INVALID_SIGNATURE_BODY)
+}
+
+/// `503` with `Retry-After: 1` and [`TEMPORARILY_UNAVAILABLE_BODY`]: the answer to a delivery
+/// that cannot be taken right now, which webhook senders retry. A gateway that sheds load
+/// answers the same way.
+pub fn temporarily_unavailable<B: From<&'static str>>() -> Response<B> {
+    let mut response = json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        TEMPORARILY_UNAVAILABLE_BODY,
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn json_response<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {

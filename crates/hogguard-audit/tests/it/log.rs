@@ -271,24 +271,23 @@ fn lines_after_a_lagging_checkpoint_are_checked_on_open() {
     // As after a crash before the checkpoint caught up.
     std::fs::write(&checkpoint, &lagging).unwrap();
 
+    let problem_on_open = || {
+        AuditLog::open(&path, &options())
+            .unwrap_err()
+            .problem()
+            .expect("corrupt")
+            .clone()
+    };
     std::fs::write(&path, text.replacen("resource 3", "resource X", 1)).unwrap();
-    let error = AuditLog::open(&path, &options()).unwrap_err();
-    let problem = error.problem().expect("corrupt");
-    assert_eq!(
-        (problem.seq, &problem.kind),
-        (3, &ProblemKind::HashMismatch)
-    );
+    let problem = problem_on_open();
+    assert_eq!((problem.seq, problem.kind), (3, ProblemKind::HashMismatch));
 
     let lines: Vec<&str> = text.lines().collect();
     let without_3 = [lines[0], lines[1], lines[3], lines[4]]
         .map(|l| format!("{l}\n"))
         .concat();
     std::fs::write(&path, without_3).unwrap();
-    let problem = AuditLog::open(&path, &options())
-        .unwrap_err()
-        .problem()
-        .unwrap()
-        .clone();
+    let problem = problem_on_open();
     assert_eq!(
         (problem.seq, problem.kind),
         (3, ProblemKind::Gap { found: 4 })
@@ -298,11 +297,7 @@ fn lines_after_a_lagging_checkpoint_are_checked_on_open() {
         .map(|l| format!("{l}\n"))
         .concat();
     std::fs::write(&path, swapped).unwrap();
-    let problem = AuditLog::open(&path, &options())
-        .unwrap_err()
-        .problem()
-        .unwrap()
-        .clone();
+    let problem = problem_on_open();
     assert_eq!(
         (problem.seq, problem.kind),
         (3, ProblemKind::Reordered { found: 4 })
