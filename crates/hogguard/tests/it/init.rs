@@ -1,23 +1,13 @@
 //! `hogguard init`: configuration from env files, .gitignore lines, the pre-commit hook.
 
-use crate::support::{self, Run, run};
-use hogguard_testkit::git::TempRepo;
-use hogguard_testkit::keys::{self, Prefix};
-
-fn hogguard(repo: &TempRepo, args: &[&str]) -> (i32, String, String) {
-    let Run {
-        code,
-        stdout,
-        stderr,
-    } = run(support::hogguard(repo.path()).args(args), b"");
-    (code, stdout, stderr)
-}
+use crate::support::TestEnv;
+use hogguard_testkit::keys::Prefix;
 
 #[test]
 fn writes_a_config_naming_variables_and_ignores_env_files_once() {
-    let repo = TempRepo::new();
-    let personal = keys::current(Prefix::Personal);
-    let public = keys::current(Prefix::Project);
+    let repo = TestEnv::new();
+    let personal = repo.key(Prefix::Personal);
+    let public = repo.key(Prefix::Project);
     repo.write(".gitignore", "node_modules/\n");
     repo.write(
         ".env",
@@ -30,8 +20,14 @@ fn writes_a_config_naming_variables_and_ignores_env_files_once() {
         ),
     );
 
-    let (code, _, stderr) = hogguard(&repo, &["init"]);
-    assert_eq!(code, 0, "{stderr}");
+    let init = repo.hogguard(["init"]).output();
+    insta::assert_snapshot!(init.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    ----- stderr -----
+    wrote hogguard.toml (2 env files found)
+    added to .gitignore: .env .env.local .env.*.local .hogguard/ .env.production
+    ");
     let config = std::fs::read_to_string(repo.path().join("hogguard.toml")).unwrap();
     assert!(
         config.contains("[environments.production]\nenv_file = \".env.production\""),
@@ -70,9 +66,10 @@ fn writes_a_config_naming_variables_and_ignores_env_files_once() {
         );
     }
     // The written configuration loads, and the env files now pass the ignore check.
-    let (_, report, stderr) = hogguard(&repo, &["check", "--offline", "--format", "json"]);
-    let report: serde_json::Value =
-        serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let report = repo
+        .hogguard(["check", "--offline", "--format", "json"])
+        .output()
+        .json();
     let ignored = report["items"]
         .as_array()
         .unwrap()
@@ -85,16 +82,14 @@ fn writes_a_config_naming_variables_and_ignores_env_files_once() {
     );
 
     // A second run changes nothing.
-    let (code, _, stderr) = hogguard(&repo, &["init"]);
-    assert_eq!(code, 0);
-    assert!(
-        stderr.contains("hogguard.toml exists; left as it is"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(".gitignore already ignores the env files"),
-        "{stderr}"
-    );
+    let again = repo.hogguard(["init"]).output();
+    insta::assert_snapshot!(again.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    ----- stderr -----
+    hogguard.toml exists; left as it is (--force writes a new one)
+    .gitignore already ignores the env files
+    ");
     assert_eq!(
         std::fs::read_to_string(repo.path().join(".gitignore")).unwrap(),
         gitignore
@@ -107,9 +102,9 @@ fn writes_a_config_naming_variables_and_ignores_env_files_once() {
 
 #[test]
 fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
-    let repo = TempRepo::new();
+    let repo = TestEnv::new();
     repo.write("a.txt", "clean\n");
-    repo.commit_all("base", "2024-01-01T00:00:00+00:00");
+    repo.repo().commit_all("base", "2024-01-01T00:00:00+00:00");
     let hooks = repo.path().join(".git/hooks");
     std::fs::create_dir_all(&hooks).unwrap();
     let marker = repo.path().join("old-hook-ran");
@@ -124,13 +119,22 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
     )
     .unwrap();
 
-    let (code, _, stderr) = hogguard(&repo, &["init", "--pre-commit"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains("kept the existing hook as pre-commit.before-hogguard"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("- id: hogguard"), "{stderr}");
+    let init = repo.hogguard(["init", "--pre-commit"]).output();
+    insta::assert_snapshot!(init.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    ----- stderr -----
+    wrote hogguard.toml (0 env files found)
+    added to .gitignore: .env .env.local .env.*.local .hogguard/
+    kept the existing hook as pre-commit.before-hogguard; the new hook runs it after hogguard
+    installed ./.git/hooks/pre-commit
+    For the pre-commit framework, add to .pre-commit-config.yaml:
+    repos:
+      - repo: https://github.com/hogguard/hogguard
+        rev: v0.1.0
+        hooks:
+          - id: hogguard
+    ");
     assert!(hooks.join("pre-commit.before-hogguard").exists());
 
     // The hook runs the hogguard on PATH: put this build first.
@@ -138,10 +142,11 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
         .parent()
         .unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
-    let key = keys::current(Prefix::Personal);
+    let key = repo.key(Prefix::Personal);
     repo.write("a.txt", format!("{key}\n"));
-    repo.git(&["add", "a.txt"]);
+    repo.repo().git(&["add", "a.txt"]);
     let blocked = repo
+        .repo()
         .command()
         .args(["commit", "-q", "-m", "leak"])
         .env("PATH", &path)
@@ -157,8 +162,9 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
     );
 
     repo.write("a.txt", "clean again\n");
-    repo.git(&["add", "a.txt"]);
+    repo.repo().git(&["add", "a.txt"]);
     let allowed = repo
+        .repo()
         .command()
         .args(["commit", "-q", "-m", "fine"])
         .env("PATH", &path)
@@ -172,6 +178,19 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
     assert!(marker.exists(), "the old hook still runs");
 
     // Installing again leaves the hook alone.
-    let (_, _, stderr) = hogguard(&repo, &["init", "--pre-commit"]);
-    assert!(stderr.contains("already runs hogguard"), "{stderr}");
+    let again = repo.hogguard(["init", "--pre-commit"]).output();
+    insta::assert_snapshot!(again.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    ----- stderr -----
+    hogguard.toml exists; left as it is (--force writes a new one)
+    .gitignore already ignores the env files
+    the pre-commit hook already runs hogguard
+    For the pre-commit framework, add to .pre-commit-config.yaml:
+    repos:
+      - repo: https://github.com/hogguard/hogguard
+        rev: v0.1.0
+        hooks:
+          - id: hogguard
+    ");
 }

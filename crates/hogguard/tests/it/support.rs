@@ -1,10 +1,357 @@
-//! Running the built `hogguard` binary in tests.
+//! The one harness every CLI test runs `hogguard` through: a scratch git repository, secrets
+//! seeded at run time, the PostHog stand-in on request, and on every run a check that no
+//! seeded secret reached standard output, standard error or a file the run wrote.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::cell::{OnceCell, RefCell};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::SystemTime;
 
-/// What a run of `hogguard` did.
+use hogguard_testkit::git::TempRepo;
+use hogguard_testkit::keys::{self, Prefix};
+use hogguard_testkit::posthog::FakeHog;
+use regex::Regex;
+
+/// Variables of the caller's environment that would change what hogguard does.
+const ISOLATED_VARIABLES: &[&str] = &[
+    "NO_COLOR",
+    "CLICOLOR_FORCE",
+    "HOGGUARD_CONFIG",
+    "POSTHOG_HOST",
+    "POSTHOG_INGEST_HOST",
+    "POSTHOG_PERSONAL_API_KEY",
+    "POSTHOG_PROJECT_API_KEY",
+    "POSTHOG_ADMIN_API_KEY",
+];
+
+/// A scratch repository in which `hogguard` runs, and the secrets the test put there.
+pub(crate) struct TestEnv {
+    repo: TempRepo,
+    secrets: RefCell<Vec<String>>,
+    /// Files (relative to the repository) where secrets belong, so writing one is no leak.
+    secret_stores: RefCell<Vec<PathBuf>>,
+    vars: RefCell<Vec<(String, String)>>,
+    posthog: OnceCell<FakeHog>,
+}
+
+impl TestEnv {
+    /// A new environment: an empty git repository (`git init`, no commits).
+    pub(crate) fn new() -> TestEnv {
+        TestEnv {
+            repo: TempRepo::new(),
+            secrets: RefCell::default(),
+            secret_stores: RefCell::default(),
+            vars: RefCell::default(),
+            posthog: OnceCell::new(),
+        }
+    }
+
+    /// The work tree.
+    pub(crate) fn path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    /// The repository, for git commands and commits.
+    pub(crate) fn repo(&self) -> &TempRepo {
+        &self.repo
+    }
+
+    /// Writes `contents` to `relative`, creating parent directories.
+    pub(crate) fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        self.repo.write(relative, contents)
+    }
+
+    /// Reads `relative` as text.
+    pub(crate) fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative))
+            .unwrap_or_else(|e| panic!("read {relative}: {e}"))
+    }
+
+    /// A new key of `prefix`'s kind, made now and watched for leaks.
+    pub(crate) fn key(&self, prefix: Prefix) -> String {
+        let key = keys::current(prefix);
+        self.seed(&key);
+        key
+    }
+
+    /// Watches `secret` (made elsewhere, e.g. by the stand-in) for leaks.
+    pub(crate) fn seed(&self, secret: &str) {
+        assert!(secret.len() >= 16, "too short to watch: {}", secret.len());
+        self.secrets.borrow_mut().push(secret.to_owned());
+    }
+
+    /// Lets `relative` hold secrets: an env file or secret store written on purpose. Files
+    /// named `.env*` are stores already.
+    pub(crate) fn secret_store(&self, relative: &str) {
+        self.secret_stores
+            .borrow_mut()
+            .push(PathBuf::from(relative));
+    }
+
+    /// Sets `name` for every later run.
+    pub(crate) fn set_var(&self, name: &str, value: &str) {
+        self.vars
+            .borrow_mut()
+            .push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The PostHog stand-in, started on first use; every later run gets `POSTHOG_HOST`.
+    pub(crate) fn posthog(&self) -> &FakeHog {
+        self.posthog.get_or_init(|| {
+            let hog = FakeHog::start();
+            self.set_var("POSTHOG_HOST", hog.base_url());
+            hog
+        })
+    }
+
+    /// `hogguard` with `args`, run in the work tree.
+    pub(crate) fn hogguard<I, S>(&self, args: I) -> Cmd<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hogguard"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("HOGGUARD_USER", "ada")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+        for name in ISOLATED_VARIABLES {
+            command.env_remove(name);
+        }
+        for (name, value) in self.vars.borrow().iter() {
+            command.env(name, value);
+        }
+        Cmd {
+            env: self,
+            command,
+            stdin: Vec::new(),
+        }
+    }
+
+    /// Panics when `text` (from `what`) holds a seeded secret or a distinctive part of one.
+    pub(crate) fn assert_no_leak(&self, what: &str, text: &str) {
+        for secret in self.secrets.borrow().iter() {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} leaks a seeded secret:\n{text}"
+            );
+            // A distinctive middle part must not appear either: no partial leaks.
+            let middle = &secret[8..secret.len() - 8];
+            assert!(
+                !text.contains(middle),
+                "{what} leaks part of a seeded secret:\n{text}"
+            );
+        }
+    }
+
+    fn is_secret_store(&self, relative: &Path) -> bool {
+        let named_env = relative
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with(".env"));
+        named_env || self.secret_stores.borrow().iter().any(|p| p == relative)
+    }
+
+    /// Size and modification time of every file outside `.git`.
+    fn files(&self) -> BTreeMap<PathBuf, (u64, Option<SystemTime>)> {
+        let mut files = BTreeMap::new();
+        let mut pending = vec![self.path().to_owned()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(metadata) = entry.metadata() else {
+                    continue;
+                };
+                if metadata.is_dir() {
+                    if entry.file_name() != ".git" {
+                        pending.push(path);
+                    }
+                } else if metadata.is_file() {
+                    files.insert(path, (metadata.len(), metadata.modified().ok()));
+                }
+            }
+        }
+        files
+    }
+
+    /// Checks every file created or changed since `before` that is not a secret store.
+    fn assert_no_leak_in_files(&self, before: &BTreeMap<PathBuf, (u64, Option<SystemTime>)>) {
+        for (path, stamp) in self.files() {
+            if before.get(&path) == Some(&stamp) {
+                continue;
+            }
+            let relative = path.strip_prefix(self.path()).unwrap_or(&path);
+            if self.is_secret_store(relative) {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(&path) {
+                self.assert_no_leak(
+                    &format!("file {}", relative.display()),
+                    &String::from_utf8_lossy(&bytes),
+                );
+            }
+        }
+    }
+}
+
+/// A `hogguard` command about to run in a [`TestEnv`].
+pub(crate) struct Cmd<'e> {
+    env: &'e TestEnv,
+    command: Command,
+    stdin: Vec<u8>,
+}
+
+impl<'e> Cmd<'e> {
+    /// Sets a variable for this run.
+    pub(crate) fn env(mut self, name: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    /// Removes a variable for this run.
+    pub(crate) fn env_remove(mut self, name: &str) -> Self {
+        self.command.env_remove(name);
+        self
+    }
+
+    /// Runs in `relative` instead of the work tree's root.
+    pub(crate) fn current_dir(mut self, relative: &str) -> Self {
+        self.command.current_dir(self.env.path().join(relative));
+        self
+    }
+
+    /// Feeds `input` on standard input.
+    pub(crate) fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.stdin = input.into();
+        self
+    }
+
+    /// The command itself, for what the builder does not cover.
+    pub(crate) fn command_mut(&mut self) -> &mut Command {
+        &mut self.command
+    }
+
+    /// Runs to the end and returns what it printed, after checking that no seeded secret
+    /// reached the output or a file the run wrote.
+    pub(crate) fn output(mut self) -> Output<'e> {
+        let before = self.env.files();
+        let mut child = self
+            .command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hogguard starts");
+        let mut input = child.stdin.take().expect("stdin is piped");
+        // A command that does not read its input may exit first; that is not a failure.
+        let _ = input.write_all(&self.stdin);
+        drop(input);
+        let output = child.wait_with_output().expect("hogguard runs");
+        let output = Output {
+            env: self.env,
+            code: output.status.code().expect("hogguard exited, not killed"),
+            stdout: String::from_utf8(output.stdout).expect("UTF-8 output"),
+            stderr: String::from_utf8(output.stderr).expect("UTF-8 errors"),
+        };
+        self.env.assert_no_leak("stdout", &output.stdout);
+        self.env.assert_no_leak("stderr", &output.stderr);
+        self.env.assert_no_leak_in_files(&before);
+        output
+    }
+
+    /// Starts the command with piped standard streams, for tests that signal or talk to a
+    /// running hogguard. Check what it printed with [`TestEnv::assert_no_leak`].
+    pub(crate) fn spawn(mut self) -> Child {
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hogguard starts")
+    }
+}
+
+/// What a run printed, and how it exited.
+pub(crate) struct Output<'e> {
+    env: &'e TestEnv,
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Replacements that make output stable across runs: times, durations, hashes, masks.
+static STABLE: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)",
+            "[TIME]",
+        ),
+        (r"\b\d+(\.\d+)?(s|ms|µs)\b", "[DURATION]"),
+        (r"\b[0-9a-f]{40}\b", "[COMMIT]"),
+        (
+            r"\b(ph[a-z]_|whsec_|hgp_)\.\.\.[A-Za-z0-9_-]{4}\b",
+            "${1}...[MASK]",
+        ),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+    ]
+    .into_iter()
+    .map(|(pattern, replacement)| (Regex::new(pattern).expect("valid filter"), replacement))
+    .collect()
+});
+
+impl Output<'_> {
+    /// Panics unless the exit code is `code`, showing what was printed.
+    #[track_caller]
+    pub(crate) fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Exit code, standard output and standard error in one text for a snapshot, with the
+    /// work tree's path, times, durations, hashes and masks replaced by stable names.
+    pub(crate) fn snapshot(&self) -> String {
+        let text = format!(
+            "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        let mut text = self.normalize_paths(&text);
+        for (pattern, replacement) in STABLE.iter() {
+            text = pattern.replace_all(&text, *replacement).into_owned();
+        }
+        text
+    }
+
+    /// `text` with the work tree's path (as given and as resolved) written `[REPO]`.
+    fn normalize_paths(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        let raw = self.env.path().to_owned();
+        if let Ok(resolved) = raw.canonicalize() {
+            text = text.replace(&*resolved.to_string_lossy(), "[REPO]");
+        }
+        text.replace(&*raw.to_string_lossy(), "[REPO]")
+    }
+
+    /// Standard output parsed as JSON.
+    #[track_caller]
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// What a run of `hogguard` did (the harness before [`TestEnv`]; tests move to it).
 pub(crate) struct Run {
     pub(crate) code: i32,
     pub(crate) stdout: String,
@@ -32,7 +379,6 @@ pub(crate) fn run(command: &mut Command, stdin: &[u8]) -> Run {
         .spawn()
         .expect("hogguard starts");
     let mut input = child.stdin.take().expect("stdin is piped");
-    // A command that does not read its input may exit first; that is not a failure.
     let _ = input.write_all(stdin);
     drop(input);
     let output = child.wait_with_output().expect("hogguard runs");
