@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use hogguard_audit::{AuditLog, AuditOptions, EntryInput, Outcome};
 use hogguard_scan::{ScanOptions, Scanner};
 
@@ -75,10 +75,10 @@ impl<'p> Recorder<'p> {
                 )
             }),
             Err(e) => {
-                printer.warning(&format!(
-                    "audit log {}: {e}; this run is not logged",
+                printer.warning_from(&anyhow::Error::from(e).context(format!(
+                    "audit log {}; this run is not logged",
                     audit.path.display()
-                ));
+                )));
                 Ok(Recorder {
                     log: None,
                     required,
@@ -108,13 +108,13 @@ impl<'p> Recorder<'p> {
         }
         match log.append(input) {
             Ok(_) => Ok(()),
-            Err(e) if self.required => {
-                bail!("the audit entry for {action} could not be written: {e}")
-            }
+            Err(e) if self.required => Err(anyhow::Error::from(e)
+                .context(format!("the audit entry for {action} could not be written"))),
             Err(e) => {
-                self.printer.warning(&format!(
-                    "the audit entry for {action} could not be written: {e}"
-                ));
+                self.printer.warning_from(
+                    &anyhow::Error::from(e)
+                        .context(format!("the audit entry for {action} could not be written")),
+                );
                 Ok(())
             }
         }

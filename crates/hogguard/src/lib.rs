@@ -13,6 +13,7 @@ mod interrupt;
 mod policy;
 mod printer;
 mod repo;
+mod untrusted;
 mod verification;
 
 use std::ffi::OsString;
@@ -68,7 +69,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
         Ok(status) => status.into(),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            printer.error(&format!("{err:#}"));
+            printer.error(&err);
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -76,6 +77,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
 
 fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
     let config = config::Config::load(cli.global.config.as_deref())?;
+    untrusted::use_project_rules(&config.scan.rules);
     match cli.command {
         Command::Scan(args) => commands::scan::run(args, &config, printer),
         Command::Init(args) => commands::init::run(args, printer),

@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use crate::cli::ColorChoice;
+use crate::untrusted;
 
 /// ANSI styles used by the human format; anstream strips them when colour is off.
 pub(crate) mod style {
@@ -51,28 +52,44 @@ impl Printer {
         stdout.flush()
     }
 
+    /// A warning on standard error: `message` redacted and escaped to one line.
     pub(crate) fn warning(&self, message: &str) {
         anstream::eprintln!(
             "{}warning{}: {}",
             style::YELLOW,
             style::RESET,
-            escape(message)
+            untrusted::clean(message)
         );
     }
 
-    pub(crate) fn error(&self, message: &str) {
+    /// A warning made of an error and its causes, on one line.
+    pub(crate) fn warning_from(&self, error: &anyhow::Error) {
+        anstream::eprintln!(
+            "{}warning{}: {}",
+            style::YELLOW,
+            style::RESET,
+            untrusted::error_text(error)
+        );
+    }
+
+    /// An error and its causes on standard error, on one line, redacted and escaped: the
+    /// one way every hogguard error reaches people.
+    pub(crate) fn error(&self, error: &anyhow::Error) {
         anstream::eprintln!(
             "{}error{}: {}",
             style::BOLD_RED,
             style::RESET,
-            escape(message)
+            untrusted::error_text(error)
         );
     }
 
-    /// A note for people on standard error, dropped by `--quiet`.
+    /// A note for people on standard error, dropped by `--quiet`; redacted, and each of its
+    /// lines escaped.
     pub(crate) fn note(&self, message: &str) {
         if !self.quiet {
-            anstream::eprintln!("{message}");
+            let redacted = untrusted::redact(message);
+            let lines: Vec<String> = redacted.lines().map(untrusted::escape).collect();
+            anstream::eprintln!("{}", lines.join("\n"));
         }
     }
 
@@ -121,20 +138,6 @@ impl Drop for ProgressGuard {
     }
 }
 
-/// Escapes control characters in untrusted text (paths and messages from scanned files and
-/// commits) so that it cannot drive the terminal.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\n' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// `text` without the ANSI styles of [`style`], for files.
 pub(crate) fn strip_styles(text: &str) -> String {
     anstream::adapter::strip_str(text).to_string()
@@ -159,12 +162,6 @@ pub(crate) fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_terminal_controls() {
-        assert_eq!(escape("a\x1b[31mb\rc"), "a\\u{1b}[31mb\\rc");
-        assert_eq!(escape("plain/path.env"), "plain/path.env");
-    }
 
     #[test]
     fn formats_byte_counts() {

@@ -13,7 +13,8 @@ use crate::audit::{current_user, options, redaction_scanner};
 use crate::cli::{AuditCommand, AuditFormat, AuditLogArgs, AuditShowArgs, ResultName};
 use crate::commands::check::{Item, Outcome};
 use crate::config::{AuditConfig, Config};
-use crate::printer::{self, Printer};
+use crate::printer::Printer;
+use crate::untrusted;
 
 /// The configured log, or the default place when `[audit]` is absent.
 fn audit_config(config: &Config) -> AuditConfig {
@@ -53,7 +54,7 @@ fn verify(audit: &AuditConfig, printer: &Printer) -> Result<Status> {
             Ok(Status::Clean)
         }
         Some(problem) => {
-            printer.error(&format!(
+            printer.error(&anyhow::anyhow!(
                 "{} does not verify: {problem}",
                 audit.path.display()
             ));
@@ -90,23 +91,26 @@ fn show(audit: &AuditConfig, args: &AuditShowArgs, printer: &Printer) -> Result<
                     EntryOutcome::Success => "success",
                     _ => "failure",
                 };
+                // Every field was written by someone else: each is escaped, so none can
+                // break the one-entry-per-line layout.
                 let _ = write!(
                     text,
                     "{:>5} {} {} {} {} {result}",
-                    entry.seq, entry.timestamp, entry.user_id, entry.action, entry.resource
+                    entry.seq,
+                    entry.timestamp,
+                    untrusted::escape(&entry.user_id),
+                    untrusted::escape(&entry.action),
+                    untrusted::escape(&entry.resource)
                 );
                 if !entry.metadata.is_empty() {
-                    let _ = write!(
-                        text,
-                        " {}",
-                        serde_json::Value::Object(entry.metadata.clone())
-                    );
+                    let metadata = serde_json::Value::Object(entry.metadata.clone());
+                    let _ = write!(text, " {}", untrusted::escape(&metadata.to_string()));
                 }
                 text.push('\n');
             }
         }
     }
-    printer.out(&printer::escape(&text))?;
+    printer.out(&text)?;
     Ok(Status::Clean)
 }
 

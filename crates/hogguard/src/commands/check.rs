@@ -509,11 +509,11 @@ fn human(items: &[Item]) -> String {
             text,
             "{label}  {:<22} {}",
             item.id,
-            crate::printer::escape(&item.reason)
+            crate::untrusted::escape(&item.reason)
         );
         if item.status == Outcome::Fail {
             for detail in &item.details {
-                let _ = writeln!(text, "      {}", crate::printer::escape(detail));
+                let _ = writeln!(text, "      {}", crate::untrusted::escape(detail));
             }
         }
         if !item.fix.is_empty() && item.status != Outcome::Pass {

@@ -14,7 +14,7 @@ use crate::cli::{KeysArgs, KeysFormat};
 use crate::config::Config;
 use crate::environments::{self, Credential};
 use crate::interrupt::{self, Deferral};
-use crate::printer::{self, Printer, style};
+use crate::printer::{Printer, style};
 use crate::verification::{deployment, is_verifiable};
 use crate::{Status, age, policy};
 
@@ -323,7 +323,7 @@ fn human(reports: &[KeyReport]) -> String {
             report
                 .reason
                 .as_deref()
-                .map(|r| format!(" ({})", printer::escape(r)))
+                .map(|r| format!(" ({})", crate::untrusted::escape(r)))
                 .unwrap_or_default(),
         );
         if let Some(scopes) = &report.scopes {
@@ -341,9 +341,9 @@ fn human(reports: &[KeyReport]) -> String {
             let _ = writeln!(
                 text,
                 "      created {}, last used {}, last rolled {}{}",
-                printer::escape(report.created_at.as_deref().unwrap_or("?")),
-                printer::escape(report.last_used_at.as_deref().unwrap_or("never")),
-                printer::escape(report.last_rolled_at.as_deref().unwrap_or("never")),
+                crate::untrusted::escape(report.created_at.as_deref().unwrap_or("?")),
+                crate::untrusted::escape(report.last_used_at.as_deref().unwrap_or("never")),
+                crate::untrusted::escape(report.last_rolled_at.as_deref().unwrap_or("never")),
                 report
                     .age_days
                     .map(|d| format!(" ({d} days old)"))

@@ -52,7 +52,7 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
         }
         // A check that failed (the verify command, a refused key) is a finding, not a crash.
         Err(e) if e.exit_code() == 1 => {
-            printer.error(&e.to_string());
+            printer.error(&e.into());
             Ok(Status::Findings)
         }
         Err(e) => Err(e.into()),

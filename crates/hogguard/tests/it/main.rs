@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod init;
 mod keys;
+mod leaks;
 mod live;
 mod rotate;
 mod serve;
