@@ -1,6 +1,8 @@
 //! The `hogguard` command line: argument parsing, settings and the commands.
 //!
 //! `main.rs` only calls [`main`]; everything else lives here where tests can reach it.
+//! Only the printer writes to the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod age;
 mod audit;
@@ -67,7 +69,6 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
     let printer = Printer::new(cli.global.color, cli.global.quiet);
     match run(cli, &printer) {
         Ok(status) => status.into(),
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             printer.error(&err);
             ExitCode::from(EXIT_ERROR)
@@ -87,13 +88,4 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Audit(command) => commands::audit::run(command, &config, printer),
         Command::Webhook(command) => commands::webhook::run(command, &config, printer),
     }
-}
-
-/// A closed pipe (`hogguard scan | head`) is not an error.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

@@ -1,12 +1,10 @@
-//! Everything hogguard prints for people: colours, escaping of untrusted text, warnings,
-//! progress. Machine formats are written by the commands as they are.
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "this module is the printer"
-)]
+//! Everything hogguard prints: reports on standard output, warnings, errors, notes and
+//! progress on standard error, with colours, and untrusted text redacted and escaped. The
+//! rest of the crate may not print (`clippy::print_stdout` and `print_stderr` are denied);
+//! this module writes through `anstream` and never panics on a closed stream.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -25,9 +23,19 @@ pub(crate) mod style {
     pub(crate) const RESET: &str = "\x1b[0m";
 }
 
+/// `eprintln!` that ignores a standard error nobody reads any more instead of panicking.
+macro_rules! eprintln_quietly {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(anstream::stderr(), $($arg)*);
+    }};
+}
+
 /// Output settings shared by the commands.
 pub(crate) struct Printer {
     quiet: bool,
+    /// Standard output's reader went away (`hogguard scan | head -c1`): later output is
+    /// dropped, and the command still ends with the status its results call for.
+    stdout_closed: AtomicBool,
 }
 
 impl Printer {
@@ -38,23 +46,38 @@ impl Printer {
             ColorChoice::Never => anstream::ColorChoice::Never,
         };
         choice.write_global();
-        Printer { quiet }
+        Printer {
+            quiet,
+            stdout_closed: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn quiet(&self) -> bool {
         self.quiet
     }
 
-    /// Writes `text` to standard output.
+    /// Writes `text` to standard output. A reader that went away is not an error: the
+    /// output stops quietly and the exit code stays the one the results call for.
     pub(crate) fn out(&self, text: &str) -> std::io::Result<()> {
+        if self.stdout_closed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let mut stdout = anstream::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        stdout.flush()
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.stdout_closed.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            result => result,
+        }
     }
 
     /// A warning on standard error: `message` redacted and escaped to one line.
     pub(crate) fn warning(&self, message: &str) {
-        anstream::eprintln!(
+        eprintln_quietly!(
             "{}warning{}: {}",
             style::YELLOW,
             style::RESET,
@@ -64,7 +87,7 @@ impl Printer {
 
     /// A warning made of an error and its causes, on one line.
     pub(crate) fn warning_from(&self, error: &anyhow::Error) {
-        anstream::eprintln!(
+        eprintln_quietly!(
             "{}warning{}: {}",
             style::YELLOW,
             style::RESET,
@@ -75,7 +98,7 @@ impl Printer {
     /// An error and its causes on standard error, on one line, redacted and escaped: the
     /// one way every hogguard error reaches people.
     pub(crate) fn error(&self, error: &anyhow::Error) {
-        anstream::eprintln!(
+        eprintln_quietly!(
             "{}error{}: {}",
             style::BOLD_RED,
             style::RESET,
@@ -89,7 +112,7 @@ impl Printer {
         if !self.quiet {
             let redacted = untrusted::redact(message);
             let lines: Vec<String> = redacted.lines().map(untrusted::escape).collect();
-            anstream::eprintln!("{}", lines.join("\n"));
+            eprintln_quietly!("{}", lines.join("\n"));
         }
     }
 
@@ -109,11 +132,11 @@ impl Printer {
             while let Err(RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(Duration::from_millis(250))
             {
-                eprint!("\r\x1b[2K{}", status());
+                let _ = write!(std::io::stderr(), "\r\x1b[2K{}", status());
                 shown = true;
             }
             if shown {
-                eprint!("\r\x1b[2K");
+                let _ = write!(std::io::stderr(), "\r\x1b[2K");
             }
         });
         ProgressGuard {
@@ -121,6 +144,11 @@ impl Printer {
             thread: Some(thread),
         }
     }
+}
+
+/// A line on standard error from a signal handler, which has no [`Printer`] to hand.
+pub(crate) fn signal_note(message: &str) {
+    eprintln_quietly!("{message}");
 }
 
 /// Stops the progress display when dropped.

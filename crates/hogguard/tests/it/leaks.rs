@@ -76,3 +76,23 @@ fn an_action_with_a_line_break_cannot_forge_an_audit_line() {
         shown.stdout
     );
 }
+
+#[test]
+fn a_closed_output_pipe_keeps_the_exit_code_the_results_call_for() {
+    let env = TestEnv::new();
+    let key = env.key(Prefix::Personal);
+    env.write("app.py", format!("KEY = '{key}'\n"));
+    let scan = env.hogguard(["scan", "."]).closed_stdout().output();
+    assert_eq!(scan.code, 1, "findings: {}", scan.stderr);
+    assert_eq!(scan.stderr, "", "stops writing quietly");
+    // `check` with a failing item (a secret in a tracked file).
+    env.repo().commit_all("leak", "2024-01-01T00:00:00+00:00");
+    let check = env
+        .hogguard(["check", "--offline"])
+        .closed_stdout()
+        .output();
+    assert_eq!(check.code, 1, "a failing item: {}", check.stderr);
+    std::fs::remove_file(env.path().join("app.py")).unwrap();
+    let clean = env.hogguard(["scan", "."]).closed_stdout().output();
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+}

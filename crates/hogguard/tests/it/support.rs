@@ -131,6 +131,7 @@ impl TestEnv {
             env: self,
             command,
             stdin: Vec::new(),
+            closed_stdout: false,
         }
     }
 
@@ -207,6 +208,7 @@ pub(crate) struct Cmd<'e> {
     env: &'e TestEnv,
     command: Command,
     stdin: Vec<u8>,
+    closed_stdout: bool,
 }
 
 impl<'e> Cmd<'e> {
@@ -234,6 +236,13 @@ impl<'e> Cmd<'e> {
         self
     }
 
+    /// Gives the run a standard output whose reader is gone, as `hogguard ... | head -c1`
+    /// does once head has read its byte: every write fails with a broken pipe.
+    pub(crate) fn closed_stdout(mut self) -> Self {
+        self.closed_stdout = true;
+        self
+    }
+
     /// The command itself, for what the builder does not cover.
     pub(crate) fn command_mut(&mut self) -> &mut Command {
         &mut self.command
@@ -243,10 +252,17 @@ impl<'e> Cmd<'e> {
     /// reached the output or a file the run wrote.
     pub(crate) fn output(mut self) -> Output<'e> {
         let before = self.env.files();
+        let stdout = if self.closed_stdout {
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            drop(reader);
+            Stdio::from(writer)
+        } else {
+            Stdio::piped()
+        };
         let mut child = self
             .command
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("hogguard starts");
