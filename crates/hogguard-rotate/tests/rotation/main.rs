@@ -4,6 +4,7 @@
 mod assisted;
 mod command_store;
 mod crashes;
+mod errors;
 mod killed;
 mod locking;
 mod project_secret_key;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use hogguard_posthog::ClientConfig;
 use hogguard_rotate::{
-    AuditResult, AuditSink, AuditSinkError, Interaction, InteractionError, PersonalKeyProvider,
+    AuditRecord, AuditResult, AuditSinkError, Interaction, InteractionError, PersonalKeyProvider,
     PostHogAccess, ProjectApiKeyProvider, ProjectSecretKeyProvider, Provider, RotationRequest,
     Rotator, Store, WebhookSecretProvider,
 };
@@ -27,8 +27,18 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
         return Ok(Status::Clean);
     }
     let recorder = Recorder::open(config, true, printer)?;
-    let sink = AuditLogSink {
-        recorder: &recorder,
+    // Every rotation step goes to the audit log; with `[audit] required = true` a step whose
+    // entry cannot be written is not taken.
+    let sink = |record: &AuditRecord<'_>| -> Result<(), AuditSinkError> {
+        let metadata: Vec<(&str, serde_json::Value)> = record
+            .metadata
+            .iter()
+            .map(|(name, value)| (*name, value.as_str().into()))
+            .collect();
+        let success = record.result == AuditResult::Success;
+        recorder
+            .record(record.action, record.resource, success, &metadata)
+            .map_err(AuditSinkError::new)
     };
     let mut terminal = Terminal {
         stdin: args.stdin,
@@ -51,7 +61,7 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
             Ok(Status::Clean)
         }
         // A check that failed (the verify command, a refused key) is a finding, not a crash.
-        Err(e) if e.exit_code() == 1 => {
+        Err(e) if e.is_failed_check() => {
             printer.error(&e.into());
             Ok(Status::Findings)
         }
@@ -219,28 +229,4 @@ impl Interaction for Terminal<'_> {
 
 fn no_terminal(message: &str) -> InteractionError {
     InteractionError::Io(std::io::Error::other(message.to_owned()))
-}
-
-/// Every rotation step goes to the audit log; with `[audit] required = true` a step whose
-/// entry cannot be written is not taken.
-struct AuditLogSink<'r, 'p> {
-    recorder: &'r Recorder<'p>,
-}
-
-impl AuditSink for AuditLogSink<'_, '_> {
-    fn record(
-        &self,
-        action: &str,
-        resource: &str,
-        result: AuditResult,
-        metadata: &[(&str, String)],
-    ) -> Result<(), AuditSinkError> {
-        let metadata: Vec<(&str, serde_json::Value)> = metadata
-            .iter()
-            .map(|(k, v)| (*k, v.clone().into()))
-            .collect();
-        self.recorder
-            .record(action, resource, result == AuditResult::Success, &metadata)
-            .map_err(|e| AuditSinkError::new(format!("{e:#}")))
-    }
 }
