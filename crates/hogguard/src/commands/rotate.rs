@@ -26,6 +26,9 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
         printer.out(&format!("{}\n", rotator.plan(&request)))?;
         return Ok(Status::Clean);
     }
+    // The credential first: a second rotation of it is refused at once, rather than wait for
+    // the first one's audit log and then rotate again.
+    let locked = rotator.lock(&request)?;
     let recorder = Recorder::open(config, true, printer)?;
     // Every rotation step goes to the audit log; with `[audit] required = true` a step whose
     // entry cannot be written is not taken.
@@ -46,13 +49,13 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
         printer,
     };
     let outcome = if args.resume {
-        rotator.resume(&request, &mut terminal, &sink)
+        locked.resume(&mut terminal, &sink)
     } else if args.abort {
-        rotator.abort(&request, &mut terminal, &sink)
+        locked.abort(&mut terminal, &sink)
     } else if args.finish {
-        rotator.finish(&request, &mut terminal, &sink)
+        locked.finish(&mut terminal, &sink)
     } else {
-        rotator.run(&request, &mut terminal, &sink)
+        locked.run(&mut terminal, &sink)
     };
     recorder.close()?;
     match outcome {
