@@ -54,8 +54,12 @@
 //! | `audit.jsonl.outbox` | the last entry PostHog acknowledged | atomically, after each batch |
 //! | `audit.jsonl.outbox.lock` | `flock` of the one shipper | held during `ship` |
 //!
-//! "Atomically" means: write `<file>.tmp`, fsync it, rename it over `<file>`, fsync the
-//! directory. A crash leaves the old or the new file, never a mix.
+//! "Atomically" means [`hogguard_fs::replace`]: write a uniquely named temporary file beside
+//! `<file>`, fsync it, rename it over `<file>`, fsync the directory. A crash leaves the old or
+//! the new file, never a mix. The directory and files are private whatever the umask. The log
+//! and its checkpoint and outbox must be regular files (a link to one is followed): a device
+//! or FIFO given as the log is refused before it is read, and every file is read one bounded
+//! line at a time, so no reader waits forever or holds more than a line of a log in memory.
 //!
 //! ## Log line
 //!
@@ -190,8 +194,8 @@
 mod checkpoint;
 mod entry;
 mod error;
+mod files;
 mod format;
-mod fsutil;
 mod log;
 mod query;
 mod redact;

@@ -2,12 +2,13 @@
 //! problems that can be found.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read as _, Seek as _, SeekFrom};
 use std::path::Path;
 
 use crate::checkpoint::{Checkpoint, CheckpointKey, KeyCheck, ReadFailure};
 use crate::error::AuditError;
+use crate::files::{open_regular, seq_appears};
 use crate::format::{
     Digest, GENESIS_DIGEST, LineError, MAX_LINE_BYTES, ParsedLine, claimed_seq, hex, parse_line,
 };
@@ -238,21 +239,16 @@ impl From<LineError> for ProblemKind {
     }
 }
 
-/// Tells a reordering from a gap: when the expected seq shows up in a later line, the
-/// lines were moved rather than deleted.
-pub(crate) fn refine_seq_problem<'a>(
+/// Tells a reordering from a gap: when the expected seq shows up in a later line (which
+/// `appears_later` looks for, only for a gap), the lines were moved rather than deleted.
+pub(crate) fn refine_seq_problem(
     kind: ProblemKind,
-    expected: u64,
-    mut later_lines: impl Iterator<Item = &'a [u8]>,
-) -> ProblemKind {
-    match kind {
-        ProblemKind::Gap { found }
-            if later_lines.any(|line| claimed_seq(line) == Some(expected)) =>
-        {
-            ProblemKind::Reordered { found }
-        }
+    appears_later: impl FnOnce() -> io::Result<bool>,
+) -> io::Result<ProblemKind> {
+    Ok(match kind {
+        ProblemKind::Gap { found } if appears_later()? => ProblemKind::Reordered { found },
         other => other,
-    }
+    })
 }
 
 /// Checks the whole log at `path` from seq 1, then its checkpoint (with `key`, its MAC).
@@ -270,18 +266,10 @@ pub fn verify(path: impl AsRef<Path>, key: Option<&CheckpointKey>) -> Result<Rep
     let path = path.as_ref();
     let checkpoint = match Checkpoint::read(path) {
         Ok(checkpoint) => Ok(checkpoint),
-        Err(ReadFailure::Io(source)) => {
-            return Err(AuditError::Unreadable {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(ReadFailure::File(error)) => return Err(AuditError::unreadable(error)),
         Err(ReadFailure::Malformed(reason)) => Err(reason),
     };
-    let file = File::open(path).map_err(|source| AuditError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
+    let file = open_regular(path, OpenOptions::new().read(true)).map_err(AuditError::unreadable)?;
     check_log(
         &file,
         path,
@@ -433,17 +421,24 @@ fn check_log(
                 }
                 Err(kind) => {
                     let expected = chain.next_seq();
-                    let mut rest = buffer[last_newline + 1..].to_vec();
-                    // The seq expected may turn up past the checkpoint's offset too.
-                    file.get_mut().read_to_end(&mut rest).map_err(unreadable)?;
-                    let later = lines[index + 1..]
-                        .iter()
-                        .copied()
-                        .chain(rest.split(|&b| b == b'\n'));
+                    let kind = refine_seq_problem(kind, || {
+                        if lines[index + 1..]
+                            .iter()
+                            .any(|line| claimed_seq(line) == Some(expected))
+                        {
+                            return Ok(true);
+                        }
+                        // The rest of the file, the partial line carried over first; the seq
+                        // expected may turn up past the checkpoint's offset too.
+                        let carried = &buffer[last_newline + 1..];
+                        let mut rest = BufReader::new(carried.chain(file.get_mut()));
+                        seq_appears(&mut rest, expected)
+                    })
+                    .map_err(unreadable)?;
                     report.problem = Some(Problem {
                         seq: expected,
                         line: Some(line_number),
-                        kind: refine_seq_problem(kind, expected, later),
+                        kind,
                     });
                     break 'chunks;
                 }
