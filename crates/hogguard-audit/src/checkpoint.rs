@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use crate::error::AuditError;
 use crate::files::MAX_SIDECAR_BYTES;
 use crate::format::{Digest, FORMAT_VERSION, hex, parse_hex};
-use crate::verify::CheckpointMismatch;
+use crate::problem::CheckpointMismatch;
 
 /// The prefix of the `mac` member's value.
 const MAC_PREFIX: &str = "hmac-sha256:";

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::verify::Problem;
+use crate::problem::Problem;
 
 /// What went wrong with a local log.
 ///

@@ -197,6 +197,7 @@ mod error;
 mod files;
 mod format;
 mod log;
+mod problem;
 mod query;
 mod redact;
 mod ship;
@@ -208,9 +209,8 @@ pub use entry::{Entry, EntryInput, Outcome};
 pub use error::AuditError;
 pub use format::{GENESIS_PREV, MAX_LINE_BYTES};
 pub use log::{AuditLog, AuditOptions, RECOVERED_ACTION, SYSTEM_USER_ID};
+pub use problem::{CheckpointMismatch, Problem, ProblemKind};
 pub use query::{Entries, Filter, query};
 pub use ship::{AUDIT_EVENT, ShipError, ShipOptions, ShipReport, ship};
 pub use time::{InvalidTimestamp, Timestamp};
-pub use verify::{
-    CheckpointMismatch, CheckpointSummary, Head, Problem, ProblemKind, Report, verify,
-};
+pub use verify::{CheckpointSummary, Head, Report, verify};

@@ -19,11 +19,10 @@ use crate::format::{
     Digest, GENESIS_DIGEST, LinePosition, MAX_LINE_BYTES, hex, parse_hex, serialize_caller_members,
     write_line,
 };
+use crate::problem::{CheckpointMismatch, Problem, ProblemKind};
 use crate::redact::{default_scanner, redact_input};
 use crate::time::Timestamp;
-use crate::verify::{
-    Chain, CheckpointMismatch, Problem, ProblemKind, refine_seq_problem, verify_checkpointed,
-};
+use crate::verify::{Chain, refine_seq_problem, verify_checkpointed};
 
 /// The action of the entry that records a recovery cut.
 pub const RECOVERED_ACTION: &str = "audit.recovered";

@@ -8,8 +8,9 @@ use crate::entry::{Entry, Outcome};
 use crate::error::AuditError;
 use crate::files::{open_regular, read_line};
 use crate::format::{MAX_LINE_BYTES, ParsedLine};
+use crate::problem::{Problem, ProblemKind};
 use crate::time::Timestamp;
-use crate::verify::{Chain, Problem, ProblemKind};
+use crate::verify::Chain;
 
 /// Which entries [`query`] yields; every condition set must hold.
 ///
