@@ -218,45 +218,51 @@ impl AuditLog {
         };
         hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&path))
             .map_err(AuditError::unwritable)?;
+        let log_options = OpenOptions::new().read(true).append(true).clone();
+        // A log that is no regular file is refused before a lock file is made beside it
+        // (`/dev/zero.lock`); it is checked again once opened under the lock.
+        if let Err(error) = open_regular(&path, &log_options)
+            && error.kind() != io::ErrorKind::NotFound
+        {
+            return Err(AuditError::unwritable(error));
+        }
         let lock = hogguard_fs::Lock::acquire(
             &hogguard_fs::sidecar(&path, LOCK_SUFFIX),
             options.lock_timeout,
         )
         .map_err(AuditError::unwritable)?;
-        let (file, checkpoint, end) =
-            match open_regular(&path, OpenOptions::new().read(true).append(true)) {
-                Ok(mut file) => {
-                    let length = file.metadata().map_err(unwritable(&path))?.len();
-                    let checkpoint = match read_checkpoint(&path, key.as_ref(), length == 0)? {
-                        Some(checkpoint) => checkpoint,
-                        None if length == 0 => start_checkpoint(&path, key.as_ref())?,
-                        None => return Err(corrupt(&path, 0, ProblemKind::CheckpointMissing)),
-                    };
-                    let end = recover(&mut file, &path, &checkpoint, key.as_ref(), &scanner)?;
-                    (file, checkpoint, end)
-                }
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    let checkpoint = match read_checkpoint(&path, key.as_ref(), true)? {
-                        // The log was deleted after entries were checkpointed.
-                        Some(checkpoint) if checkpoint.seq > 0 => {
-                            let kind =
-                                ProblemKind::CheckpointMismatch(CheckpointMismatch::AheadOfLog);
-                            return Err(corrupt(&path, checkpoint.seq, kind));
-                        }
-                        // A crash between writing the first checkpoint and creating the log.
-                        Some(checkpoint) => checkpoint,
-                        None => start_checkpoint(&path, key.as_ref())?,
-                    };
-                    let file = create_log_file(&path)?;
-                    let empty = Position {
-                        seq: 0,
-                        hash: GENESIS_DIGEST,
-                        offset: 0,
-                    };
-                    (file, checkpoint, empty)
-                }
-                Err(error) => return Err(AuditError::unwritable(error)),
-            };
+        let (file, checkpoint, end) = match open_regular(&path, &log_options) {
+            Ok(mut file) => {
+                let length = file.metadata().map_err(unwritable(&path))?.len();
+                let checkpoint = match read_checkpoint(&path, key.as_ref(), length == 0)? {
+                    Some(checkpoint) => checkpoint,
+                    None if length == 0 => start_checkpoint(&path, key.as_ref())?,
+                    None => return Err(corrupt(&path, 0, ProblemKind::CheckpointMissing)),
+                };
+                let end = recover(&mut file, &path, &checkpoint, key.as_ref(), &scanner)?;
+                (file, checkpoint, end)
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                let checkpoint = match read_checkpoint(&path, key.as_ref(), true)? {
+                    // The log was deleted after entries were checkpointed.
+                    Some(checkpoint) if checkpoint.seq > 0 => {
+                        let kind = ProblemKind::CheckpointMismatch(CheckpointMismatch::AheadOfLog);
+                        return Err(corrupt(&path, checkpoint.seq, kind));
+                    }
+                    // A crash between writing the first checkpoint and creating the log.
+                    Some(checkpoint) => checkpoint,
+                    None => start_checkpoint(&path, key.as_ref())?,
+                };
+                let file = create_log_file(&path)?;
+                let empty = Position {
+                    seq: 0,
+                    hash: GENESIS_DIGEST,
+                    offset: 0,
+                };
+                (file, checkpoint, empty)
+            }
+            Err(error) => return Err(AuditError::unwritable(error)),
+        };
 
         let log = AuditLog {
             log_id: checkpoint.log_id.clone(),

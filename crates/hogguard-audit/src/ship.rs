@@ -293,6 +293,9 @@ pub fn ship(
     options: &ShipOptions,
 ) -> Result<ShipReport, ShipError> {
     let path = path.as_ref();
+    // Opened first: a log that is no regular file gets no lock file beside it.
+    let mut file =
+        open_regular(path, OpenOptions::new().read(true)).map_err(AuditError::unreadable)?;
     let _lock = hogguard_fs::Lock::acquire(
         &hogguard_fs::sidecar(path, OUTBOX_LOCK_SUFFIX),
         options.lock_timeout,
@@ -306,8 +309,6 @@ pub fn ship(
         path: path.to_owned(),
         source,
     };
-    let mut file =
-        open_regular(path, OpenOptions::new().read(true)).map_err(AuditError::unreadable)?;
     let checkpoint = match Checkpoint::read(path) {
         Ok(Some(checkpoint)) => checkpoint,
         Ok(None) => return Err(corrupt(path, 0, ProblemKind::CheckpointMissing).into()),

@@ -114,6 +114,24 @@ fn non_regular_logs_in_child() {
         };
         refused(&error);
     }
+    // Nothing was made beside the device and the FIFO (beside `/dev/zero`, were it named
+    // directly); the regular log has its lock files.
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "fifo.jsonl",
+            "log.jsonl",
+            "log.jsonl.checkpoint",
+            "log.jsonl.lock",
+            "log.jsonl.outbox.lock",
+            "zero.jsonl"
+        ]
+    );
 }
 
 /// A line longer than any entry can be is not read whole: `query` reports it as damage
