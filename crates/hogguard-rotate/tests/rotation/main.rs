@@ -7,5 +7,6 @@ mod crashes;
 mod errors;
 mod killed;
 mod locking;
+mod private;
 mod project_secret_key;
 mod support;
