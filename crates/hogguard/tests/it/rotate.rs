@@ -368,3 +368,42 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// Issue 12 point 5: a rotation that needs a person, run without a terminal, printed its one
+/// cause three times. Each part of the error is said once.
+#[test]
+fn a_rotation_without_a_terminal_says_why_once() {
+    let env = TestEnv::new();
+    let hog = env.posthog();
+    let organization = hog.add_organization("Acme");
+    let user = hog
+        .add_user(UserSpec::new("dev@acme.test").member_of(&organization, MembershipLevel::Member));
+    let old = hog.add_personal_key(
+        user.id,
+        PersonalKeySpec::new("app").scopes(["feature_flag:read"]),
+    );
+    env.seed(&old.value);
+    env.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\n\
+         [environments.production.credentials]\npersonal_api_key = 'POSTHOG_PERSONAL_API_KEY'\n",
+    );
+    env.write(
+        ".env.production",
+        format!("POSTHOG_PERSONAL_API_KEY={}\n", old.value),
+    );
+
+    let run = env
+        .hogguard(["rotate", "production", "personal_api_key"])
+        .output();
+    run.assert_code(2);
+    let error = run.stderr.lines().last().unwrap();
+    assert_eq!(
+        error,
+        "error: no answer at the prompt; the rotation stays open: continue it with --resume, or \
+         drop it with --abort: cannot read the answer: no terminal to read the new key from: pass \
+         it on standard input with --stdin",
+        "{}",
+        run.snapshot()
+    );
+}
