@@ -62,10 +62,11 @@ impl Rotator {
 
     /// Test hook (feature `fault-injection`): at each [`CrashPoint`], `hook` decides whether
     /// the rotation stops there with [`RotateError::Interrupted`], leaving the journal, the
-    /// store and PostHog as a crash at that point would. Only the half-written temporary file
-    /// of [`CrashPoint::EnvFileWritten`] is removed on the way out, as a crash would leave
-    /// it (and the next resume removes it; a child process killed there shows that). It may
-    /// also block, to hold a rotation in place while a test acts.
+    /// store and PostHog as a crash at that point would. One difference: stopped at
+    /// [`CrashPoint::EnvFileWritten`], the env file's temporary file is removed on the way
+    /// out, where a crash leaves it for the next resume to remove (the tests that kill a child
+    /// process there check that). It may also block, to hold a rotation in place while a test
+    /// acts.
     #[cfg(feature = "fault-injection")]
     pub fn interrupt_when(
         mut self,
