@@ -10,13 +10,15 @@ use hogguard_scan::{Baseline, ScanOptions, Scanner};
 use hogguard_secret::CredentialKind;
 use serde::Serialize;
 
+use crate::Status;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::commands::keys;
 use crate::config::Config;
 use crate::environments;
 use crate::printer::{Printer, style};
 use crate::repo::Repository;
-use crate::{Status, interrupt};
+use crate::settings::Settings;
+use crate::untrusted;
 
 /// How an item came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,19 +50,25 @@ impl Item {
         Item {
             id,
             status,
-            reason: reason.into(),
+            reason: untrusted::redact(&reason.into()).into_owned(),
             fix: fix.into(),
             details: Vec::new(),
         }
     }
 
+    /// Adds the lines that back the reason up; they quote keys' places, paths and errors,
+    /// so they are redacted like the reason.
     fn details(mut self, details: Vec<String>) -> Item {
-        self.details = details;
+        self.details = details
+            .iter()
+            .map(|detail| untrusted::redact(detail).into_owned())
+            .collect();
         self
     }
 }
 
-pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(args: CheckArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
     let repository = Repository::discover(Path::new("."))?;
     let items = vec![
         secrets_in_env(config, repository.as_ref(), args.deep)?,
@@ -69,13 +77,13 @@ pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result
     ];
     let mut items = items;
     items.extend(posthog_items(
-        config,
+        settings,
         args.env.as_deref(),
         args.offline,
         printer,
     )?);
     items.push(webhook_signatures(config, args.env.as_deref())?);
-    items.push(audit_log(config));
+    items.push(audit_log(settings));
 
     let failed = items.iter().any(|item| item.status == Outcome::Fail);
     let text = match args.format {
@@ -87,13 +95,7 @@ pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result
         CheckFormat::Markdown => markdown(&items),
     };
     printer.out(&text)?;
-    Ok(if interrupt::requested() {
-        Status::Interrupted
-    } else if failed {
-        Status::Findings
-    } else {
-        Status::Clean
-    })
+    Ok(Status::of_results(failed))
 }
 
 /// No PostHog secret in tracked files (or, with `--deep`, anywhere in history).
@@ -308,7 +310,7 @@ fn keys_per_environment(config: &Config, only: Option<&str>) -> Result<Item> {
 
 /// `least-privilege` and `key-age`, which need PostHog's word on each key.
 fn posthog_items(
-    config: &Config,
+    settings: &Settings,
     only: Option<&str>,
     offline: bool,
     printer: &Printer,
@@ -331,7 +333,7 @@ fn posthog_items(
             ),
         ]);
     }
-    let reports = keys::inventory(config, only, printer)?;
+    let reports = keys::inventory(settings, only, printer)?;
     let verdicts = |ids: &[&str]| -> Vec<String> {
         reports
             .iter()
@@ -483,16 +485,16 @@ fn random_bytes(secret: &str) -> usize {
 }
 
 /// The audit log: configured, present, and its chain verifies.
-fn audit_log(config: &Config) -> Item {
+fn audit_log(settings: &Settings) -> Item {
     const ID: &str = "audit-log";
-    match &config.audit {
+    match &settings.config.audit {
         None => Item::new(
             ID,
             Outcome::Fail,
             "no audit log is configured",
             "add an [audit] section with a path to hogguard.toml",
         ),
-        Some(audit) => crate::commands::audit::check_item(audit, ID),
+        Some(audit) => crate::commands::audit::check_item(settings, audit, ID),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::environments::{self, Credential};
 use crate::interrupt::{self, Deferral};
 use crate::printer::{Printer, style};
+use crate::settings::Settings;
 use crate::verification::{deployment, is_verifiable};
 use crate::{Status, age, policy};
 
@@ -63,8 +64,8 @@ pub(crate) struct Verdict {
     pub(crate) message: String,
 }
 
-pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<Status> {
-    let reports = inventory(config, args.env.as_deref(), printer)?;
+pub(crate) fn run(args: KeysArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let reports = inventory(settings, args.env.as_deref(), printer)?;
     let failed = reports.iter().any(|r| !r.verdicts.is_empty());
     let text = match args.format {
         KeysFormat::Json => {
@@ -74,13 +75,7 @@ pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<
         KeysFormat::Human => human(&reports),
     };
     printer.out(&text)?;
-    Ok(if interrupt::requested() {
-        Status::Interrupted
-    } else if failed {
-        Status::Findings
-    } else {
-        Status::Clean
-    })
+    Ok(Status::of_results(failed))
 }
 
 /// Reads, verifies and judges every configured credential (of `only`, when given); every key
@@ -88,10 +83,11 @@ pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<
 /// lets the probes finish and be recorded, and the caller then ends with
 /// [`Status::Interrupted`].
 pub(crate) fn inventory(
-    config: &Config,
+    settings: &Settings,
     only: Option<&str>,
     printer: &Printer,
 ) -> Result<Vec<KeyReport>> {
+    let config = &settings.config;
     interrupt::install();
     let credentials = environments::credentials(config, only)?;
     let probed: Vec<usize> = (0..credentials.len())

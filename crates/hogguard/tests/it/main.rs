@@ -9,5 +9,6 @@ mod leaks;
 mod live;
 mod rotate;
 mod serve;
+mod settings;
 mod support;
 mod webhook;
