@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::Status;
 use crate::cli::{CheckArgs, CheckFormat};
-use crate::commands::keys;
+use crate::commands::keys::{self, KeyReport};
 use crate::config::Config;
 use crate::environments;
 use crate::printer::{Printer, style};
@@ -334,8 +334,74 @@ fn posthog_items(
         ]);
     }
     let reports = keys::inventory(settings, only, printer)?;
-    let verdicts = |ids: &[&str]| -> Vec<String> {
-        reports
+    let unknown: Vec<String> = reports
+        .iter()
+        .filter(|r| r.status() == "unknown")
+        .map(|r| {
+            format!(
+                "{}: PostHog could not be asked: {}",
+                r.place(),
+                r.reason().unwrap_or("no answer")
+            )
+        })
+        .collect();
+    let live: Vec<&KeyReport> = reports.iter().filter(|r| r.status() == "live").collect();
+    let scopes = judge(
+        SCOPES,
+        &reports,
+        &["scope-not-allowed", "wildcard-scope", "not-project-scoped"],
+        "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
+        &unknown,
+        live.len(),
+        format!("{} live keys hold only allowed scopes", live.len()),
+    );
+    // Only environments with a max_key_age have an age to keep; a key whose age PostHog did
+    // not tell is never counted as young.
+    let aged: Vec<&KeyReport> = live
+        .into_iter()
+        .filter(|r| {
+            settings
+                .config
+                .environments
+                .get(r.environment())
+                .is_some_and(|e| e.max_key_age.is_some())
+        })
+        .collect();
+    let mut age_unknown = unknown;
+    age_unknown.extend(aged.iter().filter_map(|r| {
+        r.age_unknown()
+            .map(|reason| format!("{}: {reason}", r.place()))
+    }));
+    let known = aged.iter().filter(|r| r.age_unknown().is_none()).count();
+    let age = judge(
+        AGE,
+        &reports,
+        &["too-old"],
+        "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
+        &age_unknown,
+        known,
+        format!("{known} live keys are younger than max_key_age"),
+    );
+    Ok(vec![scopes, age])
+}
+
+/// A PostHog item: `fail` with the reports' verdicts of `ids`, else `warn` with what is not
+/// known, else `skip` when no key could be judged, else `pass`.
+fn judge(
+    id: &'static str,
+    reports: &[KeyReport],
+    ids: &[&str],
+    fix: &str,
+    unknown: &[String],
+    judged: usize,
+    pass: String,
+) -> Item {
+    let failing: Vec<&KeyReport> = reports
+        .iter()
+        .filter(|r| r.verdicts.iter().any(|v| ids.contains(&v.id)))
+        .collect();
+    if !failing.is_empty() {
+        let details: Vec<String> = failing
             .iter()
             .flat_map(|r| {
                 r.verdicts
@@ -343,60 +409,60 @@ fn posthog_items(
                     .filter(|v| ids.contains(&v.id))
                     .map(move |v| format!("{}: {}", r.place(), v.message))
             })
-            .collect()
-    };
-    let unknown: Vec<String> = reports
-        .iter()
-        .filter(|r| r.status() == "unknown")
-        .map(|r| format!("{}: unknown", r.place()))
-        .collect();
-    let probed = reports.iter().filter(|r| r.status() == "live").count();
-    let judge = |id: &'static str, failures: Vec<String>, fix: &str, pass: String| {
-        if !failures.is_empty() {
-            Item::new(
-                id,
-                Outcome::Fail,
-                format!(
-                    "{} key{} break the policy",
-                    failures.len(),
-                    if failures.len() == 1 { "" } else { "s" }
-                ),
-                fix,
-            )
-            .details(failures)
-        } else if !unknown.is_empty() {
-            Item::new(
-                id,
-                Outcome::Warn,
-                "PostHog could not tell about some keys",
-                "run again when PostHog answers",
-            )
-            .details(unknown.clone())
-        } else if probed == 0 {
-            Item::new(
-                id,
-                Outcome::Skip,
-                "no live personal API key is configured",
-                "name keys in [environments.NAME.credentials]",
+            .chain(unknown.iter().cloned())
+            .collect();
+        let verdicts = details.len() - unknown.len();
+        let keys = plural(failing.len(), "key breaks", "keys break");
+        let reason = if verdicts == failing.len() {
+            format!("{keys} the policy")
+        } else {
+            format!("{keys} the policy ({verdicts} verdicts)")
+        };
+        return Item::new(id, Outcome::Fail, reason, fix).details(details);
+    }
+    if !unknown.is_empty() {
+        let reason = if id == "key-age" {
+            format!(
+                "the age of {} not known",
+                plural(unknown.len(), "key is", "keys are")
             )
         } else {
-            Item::new(id, Outcome::Pass, pass, "")
-        }
-    };
-    Ok(vec![
-        judge(
-            SCOPES,
-            verdicts(&["scope-not-allowed", "wildcard-scope", "not-project-scoped"]),
-            "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
-            format!("{probed} live keys hold only allowed scopes"),
-        ),
-        judge(
-            AGE,
-            verdicts(&["too-old"]),
-            "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
-            format!("{probed} live keys are younger than max_key_age"),
-        ),
-    ])
+            format!(
+                "PostHog could not tell about {}",
+                plural(unknown.len(), "key", "keys")
+            )
+        };
+        return Item::new(
+            id,
+            Outcome::Warn,
+            reason,
+            "see each key's reason; run again when PostHog answers",
+        )
+        .details(unknown.to_vec());
+    }
+    if judged == 0 {
+        let reason = if id == "key-age" {
+            "no live key in an environment that sets max_key_age"
+        } else {
+            "no live PostHog key is configured"
+        };
+        return Item::new(
+            id,
+            Outcome::Skip,
+            reason,
+            "name keys in [environments.NAME.credentials]",
+        );
+    }
+    Item::new(id, Outcome::Pass, pass, "")
+}
+
+/// `1 key` / `2 keys`: a count with the word that agrees with it.
+fn plural(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
 }
 
 /// The fewest random bytes a webhook signing secret should carry.

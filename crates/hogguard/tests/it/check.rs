@@ -3,10 +3,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{self, Run, run};
+use crate::support::{self, Run, TestEnv, run};
 use hogguard_testkit::git::TempRepo;
 use hogguard_testkit::keys::{self, Era, Prefix};
-use hogguard_testkit::posthog::{FakeHog, PersonalKeySpec, Timestamp, UserSpec};
+use hogguard_testkit::posthog::{
+    FakeHog, MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, Timestamp, UserSpec,
+};
 use serde_json::{Value, json};
 
 fn check(repo: &TempRepo, args: &[&str], posthog: Option<&FakeHog>) -> (i32, Value, String) {
@@ -362,5 +364,85 @@ fn a_tampered_audit_log_fails_the_check() {
     assert!(
         audit["reason"].as_str().unwrap().contains("seq 1"),
         "{audit}"
+    );
+}
+
+/// A project with a project secret API key made `days` ago, and an admin key that may list
+/// the project's keys, both in `.env.production`.
+fn project_with_an_old_secret_key(env: &TestEnv, days: i64) -> u64 {
+    let hog = env.posthog();
+    let organization = hog.add_organization("Acme");
+    let project = hog.add_project(&organization, "web");
+    let admin = hog.add_user(
+        UserSpec::new("admin@acme.test").member_of(&organization, MembershipLevel::Admin),
+    );
+    let admin_key = hog.add_personal_key(admin.id, PersonalKeySpec::new("admin").scopes(["*"]));
+    let made = Timestamp::from_unix_seconds(hog.now().unix_seconds() - days * 86_400);
+    let secret_key = hog.add_project_secret_key(
+        project.id,
+        ProjectSecretKeySpec::new("backend", ["feature_flag:read"]).created_at(made),
+    );
+    env.seed(&admin_key.value);
+    env.seed(&secret_key.value);
+    private(
+        env.repo(),
+        ".env.production",
+        &format!(
+            "POSTHOG_SECRET_API_KEY={}\nPOSTHOG_ADMIN_API_KEY={}\n",
+            secret_key.value, admin_key.value
+        ),
+    );
+    project.id
+}
+
+fn key_age_item(env: &TestEnv) -> Value {
+    let run = env.hogguard(["check", "--format", "json"]).output();
+    item(&run.json(), "key-age").clone()
+}
+
+#[test]
+fn the_age_of_a_project_secret_key_is_learnt_from_the_projects_key_list() {
+    let env = TestEnv::new();
+    let project = project_with_an_old_secret_key(&env, 702);
+    env.write(
+        "hogguard.toml",
+        format!(
+            "[posthog]\nproject_id = {project}\nadmin_key = 'POSTHOG_ADMIN_API_KEY'\n\
+             [environments.production]\nenv_file = '.env.production'\nmax_key_age = '90d'\n\
+             [environments.production.credentials]\nsecret_api_key = 'POSTHOG_SECRET_API_KEY'\n"
+        ),
+    );
+    let age = key_age_item(&env);
+    assert_eq!(age["status"], "fail", "{age}");
+    assert_eq!(
+        age["details"],
+        json!([
+            "production.secret_api_key: made or rolled 702 days ago, beyond max_key_age 90d: rotate it"
+        ])
+    );
+}
+
+#[test]
+fn a_key_whose_age_is_unknown_is_a_warning_never_young() {
+    let env = TestEnv::new();
+    let project = project_with_an_old_secret_key(&env, 702);
+    // No admin key: the project's key list cannot be read.
+    env.write(
+        "hogguard.toml",
+        format!(
+            "[posthog]\nproject_id = {project}\n\
+             [environments.production]\nenv_file = '.env.production'\nmax_key_age = '90d'\n\
+             [environments.production.credentials]\nsecret_api_key = 'POSTHOG_SECRET_API_KEY'\n"
+        ),
+    );
+    let age = key_age_item(&env);
+    assert_eq!(age["status"], "warn", "{age}");
+    assert_eq!(age["reason"], "the age of 1 key is not known", "{age}");
+    assert!(
+        age["details"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("production.secret_api_key: set [posthog] admin_key"),
+        "{age}"
     );
 }
