@@ -59,9 +59,8 @@ impl<'p> Recorder<'p> {
             });
         };
         let required = audit.required && changes_credentials;
-        if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        // A failure shows when the log is opened.
+        let _ = hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path));
         match AuditLog::open(&audit.path, &options(config, audit)?) {
             Ok(log) => Ok(Recorder {
                 log: Some(log),

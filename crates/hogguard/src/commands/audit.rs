@@ -131,9 +131,7 @@ fn log(
     args: AuditLogArgs,
     printer: &Printer,
 ) -> Result<Status> {
-    if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path))?;
     let log = AuditLog::open(&audit.path, &options(config, audit)?)
         .with_context(|| format!("the audit log {} cannot be opened", audit.path.display()))?;
     let user = args.user.unwrap_or_else(current_user);

@@ -230,6 +230,33 @@ impl<'e> Cmd<'e> {
         self
     }
 
+    /// Runs under `umask` (through `sh`), with the same arguments, variables and directory.
+    pub(crate) fn umask(mut self, umask: u32) -> Self {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
+            .arg(self.command.get_program())
+            .args(self.command.get_args());
+        for (name, value) in self.command.get_envs() {
+            match value {
+                Some(value) => shell.env(name, value),
+                None => shell.env_remove(name),
+            };
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            shell.current_dir(dir);
+        }
+        self.command = shell;
+        self
+    }
+
+    /// Runs in `dir`, outside the work tree.
+    pub(crate) fn current_dir_absolute(mut self, dir: &Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// Feeds `input` on standard input.
     pub(crate) fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.stdin = input.into();
