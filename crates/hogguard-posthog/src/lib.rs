@@ -79,7 +79,7 @@ pub use capture::{CaptureClient, Event};
 pub use client::{PostHogClient, Reader, ReaderClient, Role, Writer, WriterClient};
 pub use config::{ClientConfig, DEFAULT_TIMEOUT, RetryPolicy, Sleeper, ThreadSleeper};
 pub use deployment::{Deployment, Regions};
-pub use error::Error;
+pub use error::{Error, NetworkError};
 pub use hosts::{BaseUrl, HostSettings, Hosts, Region};
 pub use model::{
     ActivityChange, ActivityDetail, ActivityEntry, ActivityLogPage, ActivityLogQuery,
