@@ -104,7 +104,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Webhook(command) => commands::webhook::run(command, &resolve()?.config, printer),
         Command::Scan(args) => commands::scan::run(args, &resolve()?.config, printer),
         Command::Check(args) => commands::check::run(args, &resolve()?, printer),
-        Command::Rotate(args) => commands::rotate::run(args, &resolve()?.config, printer),
+        Command::Rotate(args) => commands::rotate::run(args, &resolve()?, printer),
         Command::Keys(args) => commands::keys::run(args, &resolve()?, printer),
         Command::Audit(command) => commands::audit::run(command, &resolve()?, printer),
     }

@@ -25,8 +25,6 @@ pub(crate) struct Settings {
     /// The configuration, with its paths relative to the current directory and the hosts
     /// overridden by the process environment; the defaults when no file was found.
     pub(crate) config: Config,
-    /// The file the configuration came from.
-    pub(crate) config_path: Option<PathBuf>,
     /// Each configured environment's env file, parsed on first lookup.
     env_files: Vec<EnvFile>,
 }
@@ -38,13 +36,6 @@ pub(crate) enum Scope<'a> {
     Environment(&'a str),
     /// Every configured env file, in the order of the environments' names.
     AnyEnvironment,
-}
-
-/// A variable's value and where it was found.
-pub(crate) struct Found {
-    pub(crate) value: Secret,
-    /// `the process environment` or the env file's path, for people.
-    pub(crate) source: String,
 }
 
 struct EnvFile {
@@ -84,29 +75,19 @@ impl Settings {
                 })
             })
             .collect();
-        Ok(Settings {
-            config,
-            config_path,
-            env_files,
-        })
+        Ok(Settings { config, env_files })
     }
 
     /// The value of `variable`: the process environment's, else the first env file in
     /// `scope` that sets it. Empty values count as unset.
-    pub(crate) fn variable(&self, variable: &str, scope: Scope<'_>) -> Result<Option<Found>> {
+    pub(crate) fn variable(&self, variable: &str, scope: Scope<'_>) -> Result<Option<Secret>> {
         if let Some(value) = process_variable(variable) {
-            return Ok(Some(Found {
-                value: Secret::new(value),
-                source: "the process environment".to_owned(),
-            }));
+            return Ok(Some(Secret::new(value)));
         }
         for file in self.env_files_in(scope) {
             let Some(env) = file.parsed()? else { continue };
             if let Some(value) = env.get(variable).map(str::trim).filter(|v| !v.is_empty()) {
-                return Ok(Some(Found {
-                    value: Secret::new(value),
-                    source: file.path.display().to_string(),
-                }));
+                return Ok(Some(Secret::new(value)));
             }
         }
         Ok(None)
@@ -120,7 +101,7 @@ impl Settings {
         purpose: &str,
     ) -> Result<Secret> {
         match self.variable(variable, scope)? {
-            Some(found) => Ok(found.value),
+            Some(value) => Ok(value),
             None => bail!(
                 "{variable} is not set ({purpose}): looked in {}",
                 self.places(scope)
@@ -209,7 +190,6 @@ mod tests {
     fn places_read_as_a_list() {
         let settings = Settings {
             config: Config::default(),
-            config_path: None,
             env_files: ["production", "staging"]
                 .into_iter()
                 .map(|environment| EnvFile {

@@ -3,27 +3,21 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{self, Run, TestEnv, run};
-use hogguard_testkit::git::TempRepo;
+use crate::support::TestEnv;
 use hogguard_testkit::keys::{self, Era, Prefix};
 use hogguard_testkit::posthog::{
-    FakeHog, MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, Timestamp, UserSpec,
+    MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, Timestamp, UserSpec,
 };
 use serde_json::{Value, json};
 
-fn check(repo: &TempRepo, args: &[&str], posthog: Option<&FakeHog>) -> (i32, Value, String) {
-    let mut command = support::hogguard(repo.path());
-    command.arg("check").arg("--format").arg("json").args(args);
-    if let Some(hog) = posthog {
-        command.env("POSTHOG_HOST", hog.base_url());
-    }
-    let Run {
-        code,
-        stdout,
-        stderr,
-    } = run(&mut command, b"");
-    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
-    (code, report, stderr)
+/// `hogguard check --format json ARGS`: exit code, report, standard error.
+fn check(env: &TestEnv, args: &[&str]) -> (i32, Value, String) {
+    let run = env
+        .hogguard(["check", "--format", "json"])
+        .args(args)
+        .output();
+    let report = run.json();
+    (run.code, report, run.stderr)
 }
 
 fn item<'r>(report: &'r Value, id: &str) -> &'r Value {
@@ -35,28 +29,37 @@ fn item<'r>(report: &'r Value, id: &str) -> &'r Value {
         .unwrap_or_else(|| panic!("no {id}"))
 }
 
-fn private(repo: &TempRepo, relative: &str, contents: &str) {
+fn private(repo: &TestEnv, relative: &str, contents: &str) {
     let path = repo.write(relative, contents);
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-/// A token made at test time from fixed bytes, so the snapshot is stable.
-fn fixed_token(prefix: Prefix, seed: u8) -> String {
+/// A token made at test time from fixed bytes, so the snapshot is stable; watched for leaks.
+fn fixed_token(env: &TestEnv, prefix: Prefix, seed: u8) -> String {
     let bytes: Vec<u8> = (0..prefix.current_bytes())
         .map(|i| seed.wrapping_mul(31).wrapping_add(i as u8 * 7))
         .collect();
-    format!(
+    let token = format!(
         "{}{}",
         prefix.as_str(),
         keys::body_from_bytes(Era::Current, &bytes)
-    )
+    );
+    env.seed(&token);
+    token
+}
+
+/// A new webhook secret, watched for leaks.
+fn webhook_secret(env: &TestEnv) -> String {
+    let secret = keys::webhook_secret();
+    env.seed(&secret);
+    secret
 }
 
 #[test]
 fn a_mixed_repository_gives_this_whole_report() {
-    let repo = TempRepo::new();
-    let leaked = fixed_token(Prefix::Personal, 1);
-    let shared = fixed_token(Prefix::Secret, 2);
+    let repo = TestEnv::new();
+    let leaked = fixed_token(&repo, Prefix::Personal, 1);
+    let shared = fixed_token(&repo, Prefix::Secret, 2);
     repo.write(".gitignore", ".env\n");
     repo.write("src/app.py", format!("import os\nKEY = '{leaked}'\n"));
     repo.write(
@@ -70,7 +73,7 @@ fn a_mixed_repository_gives_this_whole_report() {
          [environments.staging]\nenv_file = '.env.staging'\n[environments.staging.credentials]\n\
          secret_api_key = 'POSTHOG_SECRET_API_KEY'\n",
     );
-    repo.commit_all("mixed", "2024-01-01T00:00:00+00:00");
+    repo.repo().commit_all("mixed", "2024-01-01T00:00:00+00:00");
     private(
         &repo,
         ".env.staging",
@@ -82,7 +85,7 @@ fn a_mixed_repository_gives_this_whole_report() {
     )
     .unwrap();
 
-    let (code, report, stderr) = check(&repo, &["--offline"], None);
+    let (code, report, stderr) = check(&repo, &["--offline"]);
     assert_eq!(code, 1, "{stderr}");
     let (l, s) = (
         hogguard_secret::mask(&leaked),
@@ -150,14 +153,44 @@ fn a_mixed_repository_gives_this_whole_report() {
         "{}",
         serde_json::to_string_pretty(&report).unwrap()
     );
-    for secret in [&leaked, &shared] {
-        assert!(!report.to_string().contains(secret.as_str()));
-    }
+    let human = repo.hogguard(["check", "--offline"]).output();
+    insta::assert_snapshot!(human.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    FAIL  secrets-in-env         2 PostHog secrets in tracked files
+          .env.production:1:24 posthog-project-secret-api-key phs_...[MASK]
+          src/app.py:2:8 posthog-personal-api-key phx_...[MASK]
+          fix: move each value into the environment (a git-ignored .env file or your secret manager), rotate it (`hogguard rotate` or `hogguard scan --revoke`), and rewrite history if it was pushed
+    FAIL  env-files-ignored      .env.development.local is not ignored by git; .env.local is not ignored by git; .env.production is tracked by git: ignore rules do not protect tracked files; .env.production is not ignored by git; .env.production is readable by other users; .env.production.local is not ignored by git; .env.staging is not ignored by git
+          .env.development.local is not ignored by git
+          .env.local is not ignored by git
+          .env.production is tracked by git: ignore rules do not protect tracked files
+          .env.production is not ignored by git
+          .env.production is readable by other users
+          .env.production.local is not ignored by git
+          .env.staging is not ignored by git
+          fix: add `.env.development.local` to .gitignore; add `.env.local` to .gitignore; git rm --cached .env.production; add `.env.production` to .gitignore; chmod 600 .env.production; add `.env.production.local` to .gitignore; add `.env.staging` to .gitignore (`hogguard init` adds the usual ignore lines)
+    FAIL  keys-per-environment   the same value is used in more than one environment
+          production.secret_api_key (phs_...[MASK]) = staging.secret_api_key (phs_...[MASK])
+          fix: create a separate key for each environment
+    SKIP  least-privilege        offline: scopes are known only to PostHog
+          fix: run without --offline
+    SKIP  key-age                offline: key ages are known only to PostHog
+          fix: run without --offline
+    FAIL  webhook-signatures     production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes; staging: no webhook secret configured
+          production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes
+          staging: no webhook secret configured
+          fix: make one with `hogguard webhook secret` per environment and verify deliveries with it
+    FAIL  audit-log              no audit log is configured
+          fix: add an [audit] section with a path to hogguard.toml
+    5 of 7 checks failed
+    ----- stderr -----
+    ");
 }
 
 /// A repository that passes every offline item.
-fn clean_repo() -> TempRepo {
-    let repo = TempRepo::new();
+fn clean_repo() -> TestEnv {
+    let repo = TestEnv::new();
     repo.write(".gitignore", ".env\n.env.*\n!.env.example\n");
     repo.write(".env.example", "POSTHOG_PERSONAL_API_KEY=\n");
     repo.write(
@@ -167,30 +200,30 @@ fn clean_repo() -> TempRepo {
          [environments.development]\nenv_file = '.env.development'\n[environments.development.credentials]\n\
          webhook_secret = 'POSTHOG_WEBHOOK_SECRET'\n[audit]\npath = 'audit.jsonl'\n",
     );
-    repo.commit_all("clean", "2024-01-01T00:00:00+00:00");
-    let logged = run(
-        support::hogguard(repo.path()).args([
-            "audit",
-            "log",
-            "--action",
-            "setup",
-            "--resource",
-            "repo",
-            "--result",
-            "success",
-        ]),
-        b"",
-    );
-    assert_eq!(logged.code, 0, "{}", logged.stderr);
+    repo.repo().commit_all("clean", "2024-01-01T00:00:00+00:00");
+    repo.hogguard([
+        "audit",
+        "log",
+        "--action",
+        "setup",
+        "--resource",
+        "repo",
+        "--result",
+        "success",
+    ])
+    .output()
+    .assert_code(0);
+    let production = webhook_secret(&repo);
     private(
         &repo,
         ".env.production",
-        &format!("POSTHOG_WEBHOOK_SECRET={}\n", keys::webhook_secret()),
+        &format!("POSTHOG_WEBHOOK_SECRET={production}\n"),
     );
+    let development = webhook_secret(&repo);
     private(
         &repo,
         ".env.development",
-        &format!("POSTHOG_WEBHOOK_SECRET={}\n", keys::webhook_secret()),
+        &format!("POSTHOG_WEBHOOK_SECRET={development}\n"),
     );
     repo
 }
@@ -198,7 +231,7 @@ fn clean_repo() -> TempRepo {
 #[test]
 fn a_clean_repository_passes_offline() {
     let repo = clean_repo();
-    let (code, report, stderr) = check(&repo, &["--offline"], None);
+    let (code, report, stderr) = check(&repo, &["--offline"]);
     let statuses: Vec<(&str, &str)> = report["items"]
         .as_array()
         .unwrap()
@@ -228,7 +261,7 @@ fn env_file_verdicts_agree_with_git_check_ignore() {
     repo.write(".gitignore", ".env\n.env.*\n!.env.local\n!.env.example\n");
     repo.write(".git/info/exclude", ".env.production.local\n");
     repo.write(".env.staging", "X=1\n");
-    let (_, report, _) = check(&repo, &["--offline"], None);
+    let (_, report, _) = check(&repo, &["--offline"]);
     let details: Vec<String> = item(&report, "env-files-ignored")["details"]
         .as_array()
         .unwrap()
@@ -244,6 +277,7 @@ fn env_file_verdicts_agree_with_git_check_ignore() {
         ".env.staging",
     ] {
         let ignored_by_git = repo
+            .repo()
             .command()
             .args(["check-ignore", "-q", "--no-index", file])
             .status()
@@ -257,14 +291,14 @@ fn env_file_verdicts_agree_with_git_check_ignore() {
 #[test]
 fn history_is_searched_with_deep() {
     let repo = clean_repo();
-    let key = keys::current(Prefix::Personal);
+    let key = repo.key(Prefix::Personal);
     repo.write("old.py", format!("K = '{key}'\n"));
-    repo.commit_all("oops", "2024-02-01T00:00:00+00:00");
+    repo.repo().commit_all("oops", "2024-02-01T00:00:00+00:00");
     std::fs::remove_file(repo.path().join("old.py")).unwrap();
-    repo.commit_all("fix", "2024-02-02T00:00:00+00:00");
-    let (_, shallow, _) = check(&repo, &["--offline"], None);
+    repo.repo().commit_all("fix", "2024-02-02T00:00:00+00:00");
+    let (_, shallow, _) = check(&repo, &["--offline"]);
     assert_eq!(item(&shallow, "secrets-in-env")["status"], "pass");
-    let (code, deep, _) = check(&repo, &["--offline", "--deep"], None);
+    let (code, deep, _) = check(&repo, &["--offline", "--deep"]);
     assert_eq!(code, 1);
     let found = item(&deep, "secrets-in-env");
     assert_eq!(found["status"], "fail");
@@ -280,7 +314,7 @@ fn history_is_searched_with_deep() {
 #[test]
 fn webhook_secrets_must_be_strong_and_unshared() {
     let repo = clean_repo();
-    let shared = keys::webhook_secret();
+    let shared = webhook_secret(&repo);
     private(
         &repo,
         ".env.production",
@@ -291,7 +325,7 @@ fn webhook_secrets_must_be_strong_and_unshared() {
         ".env.development",
         &format!("POSTHOG_WEBHOOK_SECRET={shared}\n"),
     );
-    let (_, report, _) = check(&repo, &["--offline"], None);
+    let (_, report, _) = check(&repo, &["--offline"]);
     let webhook = item(&report, "webhook-signatures");
     assert_eq!(webhook["status"], "fail");
     assert_eq!(
@@ -303,14 +337,15 @@ fn webhook_secrets_must_be_strong_and_unshared() {
 
 #[test]
 fn least_privilege_and_key_age_ask_posthog() {
-    let hog = FakeHog::start();
+    let repo = clean_repo();
+    let hog = repo.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let old = Timestamp::from_unix_seconds(hog.now().unix_seconds() - 200 * 86_400);
     let broad = hog.add_personal_key(
         user.id,
         PersonalKeySpec::new("prod").scopes(["*"]).created_at(old),
     );
-    let repo = clean_repo();
+    repo.seed(&broad.value);
     repo.write(
         "hogguard.toml",
         "[environments.production]\nenv_file = '.env.production'\nmax_key_age = '90d'\n\
@@ -322,7 +357,7 @@ fn least_privilege_and_key_age_ask_posthog() {
         ".env.production",
         &format!("POSTHOG_PERSONAL_API_KEY={}\n", broad.value),
     );
-    let (code, report, stderr) = check(&repo, &[], Some(&hog));
+    let (code, report, stderr) = check(&repo, &[]);
     assert_eq!(code, 1, "{stderr}");
     let scopes = item(&report, "least-privilege");
     assert_eq!(scopes["status"], "fail");
@@ -339,11 +374,10 @@ fn least_privilege_and_key_age_ask_posthog() {
 #[test]
 fn markdown_is_a_table_for_pull_requests() {
     let repo = clean_repo();
-    let text = run(
-        support::hogguard(repo.path()).args(["check", "--offline", "--format", "markdown"]),
-        b"",
-    )
-    .stdout;
+    let text = repo
+        .hogguard(["check", "--offline", "--format", "markdown"])
+        .output()
+        .stdout;
     assert!(
         text.starts_with("| | Check | Result | Fix |\n|---|---|---|---|\n"),
         "{text}"
@@ -357,7 +391,7 @@ fn a_tampered_audit_log_fails_the_check() {
     let log = repo.path().join("audit.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, text.replacen("\"setup\"", "\"setuq\"", 1)).unwrap();
-    let (code, report, _) = check(&repo, &["--offline"], None);
+    let (code, report, _) = check(&repo, &["--offline"]);
     assert_eq!(code, 1);
     let audit = item(&report, "audit-log");
     assert_eq!(audit["status"], "fail");
@@ -385,7 +419,7 @@ fn project_with_an_old_secret_key(env: &TestEnv, days: i64) -> u64 {
     env.seed(&admin_key.value);
     env.seed(&secret_key.value);
     private(
-        env.repo(),
+        env,
         ".env.production",
         &format!(
             "POSTHOG_SECRET_API_KEY={}\nPOSTHOG_ADMIN_API_KEY={}\n",
