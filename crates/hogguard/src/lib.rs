@@ -98,6 +98,8 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
     let resolve = || Settings::resolve(cli.global.config.as_deref());
     match cli.command {
         Command::Init(args) => commands::init::run(args, printer),
+        Command::Completions(args) => commands::docs::completions(args, printer),
+        Command::Man => commands::docs::man(printer),
         Command::Webhook(command) if !matches!(command, WebhookCommand::Serve(_)) => {
             commands::webhook::run(command, &config::Config::default(), printer)
         }

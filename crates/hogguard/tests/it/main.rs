@@ -3,6 +3,7 @@
 mod audit;
 mod check;
 mod cli;
+mod distribution;
 mod init;
 mod keys;
 mod leaks;
