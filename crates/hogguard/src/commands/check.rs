@@ -259,52 +259,71 @@ fn keys_per_environment(config: &Config, only: Option<&str>) -> Result<Item> {
         ));
     }
     let credentials = environments::credentials(config, None)?;
-    let mut by_value: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Secrets and public project keys are grouped apart: a shared secret is a failure, a
+    // shared `phc_` key only sends one environment's events and flags to the other's project.
+    let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut project_keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for credential in &credentials {
         if let Some(value) = &credential.value {
-            if credential.kind() == Some(CredentialKind::ProjectApiKey) {
-                continue;
-            }
-            by_value
-                .entry(value.fingerprint())
-                .or_default()
-                .push(format!(
-                    "{}.{} ({})",
-                    credential.environment,
-                    credential.name,
-                    value.mask()
-                ));
+            let group = if credential.kind() == Some(CredentialKind::ProjectApiKey) {
+                &mut project_keys
+            } else {
+                &mut secrets
+            };
+            group.entry(value.fingerprint()).or_default().push(format!(
+                "{}.{} ({})",
+                credential.environment,
+                credential.name,
+                value.mask()
+            ));
         }
     }
-    let shared: Vec<String> = by_value
-        .values()
-        .filter(|places| {
-            let environments: std::collections::BTreeSet<&str> = places
-                .iter()
-                .map(|p| p.split('.').next().unwrap_or(""))
-                .collect();
-            environments.len() > 1 && only.is_none_or(|env| environments.contains(env))
-        })
-        .map(|places| places.join(" = "))
-        .collect();
-    Ok(if shared.is_empty() {
-        Item::new(
-            ID,
-            Outcome::Pass,
-            format!(
-                "{} credential values, none shared between environments",
-                by_value.len()
-            ),
-            "",
-        )
-    } else {
+    let shared = |group: &BTreeMap<String, Vec<String>>| -> Vec<String> {
+        group
+            .values()
+            .filter(|places| {
+                let environments: std::collections::BTreeSet<&str> = places
+                    .iter()
+                    .map(|p| p.split('.').next().unwrap_or(""))
+                    .collect();
+                environments.len() > 1 && only.is_none_or(|env| environments.contains(env))
+            })
+            .map(|places| places.join(" = "))
+            .collect()
+    };
+    let (shared_secrets, shared_project_keys) = (shared(&secrets), shared(&project_keys));
+    Ok(if !shared_secrets.is_empty() {
         Item::new(
             ID,
             Outcome::Fail,
             "the same value is used in more than one environment",
             "create a separate key for each environment",
         )
-        .details(shared)
+        .details(
+            shared_secrets
+                .into_iter()
+                .chain(shared_project_keys)
+                .collect(),
+        )
+    } else if !shared_project_keys.is_empty() {
+        Item::new(
+            ID,
+            Outcome::Warn,
+            "environments share a PostHog project key, so one environment's events and flags \
+             land in the other's project",
+            "use one PostHog project (and its phc_ key) per environment",
+        )
+        .details(shared_project_keys)
+    } else {
+        Item::new(
+            ID,
+            Outcome::Pass,
+            format!(
+                "{} credential values, none shared between environments",
+                secrets.len() + project_keys.len()
+            ),
+            "",
+        )
     })
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct KeyReport {
     /// Why a live key's age is not known (and so cannot be judged against max_key_age).
     age_unknown: Option<String>,
     pub(crate) verdicts: Vec<Verdict>,
+    /// What deserves attention without breaking the policy (never changes the exit code).
+    warnings: Vec<Verdict>,
 }
 
 impl KeyReport {
@@ -181,6 +183,7 @@ fn report(credential: &Credential, status: Option<KeyStatus>, now: jiff::Timesta
         age_days: None,
         age_unknown: None,
         verdicts: Vec::new(),
+        warnings: Vec::new(),
     };
     if credential.value.is_none() {
         report.status = "missing";
@@ -391,7 +394,19 @@ fn judge_sharing(credentials: &[Credential], reports: &mut [KeyReport]) {
             })
             .map(|c| c.environment.clone())
             .collect();
-        if !others.is_empty() && reports[i].kind != Some(CredentialKind::ProjectApiKey.as_str()) {
+        if others.is_empty() {
+            continue;
+        }
+        if reports[i].kind == Some(CredentialKind::ProjectApiKey.as_str()) {
+            reports[i].warnings.push(Verdict {
+                id: "project-shared-between-environments",
+                message: format!(
+                    "the same project key is used in {}: its events and flags land in one \
+                     project; use one PostHog project per environment",
+                    others.join(", ")
+                ),
+            });
+        } else {
             reports[i].verdicts.push(Verdict {
                 id: "shared-between-environments",
                 message: format!("the same value is used in {}", others.join(", ")),
@@ -460,6 +475,16 @@ fn human(reports: &[KeyReport]) -> String {
                 text,
                 "      age unknown: {}",
                 crate::untrusted::escape(reason)
+            );
+        }
+        for warning in &report.warnings {
+            let _ = writeln!(
+                text,
+                "      {}! {}{}: {}",
+                style::YELLOW,
+                warning.id,
+                style::RESET,
+                warning.message
             );
         }
         for verdict in &report.verdicts {

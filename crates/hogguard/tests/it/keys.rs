@@ -227,3 +227,49 @@ fn every_probe_leaves_an_audit_entry_that_says_whether_posthog_answered() {
         (&serde_json::json!("unknown"), &serde_json::json!("failure"))
     );
 }
+
+#[test]
+fn a_project_key_shared_between_environments_is_a_warning_not_a_failure() {
+    let env = TestEnv::new();
+    let public = env.key(Prefix::Project);
+    env.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\n\
+         [environments.production.credentials]\nproject_api_key = 'POSTHOG_PROJECT_API_KEY'\n\
+         [environments.development]\nenv_file = '.env'\n\
+         [environments.development.credentials]\nproject_api_key = 'POSTHOG_PROJECT_API_KEY'\n",
+    );
+    env.write(
+        ".env.production",
+        format!("POSTHOG_PROJECT_API_KEY={public}\n"),
+    );
+    env.write(".env", format!("POSTHOG_PROJECT_API_KEY={public}\n"));
+    let run = keys(&env, &["--color", "never"], &[]);
+    insta::assert_snapshot!(run.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    development
+      project_api_key (POSTHOG_PROJECT_API_KEY): project_api_key phc_...[MASK] public
+          ! project-shared-between-environments: the same project key is used in production: its events and flags land in one project; use one PostHog project per environment
+    production
+      project_api_key (POSTHOG_PROJECT_API_KEY): project_api_key phc_...[MASK] public
+          ! project-shared-between-environments: the same project key is used in development: its events and flags land in one project; use one PostHog project per environment
+    ----- stderr -----
+    ");
+    let check = env
+        .hogguard(["check", "--offline", "--format", "json"])
+        .output()
+        .json();
+    let item = check["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["id"] == "keys-per-environment")
+        .cloned()
+        .unwrap();
+    assert_eq!(item["status"], "warn", "{item}");
+    assert_eq!(
+        item["fix"],
+        "use one PostHog project (and its phc_ key) per environment"
+    );
+}

@@ -136,3 +136,32 @@ fn the_project_key_to_ship_with_is_read_from_the_env_files() {
     env.hogguard(["audit", "ship"]).output().assert_code(0);
     assert_eq!(hog.events().len(), 1);
 }
+
+#[test]
+fn audit_entries_name_the_account_when_user_is_unset() {
+    let env = TestEnv::new();
+    env.write("hogguard.toml", "[audit]\n");
+    env.hogguard([
+        "audit",
+        "log",
+        "--action",
+        "a",
+        "--resource",
+        "r",
+        "--result",
+        "success",
+    ])
+    .env_remove("HOGGUARD_USER")
+    .env_remove("USER")
+    .env_remove("LOGNAME")
+    .output()
+    .assert_code(0);
+    let shown = env.hogguard(["audit", "show", "--format", "json"]).output();
+    let entry = shown.json();
+    let whoami = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let account = String::from_utf8(whoami.stdout).unwrap();
+    assert_eq!(entry["user_id"], account.trim(), "{entry}");
+}
