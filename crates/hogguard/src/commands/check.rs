@@ -1,7 +1,7 @@
 //! `hogguard check`: the PostHog security checklist, each item judged against the real
 //! repository, files and keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -87,7 +87,7 @@ pub(crate) fn run(args: CheckArgs, settings: &Settings, printer: &Printer) -> Re
 
     let failed = items.iter().any(|item| item.status == Outcome::Fail);
     let text = match args.format {
-        CheckFormat::Human => human(&items),
+        CheckFormat::Human => human(&items, printer.quiet()),
         CheckFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({ "version": 1, "items": items }))?
                 + "\n"
@@ -153,6 +153,14 @@ fn secrets_in_env(config: &Config, repository: Option<&Repository>, deep: bool) 
     })
 }
 
+/// Env file names git should ignore even before they exist.
+const USUAL_ENV_FILES: &[&str] = &[
+    ".env",
+    ".env.local",
+    ".env.development.local",
+    ".env.production.local",
+];
+
 /// Environment files git must never pick up: the usual names, and every configured one.
 fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result<Item> {
     const ID: &str = "env-files-ignored";
@@ -165,72 +173,105 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
         ));
     };
     let root = repository.workdir();
-    let mut candidates: Vec<String> = [
-        ".env",
-        ".env.local",
-        ".env.production.local",
-        ".env.development.local",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let relative_to_root = |path: &Path| -> Result<Option<String>> {
+        let absolute = std::path::absolute(path)?;
+        Ok(absolute
+            .strip_prefix(std::path::absolute(&root)?)
+            .ok()
+            .map(|relative| relative.to_string_lossy().replace('\\', "/")))
+    };
+    let mut present: BTreeSet<String> = repository.env_files()?.into_iter().collect();
+    // Names git should ignore before anyone creates them: the usual ones and the configured.
+    let mut expected: BTreeSet<String> = USUAL_ENV_FILES.iter().map(|n| (*n).to_owned()).collect();
     for environment in config.environments.values() {
-        if let Some(path) = &environment.env_file {
-            let absolute = std::path::absolute(path)?;
-            if let Ok(relative) = absolute.strip_prefix(std::path::absolute(&root)?) {
-                candidates.push(relative.to_string_lossy().replace('\\', "/"));
+        if let Some(path) = &environment.env_file
+            && let Some(relative) = relative_to_root(path)?
+        {
+            if root.join(&relative).is_file() {
+                present.insert(relative);
+            } else {
+                expected.insert(relative);
             }
         }
     }
-    if let Ok(entries) = std::fs::read_dir(&root) {
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".env") && !is_example(&name) && entry.path().is_file() {
-                candidates.push(name);
-            }
-        }
-    }
-    candidates.sort();
-    candidates.dedup();
-
+    let mut rules = repository.ignore_rules()?;
     let mut problems = Vec::new();
     let mut fixes = Vec::new();
-    for relative in &candidates {
+    let mut exposed = BTreeSet::new();
+    for relative in &present {
+        let mut problem = |text: String, fix: String| {
+            problems.push(text);
+            fixes.push(fix);
+            exposed.insert(relative.clone());
+        };
         if repository.is_tracked(relative) {
-            problems.push(format!(
-                "{relative} is tracked by git: ignore rules do not protect tracked files"
-            ));
-            fixes.push(format!("git rm --cached {relative}"));
+            problem(
+                format!("{relative} is tracked by git: ignore rules do not protect tracked files"),
+                format!("git rm --cached {relative}"),
+            );
         }
-        if !repository.is_ignored(relative)? {
-            problems.push(format!("{relative} is not ignored by git"));
-            fixes.push(format!("add `{relative}` to .gitignore"));
+        if !rules.is_ignored(relative)? {
+            problem(
+                format!("{relative} is not ignored by git"),
+                format!("add `{relative}` to .gitignore"),
+            );
         }
-        let path = root.join(relative);
-        if let Ok(metadata) = std::fs::metadata(&path) {
+        if let Ok(metadata) = std::fs::metadata(root.join(relative)) {
             use std::os::unix::fs::PermissionsExt;
             if metadata.permissions().mode() & 0o044 != 0 {
-                problems.push(format!("{relative} is readable by other users"));
-                fixes.push(format!("chmod 600 {relative}"));
+                problem(
+                    format!("{relative} is readable by other users"),
+                    format!("chmod 600 {relative}"),
+                );
             }
         }
     }
+    let mut unprotected_names = 0;
+    for relative in expected.difference(&present) {
+        if !rules.is_ignored(relative)? {
+            unprotected_names += 1;
+            problems.push(format!(
+                "{relative} would not be ignored by git if it were created"
+            ));
+            fixes.push(format!("add `{relative}` to .gitignore"));
+        }
+    }
+    let files = present.len();
     Ok(if problems.is_empty() {
         Item::new(
             ID,
             Outcome::Pass,
             format!(
-                "{} environment files are ignored, untracked and private",
-                candidates.len()
+                "{files} of {files} environment {} ignored, untracked and private",
+                if files == 1 { "file is" } else { "files are" }
             ),
             "",
         )
-        .details(candidates)
+        .details(present.into_iter().collect())
     } else {
+        let mut reason = Vec::new();
+        if !exposed.is_empty() {
+            reason.push(format!(
+                "{} of {files} environment files {} not protected",
+                exposed.len(),
+                if exposed.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        if unprotected_names > 0 {
+            reason.push(format!(
+                "{} usual {} would not be ignored",
+                unprotected_names,
+                if unprotected_names == 1 {
+                    "name"
+                } else {
+                    "names"
+                }
+            ));
+        }
         Item::new(
             ID,
             Outcome::Fail,
-            problems.join("; "),
+            reason.join("; "),
             format!(
                 "{} (`hogguard init` adds the usual ignore lines)",
                 fixes.join("; ")
@@ -238,13 +279,6 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
         )
         .details(problems)
     })
-}
-
-/// Files meant to be committed as templates.
-fn is_example(name: &str) -> bool {
-    [".example", ".sample", ".template", ".dist"]
-        .iter()
-        .any(|suffix| name.ends_with(suffix))
 }
 
 /// No credential value shared between two environments.
@@ -372,7 +406,10 @@ fn posthog_items(
         "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
         &unknown,
         live.len(),
-        format!("{} live keys hold only allowed scopes", live.len()),
+        format!(
+            "{} only allowed scopes",
+            plural(live.len(), "live key holds", "live keys hold")
+        ),
     );
     // Only environments with a max_key_age have an age to keep; a key whose age PostHog did
     // not tell is never counted as young.
@@ -399,7 +436,10 @@ fn posthog_items(
         "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
         &age_unknown,
         known,
-        format!("{known} live keys are younger than max_key_age"),
+        format!(
+            "{} younger than max_key_age",
+            plural(known, "live key is", "live keys are")
+        ),
     );
     Ok(vec![scopes, age])
 }
@@ -499,6 +539,22 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
         ));
     }
     let credentials = environments::credentials(config, only)?;
+    let is_webhook_secret = |c: &environments::Credential| {
+        c.name.contains("webhook") || c.kind() == Some(CredentialKind::WebhookSecret)
+    };
+    // A project says it receives webhooks by naming a webhook secret somewhere; most apps
+    // receive none, and for them there is nothing to sign.
+    if !environments::credentials(config, None)?
+        .iter()
+        .any(is_webhook_secret)
+    {
+        return Ok(Item::new(
+            ID,
+            Outcome::Skip,
+            "no environment names a webhook secret: the project receives no webhooks",
+            "if it does, add a webhook_secret credential to each environment",
+        ));
+    }
     let mut problems = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for environment in config
@@ -508,11 +564,7 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
     {
         let secrets: Vec<_> = credentials
             .iter()
-            .filter(|c| {
-                &c.environment == environment
-                    && (c.name.contains("webhook")
-                        || c.kind() == Some(CredentialKind::WebhookSecret))
-            })
+            .filter(|c| &c.environment == environment && is_webhook_secret(c))
             .collect();
         if secrets.is_empty() {
             problems.push(format!("{environment}: no webhook secret configured"));
@@ -552,7 +604,10 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
         Item::new(
             ID,
             Outcome::Fail,
-            problems.join("; "),
+            format!(
+                "{} with the webhook secrets",
+                plural(problems.len(), "problem", "problems")
+            ),
             "make one with `hogguard webhook secret` per environment and verify deliveries with it",
         )
         .details(problems)
@@ -583,9 +638,13 @@ fn audit_log(settings: &Settings) -> Item {
     }
 }
 
-fn human(items: &[Item]) -> String {
+/// The report for people; `quiet` keeps only the items that fail or warn.
+fn human(items: &[Item], quiet: bool) -> String {
     let mut text = String::new();
     for item in items {
+        if quiet && !matches!(item.status, Outcome::Fail | Outcome::Warn) {
+            continue;
+        }
         let label = match item.status {
             Outcome::Pass => format!("{}PASS{}", style::GREEN, style::RESET),
             Outcome::Warn => format!("{}WARN{}", style::YELLOW, style::RESET),
@@ -598,8 +657,8 @@ fn human(items: &[Item]) -> String {
             item.id,
             crate::untrusted::escape(&item.reason)
         );
-        if item.status == Outcome::Fail {
-            for detail in &item.details {
+        if matches!(item.status, Outcome::Fail | Outcome::Warn) {
+            for detail in item.details.iter().filter(|d| **d != item.reason) {
                 let _ = writeln!(text, "      {}", crate::untrusted::escape(detail));
             }
         }
@@ -613,8 +672,10 @@ fn human(items: &[Item]) -> String {
             );
         }
     }
-    let failed = items.iter().filter(|i| i.status == Outcome::Fail).count();
-    let _ = writeln!(text, "{} of {} checks failed", failed, items.len());
+    if !quiet {
+        let failed = items.iter().filter(|i| i.status == Outcome::Fail).count();
+        let _ = writeln!(text, "{} of {} checks failed", failed, items.len());
+    }
     text
 }
 

@@ -182,6 +182,10 @@ fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Re
         Err(e) => return Err(e).context("cannot read .gitignore"),
     };
     let repository = Repository::discover(root)?;
+    let mut rules = repository
+        .as_ref()
+        .map(Repository::ignore_rules)
+        .transpose()?;
     let present: Vec<&str> = existing.lines().map(str::trim).collect();
     let mut wanted: Vec<String> = IGNORE_LINES.iter().map(|l| (*l).to_owned()).collect();
     wanted.extend(env_files.iter().map(|f| f.name.clone()));
@@ -190,12 +194,21 @@ fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Re
         if present.contains(&line.as_str()) || missing.contains(&line) {
             continue;
         }
-        // A line the rules already cover needs no repeating.
-        let covered = match &repository {
-            Some(repository) if !line.contains('*') && !line.ends_with('/') => {
-                repository.is_ignored(&line)?
+        // A line git's own rules already cover (`.env*` covers `.env.local`) needs no
+        // repeating; a pattern is judged by names it stands for.
+        let covered = match &mut rules {
+            Some(rules) => {
+                let mut covered = true;
+                for (probe, is_dir) in probes(&line) {
+                    covered &= if is_dir {
+                        rules.is_ignored_dir(probe)?
+                    } else {
+                        rules.is_ignored(probe)?
+                    };
+                }
+                covered
             }
-            _ => false,
+            None => false,
         };
         if !covered {
             missing.push(line);
@@ -217,6 +230,19 @@ fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Re
     hogguard_fs::replace(&path, text.as_bytes(), hogguard_fs::DEFAULT_FILE_MODE)?;
     printer.note(&format!("added to .gitignore: {}", missing.join(" ")));
     Ok(())
+}
+
+/// Paths that an ignore line is meant to ignore (and whether each is a directory): itself,
+/// or examples of what its glob stands for.
+fn probes(line: &str) -> Vec<(&str, bool)> {
+    match line {
+        ".env.*.local" => vec![
+            (".env.development.local", false),
+            (".env.production.local", false),
+        ],
+        directory if directory.ends_with('/') => vec![(directory.trim_end_matches('/'), true)],
+        file => vec![(file, false)],
+    }
 }
 
 fn install_hook(hooks: &Path, printer: &Printer) -> Result<()> {

@@ -105,16 +105,16 @@ fn a_mixed_repository_gives_this_whole_report() {
             },
             {
                 "id": "env-files-ignored", "status": "fail",
-                "reason": ".env.development.local is not ignored by git; .env.local is not ignored by git; .env.production is tracked by git: ignore rules do not protect tracked files; .env.production is not ignored by git; .env.production is readable by other users; .env.production.local is not ignored by git; .env.staging is not ignored by git",
-                "fix": "add `.env.development.local` to .gitignore; add `.env.local` to .gitignore; git rm --cached .env.production; add `.env.production` to .gitignore; chmod 600 .env.production; add `.env.production.local` to .gitignore; add `.env.staging` to .gitignore (`hogguard init` adds the usual ignore lines)",
+                "reason": "2 of 2 environment files are not protected; 3 usual names would not be ignored",
+                "fix": "git rm --cached .env.production; add `.env.production` to .gitignore; chmod 600 .env.production; add `.env.staging` to .gitignore; add `.env.development.local` to .gitignore; add `.env.local` to .gitignore; add `.env.production.local` to .gitignore (`hogguard init` adds the usual ignore lines)",
                 "details": [
-                    ".env.development.local is not ignored by git",
-                    ".env.local is not ignored by git",
                     ".env.production is tracked by git: ignore rules do not protect tracked files",
                     ".env.production is not ignored by git",
                     ".env.production is readable by other users",
-                    ".env.production.local is not ignored by git",
-                    ".env.staging is not ignored by git"
+                    ".env.staging is not ignored by git",
+                    ".env.development.local would not be ignored by git if it were created",
+                    ".env.local would not be ignored by git if it were created",
+                    ".env.production.local would not be ignored by git if it were created"
                 ]
             },
             {
@@ -133,7 +133,7 @@ fn a_mixed_repository_gives_this_whole_report() {
             },
             {
                 "id": "webhook-signatures", "status": "fail",
-                "reason": "production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes; staging: no webhook secret configured",
+                "reason": "2 problems with the webhook secrets",
                 "fix": "make one with `hogguard webhook secret` per environment and verify deliveries with it",
                 "details": [
                     "production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes",
@@ -161,15 +161,15 @@ fn a_mixed_repository_gives_this_whole_report() {
           .env.production:1:24 posthog-project-secret-api-key phs_...[MASK]
           src/app.py:2:8 posthog-personal-api-key phx_...[MASK]
           fix: move each value into the environment (a git-ignored .env file or your secret manager), rotate it (`hogguard rotate` or `hogguard scan --revoke`), and rewrite history if it was pushed
-    FAIL  env-files-ignored      .env.development.local is not ignored by git; .env.local is not ignored by git; .env.production is tracked by git: ignore rules do not protect tracked files; .env.production is not ignored by git; .env.production is readable by other users; .env.production.local is not ignored by git; .env.staging is not ignored by git
-          .env.development.local is not ignored by git
-          .env.local is not ignored by git
+    FAIL  env-files-ignored      2 of 2 environment files are not protected; 3 usual names would not be ignored
           .env.production is tracked by git: ignore rules do not protect tracked files
           .env.production is not ignored by git
           .env.production is readable by other users
-          .env.production.local is not ignored by git
           .env.staging is not ignored by git
-          fix: add `.env.development.local` to .gitignore; add `.env.local` to .gitignore; git rm --cached .env.production; add `.env.production` to .gitignore; chmod 600 .env.production; add `.env.production.local` to .gitignore; add `.env.staging` to .gitignore (`hogguard init` adds the usual ignore lines)
+          .env.development.local would not be ignored by git if it were created
+          .env.local would not be ignored by git if it were created
+          .env.production.local would not be ignored by git if it were created
+          fix: git rm --cached .env.production; add `.env.production` to .gitignore; chmod 600 .env.production; add `.env.staging` to .gitignore; add `.env.development.local` to .gitignore; add `.env.local` to .gitignore; add `.env.production.local` to .gitignore (`hogguard init` adds the usual ignore lines)
     FAIL  keys-per-environment   the same value is used in more than one environment
           production.secret_api_key (phs_...[MASK]) = staging.secret_api_key (phs_...[MASK])
           fix: create a separate key for each environment
@@ -177,7 +177,7 @@ fn a_mixed_repository_gives_this_whole_report() {
           fix: run without --offline
     SKIP  key-age                offline: key ages are known only to PostHog
           fix: run without --offline
-    FAIL  webhook-signatures     production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes; staging: no webhook secret configured
+    FAIL  webhook-signatures     2 problems with the webhook secrets
           production: POSTHOG_WEBHOOK_SECRET is weaker than 24 random bytes
           staging: no webhook secret configured
           fix: make one with `hogguard webhook secret` per environment and verify deliveries with it
@@ -283,7 +283,10 @@ fn env_file_verdicts_agree_with_git_check_ignore() {
             .status()
             .unwrap()
             .success();
-        let reported = details.contains(&format!("{file} is not ignored by git"));
+        let reported = details.contains(&format!("{file} is not ignored by git"))
+            || details.contains(&format!(
+                "{file} would not be ignored by git if it were created"
+            ));
         assert_eq!(reported, !ignored_by_git, "{file}: {details:?}");
     }
 }
@@ -478,5 +481,109 @@ fn a_key_whose_age_is_unknown_is_a_warning_never_young() {
             .unwrap()
             .starts_with("production.secret_api_key: set [posthog] admin_key"),
         "{age}"
+    );
+}
+
+#[test]
+fn env_files_in_sub_projects_are_checked_and_only_files_that_exist_are_counted() {
+    let repo = clean_repo();
+    let key = repo.key(Prefix::Personal);
+    // A sub-project's env file, world-readable and not ignored; one inside an ignored
+    // dependency folder is not the project's.
+    let nested = repo.write(
+        "node-rollup/.env",
+        format!("POSTHOG_PERSONAL_API_KEY={key}\n"),
+    );
+    std::fs::set_permissions(&nested, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Anchored rules: they protect the root's env files only.
+    repo.write(
+        ".gitignore",
+        "/.env\n/.env.*\n!.env.example\nnode_modules/\n",
+    );
+    repo.write("node_modules/pkg/.env", "X=1\n");
+    let (_, report, _) = check(&repo, &["--offline"]);
+    let ignored = item(&report, "env-files-ignored");
+    assert_eq!(ignored["status"], "fail", "{ignored}");
+    assert_eq!(
+        ignored["reason"], "1 of 3 environment files is not protected",
+        "{ignored}"
+    );
+    assert_eq!(
+        ignored["details"],
+        json!([
+            "node-rollup/.env is not ignored by git",
+            "node-rollup/.env is readable by other users"
+        ])
+    );
+    std::fs::remove_file(&nested).unwrap();
+    let (_, report, _) = check(&repo, &["--offline"]);
+    assert_eq!(
+        item(&report, "env-files-ignored")["reason"],
+        "2 of 2 environment files are ignored, untracked and private"
+    );
+}
+
+#[test]
+fn quiet_shows_only_what_fails_or_warns_and_unreachable_posthog_shows_why() {
+    let repo = clean_repo();
+    let hog = repo.posthog();
+    let user = hog.add_user(UserSpec::new("ops@acme.test"));
+    let broad = hog.add_personal_key(user.id, PersonalKeySpec::new("prod").scopes(["*"]));
+    repo.seed(&broad.value);
+    repo.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\nmax_key_age = '90d'\n\
+         allowed_scopes = ['feature_flag:read']\n[environments.production.credentials]\n\
+         personal_api_key = 'POSTHOG_PERSONAL_API_KEY'\n[audit]\npath = 'audit.jsonl'\n",
+    );
+    private(
+        &repo,
+        ".env.production",
+        &format!("POSTHOG_PERSONAL_API_KEY={}\n", broad.value),
+    );
+    let quiet = repo.hogguard(["check", "-q", "--color", "never"]).output();
+    insta::assert_snapshot!(quiet.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    WARN  keys-per-environment   fewer than two environments are configured, so none can be compared
+          fix: declare [environments.development], [environments.staging] and [environments.production] in hogguard.toml
+    FAIL  least-privilege        1 key breaks the policy (3 verdicts)
+          production.personal_api_key: holds * beyond allowed_scopes [feature_flag:read]
+          production.personal_api_key: holds `*` (full access) outside development
+          production.personal_api_key: is not scoped to projects: it reaches every project of its owner
+          fix: create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them
+    ----- stderr -----
+    ");
+    hog.inject(hogguard_testkit::posthog::Fault::status(503).times(100));
+    let unreachable = repo.hogguard(["check", "-q", "--color", "never"]).output();
+    insta::assert_snapshot!(unreachable.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    WARN  keys-per-environment   fewer than two environments are configured, so none can be compared
+          fix: declare [environments.development], [environments.staging] and [environments.production] in hogguard.toml
+    WARN  least-privilege        PostHog could not tell about 1 key
+          production.personal_api_key: PostHog could not be asked: self-hosted: PostHog server error (HTTP 503): Service Unavailable
+          fix: see each key's reason; run again when PostHog answers
+    WARN  key-age                the age of 1 key is not known
+          production.personal_api_key: PostHog could not be asked: self-hosted: PostHog server error (HTTP 503): Service Unavailable
+          fix: see each key's reason; run again when PostHog answers
+    ----- stderr -----
+    ");
+}
+
+#[test]
+fn an_app_that_receives_no_webhooks_skips_the_webhook_item() {
+    let repo = clean_repo();
+    repo.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\n\
+         [environments.production.credentials]\nproject_api_key = 'POSTHOG_PROJECT_API_KEY'\n",
+    );
+    let (_, report, _) = check(&repo, &["--offline"]);
+    let webhook = item(&report, "webhook-signatures");
+    assert_eq!(webhook["status"], "skip", "{webhook}");
+    assert_eq!(
+        webhook["reason"],
+        "no environment names a webhook secret: the project receives no webhooks"
     );
 }
