@@ -180,18 +180,16 @@ fn ship(settings: &Settings, audit: &AuditConfig, printer: &Printer) -> Result<S
             report.awaiting_checkpoint
         );
     }
-    if let Some(error) = &report.last_error {
-        let _ = write!(
-            text,
-            " (PostHog: {error}; run again later, nothing is lost)"
-        );
-    }
     printer.note(&text);
-    Ok(if report.pending > 0 {
-        Status::Findings
-    } else {
-        Status::Clean
-    })
+    match report.last_error {
+        // PostHog could not take them: a runtime failure (exit 2), and nothing is lost.
+        Some(error) if report.pending > 0 => Err(anyhow::Error::from(error).context(format!(
+            "PostHog did not take {} pending entries; they stay in the log's outbox, run \
+             `hogguard audit ship` again later",
+            report.pending
+        ))),
+        _ => Ok(Status::Clean),
+    }
 }
 
 /// The `audit-log` checklist item: configured, present, and its chain verifies.
