@@ -15,6 +15,7 @@ mod interrupt;
 mod policy;
 mod printer;
 mod repo;
+mod settings;
 mod untrusted;
 mod verification;
 
@@ -23,8 +24,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, WebhookCommand};
 use crate::printer::Printer;
+use crate::settings::Settings;
 
 /// How a command ended, as the exit codes every hogguard command shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,20 @@ pub(crate) enum Status {
     Findings,
     /// 130: stopped by Ctrl-C after finishing the step in flight.
     Interrupted,
+}
+
+impl Status {
+    /// The status of a command whose results `failed` or not, after the interrupt it may
+    /// have deferred: Ctrl-C wins, then findings.
+    pub(crate) fn of_results(failed: bool) -> Status {
+        if interrupt::requested() {
+            Status::Interrupted
+        } else if failed {
+            Status::Findings
+        } else {
+            Status::Clean
+        }
+    }
 }
 
 impl From<Status> for ExitCode {
@@ -76,16 +92,22 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
     }
 }
 
+/// Runs the command, resolving settings only for the commands that need the configuration:
+/// `init` (which rewrites a broken one) and the offline webhook tools never read it.
 fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
-    let config = config::Config::load(cli.global.config.as_deref())?;
-    untrusted::use_project_rules(&config.scan.rules);
+    let resolve = || Settings::resolve(cli.global.config.as_deref());
     match cli.command {
-        Command::Scan(args) => commands::scan::run(args, &config, printer),
         Command::Init(args) => commands::init::run(args, printer),
-        Command::Check(args) => commands::check::run(args, &config, printer),
-        Command::Rotate(args) => commands::rotate::run(args, &config, printer),
-        Command::Keys(args) => commands::keys::run(args, &config, printer),
-        Command::Audit(command) => commands::audit::run(command, &config, printer),
-        Command::Webhook(command) => commands::webhook::run(command, &config, printer),
+        Command::Completions(args) => commands::docs::completions(args, printer),
+        Command::Man => commands::docs::man(printer),
+        Command::Webhook(command) if !matches!(command, WebhookCommand::Serve(_)) => {
+            commands::webhook::run(command, &config::Config::default(), printer)
+        }
+        Command::Webhook(command) => commands::webhook::run(command, &resolve()?.config, printer),
+        Command::Scan(args) => commands::scan::run(args, &resolve()?.config, printer),
+        Command::Check(args) => commands::check::run(args, &resolve()?, printer),
+        Command::Rotate(args) => commands::rotate::run(args, &resolve()?, printer),
+        Command::Keys(args) => commands::keys::run(args, &resolve()?, printer),
+        Command::Audit(command) => commands::audit::run(command, &resolve()?, printer),
     }
 }

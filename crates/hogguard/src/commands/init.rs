@@ -5,13 +5,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use hogguard_secret::CredentialKind;
 
 use crate::Status;
 use crate::cli::InitArgs;
 use crate::config::DEFAULT_CONFIG;
-use crate::fsutil;
 use crate::printer::Printer;
 use crate::repo::Repository;
 
@@ -23,13 +22,35 @@ const CHAINED_HOOK: &str = "pre-commit.before-hogguard";
 
 pub(crate) fn run(args: InitArgs, printer: &Printer) -> Result<Status> {
     let root = PathBuf::from(".");
+    // Everything that can fail without writing is settled first: no half-done init.
+    let hooks = if args.pre_commit {
+        Some(hooks_dir()?)
+    } else {
+        None
+    };
     let env_files = env_files(&root)?;
     write_config(&root, &env_files, args.force, printer)?;
     update_gitignore(&root, &env_files, printer)?;
-    if args.pre_commit {
-        install_hook(printer)?;
+    if let Some(hooks) = hooks {
+        install_hook(&hooks, printer)?;
     }
     Ok(Status::Clean)
+}
+
+/// The hooks directory git runs hooks from, `core.hooksPath` (husky, lefthook) included, as
+/// git itself resolves it.
+fn hooks_dir() -> Result<PathBuf> {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "--git-path", "hooks"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .context("--pre-commit runs git to find the hooks directory, and git did not start")?;
+    if !output.status.success() {
+        bail!("--pre-commit needs a git repository, and the current directory is not in one");
+    }
+    let path = String::from_utf8(output.stdout)
+        .context("git named a hooks directory that is not UTF-8")?;
+    Ok(PathBuf::from(path.trim_end_matches(['\n', '\r'])))
 }
 
 /// An env file in the project root and the environment it belongs to.
@@ -145,7 +166,7 @@ fn write_config(root: &Path, env_files: &[EnvFile], force: bool, printer: &Print
          # checkpoint_key = \"HOGGUARD_AUDIT_KEY\"              # HMAC key for the checkpoint\n\
          # posthog_project_api_key = \"POSTHOG_AUDIT_PROJECT_API_KEY\"   # ship entries to PostHog\n",
     );
-    fsutil::write_atomic(&path, text.as_bytes())?;
+    hogguard_fs::replace(&path, text.as_bytes(), hogguard_fs::DEFAULT_FILE_MODE)?;
     printer.note(&format!(
         "wrote {DEFAULT_CONFIG} ({} env files found)",
         env_files.len()
@@ -161,6 +182,10 @@ fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Re
         Err(e) => return Err(e).context("cannot read .gitignore"),
     };
     let repository = Repository::discover(root)?;
+    let mut rules = repository
+        .as_ref()
+        .map(Repository::ignore_rules)
+        .transpose()?;
     let present: Vec<&str> = existing.lines().map(str::trim).collect();
     let mut wanted: Vec<String> = IGNORE_LINES.iter().map(|l| (*l).to_owned()).collect();
     wanted.extend(env_files.iter().map(|f| f.name.clone()));
@@ -169,12 +194,21 @@ fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Re
         if present.contains(&line.as_str()) || missing.contains(&line) {
             continue;
         }
-        // A line the rules already cover needs no repeating.
-        let covered = match &repository {
-            Some(repository) if !line.contains('*') && !line.ends_with('/') => {
-                repository.is_ignored(&line)?
+        // A line git's own rules already cover (`.env*` covers `.env.local`) needs no
+        // repeating; a pattern is judged by names it stands for.
+        let covered = match &mut rules {
+            Some(rules) => {
+                let mut covered = true;
+                for (probe, is_dir) in probes(&line) {
+                    covered &= if is_dir {
+                        rules.is_ignored_dir(probe)?
+                    } else {
+                        rules.is_ignored(probe)?
+                    };
+                }
+                covered
             }
-            _ => false,
+            None => false,
         };
         if !covered {
             missing.push(line);
@@ -193,16 +227,26 @@ fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Re
         text.push_str(line);
         text.push('\n');
     }
-    fsutil::write_atomic(&path, text.as_bytes())?;
+    hogguard_fs::replace(&path, text.as_bytes(), hogguard_fs::DEFAULT_FILE_MODE)?;
     printer.note(&format!("added to .gitignore: {}", missing.join(" ")));
     Ok(())
 }
 
-fn install_hook(printer: &Printer) -> Result<()> {
-    let repo = gix::discover(".").context("--pre-commit needs a git repository")?;
-    let hooks = repo.git_dir().join("hooks");
-    std::fs::create_dir_all(&hooks)
-        .with_context(|| format!("cannot create {}", hooks.display()))?;
+/// Paths that an ignore line is meant to ignore (and whether each is a directory): itself,
+/// or examples of what its glob stands for.
+fn probes(line: &str) -> Vec<(&str, bool)> {
+    match line {
+        ".env.*.local" => vec![
+            (".env.development.local", false),
+            (".env.production.local", false),
+        ],
+        directory if directory.ends_with('/') => vec![(directory.trim_end_matches('/'), true)],
+        file => vec![(file, false)],
+    }
+}
+
+fn install_hook(hooks: &Path, printer: &Printer) -> Result<()> {
+    std::fs::create_dir_all(hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
     let hook = hooks.join("pre-commit");
     let mut script = String::from(
         "#!/bin/sh\n# Installed by hogguard init: block commits whose staged content holds a PostHog secret.\n\
@@ -231,9 +275,7 @@ fn install_hook(printer: &Printer) -> Result<()> {
             "kept the existing hook as {CHAINED_HOOK}; the new hook runs it after hogguard"
         ));
     }
-    fsutil::write_atomic(&hook, script.as_bytes())?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
+    hogguard_fs::replace(&hook, script.as_bytes(), hogguard_fs::EXECUTABLE_FILE_MODE)?;
     printer.note(&format!("installed {}", hook.display()));
     print_framework_snippet(printer)
 }

@@ -127,7 +127,7 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
     wrote hogguard.toml (0 env files found)
     added to .gitignore: .env .env.local .env.*.local .hogguard/
     kept the existing hook as pre-commit.before-hogguard; the new hook runs it after hogguard
-    installed ./.git/hooks/pre-commit
+    installed .git/hooks/pre-commit
     For the pre-commit framework, add to .pre-commit-config.yaml:
     repos:
       - repo: https://github.com/hogguard/hogguard
@@ -193,4 +193,92 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
         hooks:
           - id: hogguard
     ");
+}
+
+#[test]
+fn the_hook_goes_where_core_hooks_path_points_and_an_existing_one_keeps_running() {
+    let repo = TestEnv::new();
+    repo.write("a.txt", "clean\n");
+    repo.repo().commit_all("base", "2024-01-01T00:00:00+00:00");
+    // As husky sets it up: hooks in .husky/, one of them already there.
+    repo.repo().git(&["config", "core.hooksPath", ".husky"]);
+    let marker = repo.path().join("husky-hook-ran");
+    let existing = repo.write(
+        ".husky/pre-commit",
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    );
+    std::fs::set_permissions(
+        &existing,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let init = repo.hogguard(["init", "--pre-commit"]).output();
+    init.assert_code(0);
+    assert!(
+        init.stderr.contains("installed .husky/pre-commit"),
+        "{}",
+        init.stderr
+    );
+    assert!(!repo.path().join(".git/hooks/pre-commit").exists());
+
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_hogguard"))
+        .parent()
+        .unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    repo.write("a.txt", format!("{}\n", repo.key(Prefix::Personal)));
+    repo.repo().git(&["add", "a.txt"]);
+    let blocked = repo
+        .repo()
+        .command()
+        .args(["commit", "-q", "-m", "leak"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(!blocked.status.success(), "git ran hogguard's hook");
+    repo.write("a.txt", "clean again\n");
+    repo.repo().git(&["add", "a.txt"]);
+    let allowed = repo
+        .repo()
+        .command()
+        .args(["commit", "-q", "-m", "fine"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(allowed.status.success());
+    assert!(marker.exists(), "husky's own hook still runs");
+}
+
+#[test]
+fn init_keeps_the_mode_of_the_gitignore_it_rewrites() {
+    let repo = TestEnv::new();
+    let gitignore = repo.write(".gitignore", "node_modules/\n");
+    std::fs::set_permissions(
+        &gitignore,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    repo.hogguard(["init"]).output().assert_code(0);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&gitignore).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o644);
+    assert!(repo.read(".gitignore").contains(".env.local"));
+}
+
+#[test]
+fn init_outside_a_repository_checks_before_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
+    let run = env
+        .hogguard(["init", "--pre-commit"])
+        .env("GIT_CEILING_DIRECTORIES", dir.path().parent().unwrap())
+        .current_dir_absolute(dir.path())
+        .output();
+    run.assert_code(2);
+    assert!(run.stderr.contains("git repository"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

@@ -96,3 +96,31 @@ fn a_closed_output_pipe_keeps_the_exit_code_the_results_call_for() {
     let clean = env.hogguard(["scan", "."]).closed_stdout().output();
     assert_eq!(clean.code, 0, "{}", clean.stderr);
 }
+
+#[test]
+fn private_state_is_private_under_umask_000() {
+    let env = TestEnv::new();
+    env.write("hogguard.toml", "[audit]\n");
+    env.hogguard([
+        "audit",
+        "log",
+        "--action",
+        "a",
+        "--resource",
+        "r",
+        "--result",
+        "success",
+    ])
+    .umask(0o000)
+    .output()
+    .assert_code(0);
+    let mode = |relative: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(env.path().join(relative))
+                .unwrap()
+                .permissions(),
+        ) & 0o777
+    };
+    assert_eq!(mode(".hogguard"), 0o700);
+    assert_eq!(mode(".hogguard/audit.jsonl"), 0o600);
+}

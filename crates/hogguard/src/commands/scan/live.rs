@@ -128,7 +128,7 @@ pub(super) fn revoke(
                             revocation.found = Some(report.found);
                             revocation.kind = report.kind;
                         }
-                        Err(e) => revocation.error = Some(e.to_string()),
+                        Err(e) => revocation.error = Some(e.with_causes()),
                     }
                     revocation
                 })
