@@ -539,6 +539,39 @@ mod tests {
         assert_eq!(store.read("KEY").unwrap(), Some(Secret::new("new")));
     }
 
+    /// Issue 11 point 13: an env file without a final line break, mostly LF but with a CRLF
+    /// first line, gained CRLF line endings when the previous key was appended.
+    #[test]
+    fn env_file_keeps_its_line_endings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        fs::write(&path, "# from a template\r\nKEY=old\nOTHER=1").unwrap();
+        let store = Store::env_file(&path);
+        store
+            .apply(
+                &[
+                    Change::Set("KEY_PREVIOUS", &Secret::new("old")),
+                    Change::Set("KEY", &Secret::new("new")),
+                ],
+                no_hook,
+            )
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "# from a template\r\nKEY=new\nOTHER=1\nKEY_PREVIOUS=old\n"
+        );
+        let crlf = dir.path().join(".env.crlf");
+        fs::write(&crlf, "KEY=old\r\nOTHER=1").unwrap();
+        let store = Store::env_file(&crlf);
+        store
+            .apply(&[Change::Set("KEY_PREVIOUS", &Secret::new("old"))], no_hook)
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(&crlf).unwrap(),
+            "KEY=old\r\nOTHER=1\r\nKEY_PREVIOUS=old\r\n"
+        );
+    }
+
     /// Issue 11 point 14: writers of different variables of one env file, side by side, each
     /// see their change applied and none is lost.
     #[test]
