@@ -436,3 +436,51 @@ fn the_hook_says_what_is_missing_when_hogguard_is_not_installed() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_pre_commit_framework_runs_the_hook_as_the_snippet_says() {
+    let pre_commit = hogguard_testkit::tools::python_tool("pre-commit==4.7.0", "pre-commit");
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = TestEnv::new();
+    repo.write("a.txt", "clean\n");
+    repo.repo().commit_all("base", "2024-01-01T00:00:00+00:00");
+    let cache = tempfile::tempdir().unwrap();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_hogguard"))
+        .parent()
+        .unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let try_repo = || {
+        std::process::Command::new(&pre_commit)
+            .current_dir(repo.path())
+            .args(["try-repo"])
+            .arg(&checkout)
+            .arg("hogguard")
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", cache.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap()
+    };
+    repo.write("a.txt", format!("{}\n", repo.key(Prefix::Personal)));
+    repo.repo().git(&["add", "a.txt"]);
+    let refused = try_repo();
+    let text = String::from_utf8_lossy(&refused.stdout).into_owned();
+    repo.assert_no_leak("pre-commit's output", &text);
+    assert_eq!(refused.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("hogguard (PostHog secrets)") && text.contains("Failed"),
+        "{text}"
+    );
+
+    repo.write("a.txt", "clean again\n");
+    repo.repo().git(&["add", "a.txt"]);
+    let passed = try_repo();
+    let text = String::from_utf8_lossy(&passed.stdout).into_owned();
+    assert!(
+        passed.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(text.contains("Passed"), "{text}");
+}
