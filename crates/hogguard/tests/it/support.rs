@@ -312,6 +312,7 @@ impl<'e> Cmd<'e> {
         self.env.assert_no_leak("stdout", &output.stdout);
         self.env.assert_no_leak("stderr", &output.stderr);
         self.env.assert_no_leak_in_files(&before);
+        assert_each_cause_once(&output.stderr);
         output
     }
 
@@ -324,6 +325,27 @@ impl<'e> Cmd<'e> {
             .stderr(Stdio::piped())
             .spawn()
             .expect("hogguard starts")
+    }
+}
+
+/// Panics when an error or warning line says one thing twice: a cause printed both in its
+/// error's message and as its source (`x.json: No such file (os error 2): No such file (os
+/// error 2)`), or a path prefixed to a message that already starts with it.
+fn assert_each_cause_once(stderr: &str) {
+    for line in stderr.lines() {
+        let Some(message) = line
+            .strip_prefix("error: ")
+            .or_else(|| line.strip_prefix("warning: "))
+        else {
+            continue;
+        };
+        let segments: Vec<&str> = message.split(": ").map(str::trim).collect();
+        for (i, segment) in segments.iter().enumerate() {
+            assert!(
+                segment.is_empty() || !segments[i + 1..].contains(segment),
+                "`{segment}` is said twice in:\n{line}"
+            );
+        }
     }
 }
 
