@@ -340,17 +340,10 @@ fn settings_fill_posthog_and_only_keys_become_credentials() {
     # checkpoint_key = "HOGGUARD_AUDIT_KEY"              # HMAC key for the checkpoint
     # posthog_project_api_key = "POSTHOG_AUDIT_PROJECT_API_KEY"   # ship entries to PostHog
     "#);
-    let check = repo
+    let per_environment = repo
         .hogguard(["check", "--offline", "--format", "json"])
         .output()
-        .json();
-    let per_environment = check["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["id"] == "keys-per-environment")
-        .cloned()
-        .unwrap();
+        .check_item("keys-per-environment");
     assert_eq!(per_environment["status"], "pass", "{per_environment}");
 }
 

@@ -135,6 +135,20 @@ impl TestEnv {
         }
     }
 
+    /// `hogguard audit log` of a successful `action` on the resource `repo`.
+    pub(crate) fn audit_log(&self, action: &str) -> Cmd<'_> {
+        self.hogguard([
+            "audit",
+            "log",
+            "--action",
+            action,
+            "--resource",
+            "repo",
+            "--result",
+            "success",
+        ])
+    }
+
     /// Panics when `text` (from `what`) holds a seeded secret or a distinctive part of one.
     pub(crate) fn assert_no_leak(&self, what: &str, text: &str) {
         for secret in self.secrets.borrow().iter() {
@@ -357,6 +371,15 @@ pub(crate) struct Output<'e> {
     pub(crate) stderr: String,
 }
 
+/// The item `id` of a `check --format json` report.
+#[track_caller]
+pub(crate) fn check_item<'r>(report: &'r serde_json::Value, id: &str) -> &'r serde_json::Value {
+    report["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item["id"] == id))
+        .unwrap_or_else(|| panic!("no item {id} in {report}"))
+}
+
 /// Replacements that make output stable across runs: times, durations, sizes, hashes, masks.
 static STABLE: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
@@ -413,6 +436,12 @@ impl Output<'_> {
             text = text.replace(&*resolved.to_string_lossy(), "[REPO]");
         }
         text.replace(&*raw.to_string_lossy(), "[REPO]")
+    }
+
+    /// The item `id` of a `check --format json` report on standard output.
+    #[track_caller]
+    pub(crate) fn check_item(&self, id: &str) -> serde_json::Value {
+        check_item(&self.json(), id).clone()
     }
 
     /// Standard output parsed as JSON.
