@@ -432,7 +432,7 @@ fn the_age_of_a_project_secret_key_is_learnt_from_the_projects_key_list() {
              [environments.production.credentials]\nsecret_api_key = 'POSTHOG_SECRET_API_KEY'\n"
         ),
     );
-    let age = key_age_check_item(&env);
+    let age = key_age_item(&env);
     assert_eq!(age["status"], "fail", "{age}");
     assert_eq!(
         age["details"],
@@ -455,7 +455,7 @@ fn a_key_whose_age_is_unknown_is_a_warning_never_young() {
              [environments.production.credentials]\nsecret_api_key = 'POSTHOG_SECRET_API_KEY'\n"
         ),
     );
-    let age = key_age_check_item(&env);
+    let age = key_age_item(&env);
     assert_eq!(age["status"], "warn", "{age}");
     assert_eq!(age["reason"], "the age of 1 key is not known", "{age}");
     assert!(
