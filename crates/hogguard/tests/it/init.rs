@@ -345,6 +345,17 @@ fn settings_fill_posthog_and_only_keys_become_credentials() {
         .output()
         .check_item("keys-per-environment");
     assert_eq!(per_environment["status"], "pass", "{per_environment}");
+    // An EU capture host means an EU user: the rotation sends them to the EU dashboard.
+    let plan = repo
+        .hogguard(["rotate", "production", "personal_api_key", "--dry-run"])
+        .output();
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("https://eu.posthog.com/settings/user-api-keys"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]
