@@ -39,6 +39,26 @@ impl Credential {
     }
 }
 
+/// The kind a credential's name suggests (`POSTHOG_PERSONAL_API_KEY`, `webhook_secret`), for
+/// when its value shows none (a template's placeholder, an unset variable).
+pub(crate) fn kind_by_name(name: &str) -> Option<CredentialKind> {
+    let name = name.to_ascii_lowercase();
+    if name.contains("webhook") {
+        Some(CredentialKind::WebhookSecret)
+    } else if name.contains("personal") {
+        Some(CredentialKind::PersonalApiKey)
+    } else if name.contains("secret") {
+        Some(CredentialKind::ProjectSecretApiKey)
+    } else if name.contains("public")
+        || name.contains("project_api_key")
+        || name.ends_with("posthog_key")
+    {
+        Some(CredentialKind::ProjectApiKey)
+    } else {
+        None
+    }
+}
+
 /// Every credential of the environments in `config`, or of `only` when given.
 pub(crate) fn credentials(config: &Config, only: Option<&str>) -> Result<Vec<Credential>> {
     if let Some(name) = only

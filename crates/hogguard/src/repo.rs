@@ -57,42 +57,62 @@ impl Repository {
         Ok(IgnoreRules { stack })
     }
 
-    /// Every file named like an env file (`.env`, `.env.production`, not templates such as
-    /// `.env.example`) in the work tree, sub-projects included, outside folders git ignores and
-    /// dependency folders; slash-separated paths from the root, sorted.
+    /// Every env file (`.env`, `.env.production`, not templates such as `.env.example`) in
+    /// the work tree, sub-projects included, outside folders git ignores and dependency
+    /// folders; slash-separated paths from the root, sorted.
     pub(crate) fn env_files(&self) -> Result<Vec<String>> {
         let mut rules = self.ignore_rules()?;
-        let root = self.workdir();
-        let mut found = Vec::new();
-        let mut pending = vec![String::new()];
-        while let Some(dir) = pending.pop() {
-            let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+        find_env_files(&self.workdir(), false, |dir| rules.is_ignored_dir(dir))
+    }
+
+    /// `dir` as a slash-separated path from the work tree's root, when it is inside it.
+    pub(crate) fn relative(&self, dir: &Path) -> Result<Option<String>> {
+        let absolute = std::path::absolute(dir)?;
+        let root = std::path::absolute(self.workdir())?;
+        Ok(absolute
+            .strip_prefix(&root)
+            .ok()
+            .map(|relative| relative.to_string_lossy().replace('\\', "/")))
+    }
+}
+
+/// Files named like env files under `root` (templates too with `templates`), skipping
+/// dependency folders and the folders `ignored_dir` names (given a slash path from `root`);
+/// slash-separated paths from `root`, sorted.
+pub(crate) fn find_env_files(
+    root: &Path,
+    templates: bool,
+    mut ignored_dir: impl FnMut(&str) -> Result<bool>,
+) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut pending = vec![String::new()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let relative = if dir.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{dir}/{name}")
-                };
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
-                if kind.is_dir() {
-                    if !DEPENDENCY_DIRS.contains(&name.as_str())
-                        && !rules.is_ignored_dir(&relative)?
-                    {
-                        pending.push(relative);
-                    }
-                } else if kind.is_file() && is_env_file_name(&name) {
-                    found.push(relative);
+            if kind.is_dir() {
+                if !DEPENDENCY_DIRS.contains(&name.as_str()) && !ignored_dir(&relative)? {
+                    pending.push(relative);
                 }
+            } else if kind.is_file()
+                && (is_env_file_name(&name) || templates && template_target(&name).is_some())
+            {
+                found.push(relative);
             }
         }
-        found.sort();
-        Ok(found)
     }
+    found.sort();
+    Ok(found)
 }
 
 /// Git's ignore rules for one repository.
@@ -125,11 +145,20 @@ pub(crate) fn is_env_file_name(name: &str) -> bool {
     (name == ".env" || name.starts_with(".env.")) && !is_template(name)
 }
 
+/// Suffixes of env files meant to be committed with placeholder values.
+const TEMPLATE_SUFFIXES: &[&str] = &[".example", ".sample", ".template", ".dist", ".defaults"];
+
 /// Env files meant to be committed with placeholder values.
-pub(crate) fn is_template(name: &str) -> bool {
-    [".example", ".sample", ".template", ".dist", ".defaults"]
-        .iter()
-        .any(|suffix| name.ends_with(suffix))
+fn is_template(name: &str) -> bool {
+    template_target(name).is_some()
+}
+
+/// The env file a template is copied to (`.env.production.example` → `.env.production`).
+pub(crate) fn template_target(name: &str) -> Option<&str> {
+    TEMPLATE_SUFFIXES.iter().find_map(|suffix| {
+        name.strip_suffix(suffix)
+            .filter(|target| *target == ".env" || target.starts_with(".env."))
+    })
 }
 
 #[cfg(test)]

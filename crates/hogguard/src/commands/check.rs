@@ -15,7 +15,7 @@ use crate::cli::{CheckArgs, CheckFormat};
 use crate::commands::keys::{self, KeyReport};
 use crate::config::Config;
 use crate::environments;
-use crate::printer::{Printer, style};
+use crate::printer::{self, Printer, style};
 use crate::repo::Repository;
 use crate::settings::Settings;
 use crate::untrusted;
@@ -173,19 +173,12 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
         ));
     };
     let root = repository.workdir();
-    let relative_to_root = |path: &Path| -> Result<Option<String>> {
-        let absolute = std::path::absolute(path)?;
-        Ok(absolute
-            .strip_prefix(std::path::absolute(&root)?)
-            .ok()
-            .map(|relative| relative.to_string_lossy().replace('\\', "/")))
-    };
     let mut present: BTreeSet<String> = repository.env_files()?.into_iter().collect();
     // Names git should ignore before anyone creates them: the usual ones and the configured.
     let mut expected: BTreeSet<String> = USUAL_ENV_FILES.iter().map(|n| (*n).to_owned()).collect();
     for environment in config.environments.values() {
         if let Some(path) = &environment.env_file
-            && let Some(relative) = relative_to_root(path)?
+            && let Some(relative) = repository.relative(path)?
         {
             if root.join(&relative).is_file() {
                 present.insert(relative);
@@ -408,7 +401,7 @@ fn posthog_items(
         live.len(),
         format!(
             "{} only allowed scopes",
-            plural(live.len(), "live key holds", "live keys hold")
+            printer::plural(live.len(), "live key holds", "live keys hold")
         ),
     );
     // Only environments with a max_key_age have an age to keep; a key whose age PostHog did
@@ -438,7 +431,7 @@ fn posthog_items(
         known,
         format!(
             "{} younger than max_key_age",
-            plural(known, "live key is", "live keys are")
+            printer::plural(known, "live key is", "live keys are")
         ),
     );
     Ok(vec![scopes, age])
@@ -471,7 +464,7 @@ fn judge(
             .chain(unknown.iter().cloned())
             .collect();
         let verdicts = details.len() - unknown.len();
-        let keys = plural(failing.len(), "key breaks", "keys break");
+        let keys = printer::plural(failing.len(), "key breaks", "keys break");
         let reason = if verdicts == failing.len() {
             format!("{keys} the policy")
         } else {
@@ -483,12 +476,12 @@ fn judge(
         let reason = if id == "key-age" {
             format!(
                 "the age of {} not known",
-                plural(unknown.len(), "key is", "keys are")
+                printer::plural(unknown.len(), "key is", "keys are")
             )
         } else {
             format!(
                 "PostHog could not tell about {}",
-                plural(unknown.len(), "key", "keys")
+                printer::plural(unknown.len(), "key", "keys")
             )
         };
         return Item::new(
@@ -513,15 +506,6 @@ fn judge(
         );
     }
     Item::new(id, Outcome::Pass, pass, "")
-}
-
-/// `1 key` / `2 keys`: a count with the word that agrees with it.
-fn plural(count: usize, one: &str, many: &str) -> String {
-    if count == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{count} {many}")
-    }
 }
 
 /// The fewest random bytes a webhook signing secret should carry.
@@ -606,7 +590,7 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
             Outcome::Fail,
             format!(
                 "{} with the webhook secrets",
-                plural(problems.len(), "problem", "problems")
+                printer::plural(problems.len(), "problem", "problems")
             ),
             "make one with `hogguard webhook secret` per environment and verify deliveries with it",
         )

@@ -477,21 +477,20 @@ fn human(reports: &[KeyReport]) -> String {
                 crate::untrusted::escape(reason)
             );
         }
-        for warning in &report.warnings {
-            let _ = writeln!(
-                text,
-                "      {}! {}{}: {}",
-                style::YELLOW,
-                warning.id,
-                style::RESET,
-                warning.message
+        let marked = report
+            .warnings
+            .iter()
+            .map(|warning| (style::YELLOW, '!', warning))
+            .chain(
+                report
+                    .verdicts
+                    .iter()
+                    .map(|verdict| (style::RED, '✗', verdict)),
             );
-        }
-        for verdict in &report.verdicts {
+        for (colour, mark, verdict) in marked {
             let _ = writeln!(
                 text,
-                "      {}✗ {}{}: {}",
-                style::RED,
+                "      {colour}{mark} {}{}: {}",
                 verdict.id,
                 style::RESET,
                 verdict.message

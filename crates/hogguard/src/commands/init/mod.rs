@@ -1,21 +1,35 @@
 //! `hogguard init`: sets a project up so that `hogguard check` can pass: a commented
-//! `hogguard.toml` naming the PostHog variables found in its env files (never their values),
-//! the missing `.gitignore` lines, and on request a pre-commit hook.
+//! `hogguard.toml` naming the PostHog variables found in its env files and their templates
+//! (never their values), the missing `.gitignore` lines, and on request a pre-commit hook.
+
+mod project;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use hogguard_secret::CredentialKind;
+
+use self::project::Project;
 
 use crate::Status;
 use crate::cli::InitArgs;
 use crate::config::DEFAULT_CONFIG;
-use crate::printer::Printer;
+use crate::printer::{self, Printer};
 use crate::repo::Repository;
 
 /// Lines every project's `.gitignore` should have, with env files found added after them.
 const IGNORE_LINES: &[&str] = &[".env", ".env.local", ".env.*.local", ".hogguard/"];
+
+/// The pre-commit hook: it fails closed, and says why, when hogguard is not installed.
+const HOOK_SCRIPT: &str = "#!/bin/sh
+# Installed by hogguard init: block commits whose staged content holds a PostHog secret.
+if ! command -v hogguard >/dev/null 2>&1; then
+  echo 'hogguard pre-commit hook: hogguard is not on PATH, so the staged files cannot be checked for PostHog secrets.' >&2
+  echo 'Install it (cargo install --path crates/hogguard in its repository) or put it on PATH, then commit again.' >&2
+  exit 1
+fi
+hogguard scan --staged -q || exit $?
+";
 
 /// The hook file name an existing pre-commit hook is kept under when hogguard chains it.
 const CHAINED_HOOK: &str = "pre-commit.before-hogguard";
@@ -28,9 +42,9 @@ pub(crate) fn run(args: InitArgs, printer: &Printer) -> Result<Status> {
     } else {
         None
     };
-    let env_files = env_files(&root)?;
-    write_config(&root, &env_files, args.force, printer)?;
-    update_gitignore(&root, &env_files, printer)?;
+    let project = project::discover(&root)?;
+    write_config(&root, &project, args.force, printer)?;
+    update_gitignore(&root, &project.env_files, printer)?;
     if let Some(hooks) = hooks {
         install_hook(&hooks, printer)?;
     }
@@ -53,68 +67,7 @@ fn hooks_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(path.trim_end_matches(['\n', '\r'])))
 }
 
-/// An env file in the project root and the environment it belongs to.
-struct EnvFile {
-    name: String,
-    environment: &'static str,
-    /// PostHog variables in it: name and the kind its value shows.
-    variables: Vec<(String, Option<CredentialKind>)>,
-}
-
-fn environment_of(file: &str) -> Option<&'static str> {
-    match file {
-        ".env" | ".env.local" | ".env.development" | ".env.development.local" | ".env.dev" => {
-            Some("development")
-        }
-        ".env.staging" | ".env.staging.local" | ".env.stage" => Some("staging"),
-        ".env.production" | ".env.production.local" | ".env.prod" => Some("production"),
-        _ => None,
-    }
-}
-
-fn env_files(root: &Path) -> Result<Vec<EnvFile>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(root).context("cannot list the current directory")? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(environment) = environment_of(&name) else {
-            continue;
-        };
-        let text =
-            std::fs::read_to_string(entry.path()).with_context(|| format!("cannot read {name}"))?;
-        let parsed = hogguard_dotenv::parse(&text)
-            .with_context(|| format!("{name} is not a valid env file"))?;
-        let variables = parsed
-            .entries()
-            .iter()
-            .filter(|e| e.key.to_ascii_uppercase().contains("POSTHOG"))
-            .map(|e| (e.key.clone(), CredentialKind::from_value(&e.value)))
-            .collect();
-        files.push(EnvFile {
-            name,
-            environment,
-            variables,
-        });
-    }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
-}
-
-/// The credential name for a variable: by the kind its value shows, else by its own name.
-fn credential_name(variable: &str, kind: Option<CredentialKind>) -> String {
-    match kind {
-        Some(CredentialKind::PersonalApiKey) => "personal_api_key".to_owned(),
-        Some(CredentialKind::ProjectApiKey) => "project_api_key".to_owned(),
-        Some(CredentialKind::ProjectSecretApiKey) => "project_secret_api_key".to_owned(),
-        Some(CredentialKind::WebhookSecret) => "webhook_secret".to_owned(),
-        _ => variable
-            .to_ascii_lowercase()
-            .trim_start_matches("posthog_")
-            .to_owned(),
-    }
-}
-
-fn write_config(root: &Path, env_files: &[EnvFile], force: bool, printer: &Printer) -> Result<()> {
+fn write_config(root: &Path, project: &Project, force: bool, printer: &Printer) -> Result<()> {
     let path = root.join(DEFAULT_CONFIG);
     if path.exists() && !force {
         printer.note(&format!(
@@ -122,43 +75,76 @@ fn write_config(root: &Path, env_files: &[EnvFile], force: bool, printer: &Print
         ));
         return Ok(());
     }
+    hogguard_fs::replace(
+        &path,
+        config_text(project).as_bytes(),
+        hogguard_fs::DEFAULT_FILE_MODE,
+    )?;
+    let mut summary = format!(
+        "wrote {DEFAULT_CONFIG}: {} from {} env {}",
+        printer::plural(project.environments.len(), "environment", "environments"),
+        project.env_files.len(),
+        if project.env_files.len() == 1 {
+            "file"
+        } else {
+            "files"
+        },
+    );
+    if !project.templates.is_empty() {
+        let _ = write!(
+            summary,
+            " and {}",
+            printer::plural(project.templates.len(), "template", "templates")
+        );
+    }
+    for (name, environment) in &project.environments {
+        let _ = write!(
+            summary,
+            "\n  {name}: {} ({})",
+            environment.env_file,
+            printer::plural(environment.credentials.len(), "credential", "credentials")
+        );
+    }
+    printer.note(&summary);
+    Ok(())
+}
+
+/// The commented configuration for `project`.
+fn config_text(project: &Project) -> String {
     let mut text = String::from(
         "# hogguard.toml: names the variables that hold PostHog credentials, never their values.\n\
-         # Docs: hogguard keys --help, hogguard check --help.\n\n\
-         [posthog]\n\
-         # host = \"https://eu.posthog.com\"   # US cloud by default; POSTHOG_HOST overrides\n\
-         # project_id = 12345                  # production keys should be scoped to it\n",
+         # Docs: hogguard keys --help, hogguard check --help.\n\n[posthog]\n",
     );
-    for environment in ["development", "staging", "production"] {
-        let files: Vec<&EnvFile> = env_files
-            .iter()
-            .filter(|f| f.environment == environment)
-            .collect();
-        if files.is_empty() {
-            continue;
+    match &project.host {
+        Some(host) => {
+            let _ = writeln!(text, "host = {:?}   # from {}", host.value, host.source);
         }
-        let (scopes, age) = match environment {
-            "development" => ("[\"*:read\"]", "90d"),
-            "staging" => ("[\"*:read\", \"feature_flag:write\"]", "60d"),
-            _ => (
-                "[\"feature_flag:read\"]   # only what production uses",
-                "30d",
-            ),
-        };
+        None => text.push_str(
+            "# host = \"https://eu.posthog.com\"   # US cloud by default; POSTHOG_HOST overrides\n",
+        ),
+    }
+    match &project.project_id {
+        Some(id) => {
+            let _ = writeln!(
+                text,
+                "project_id = {}   # from {}; production keys should be scoped to it",
+                id.value, id.source
+            );
+        }
+        None => text.push_str(
+            "# project_id = 12345                  # production keys should be scoped to it\n",
+        ),
+    }
+    for (name, environment) in &project.environments {
+        let (scopes, age) = policy_for(name);
         let _ = write!(
             text,
-            "\n[environments.{environment}]\nenv_file = \"{}\"\nallowed_scopes = {scopes}\nmax_key_age = \"{age}\"\n\
-             [environments.{environment}.credentials]\n",
-            files[0].name
+            "\n[environments.{name}]\nenv_file = {:?}\nallowed_scopes = {scopes}\nmax_key_age = \"{age}\"\n\
+             [environments.{name}.credentials]\n",
+            environment.env_file
         );
-        let mut names = std::collections::BTreeSet::new();
-        for file in files {
-            for (variable, kind) in &file.variables {
-                let name = credential_name(variable, *kind);
-                if names.insert(name.clone()) {
-                    let _ = writeln!(text, "{name} = \"{variable}\"");
-                }
-            }
+        for (credential, variable) in &environment.credentials {
+            let _ = writeln!(text, "{credential} = {variable:?}");
         }
     }
     text.push_str(
@@ -166,15 +152,29 @@ fn write_config(root: &Path, env_files: &[EnvFile], force: bool, printer: &Print
          # checkpoint_key = \"HOGGUARD_AUDIT_KEY\"              # HMAC key for the checkpoint\n\
          # posthog_project_api_key = \"POSTHOG_AUDIT_PROJECT_API_KEY\"   # ship entries to PostHog\n",
     );
-    hogguard_fs::replace(&path, text.as_bytes(), hogguard_fs::DEFAULT_FILE_MODE)?;
-    printer.note(&format!(
-        "wrote {DEFAULT_CONFIG} ({} env files found)",
-        env_files.len()
-    ));
-    Ok(())
+    text
 }
 
-fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Result<()> {
+/// Default scopes and key age for an environment, by what its name says it is; anything
+/// unknown gets production's, the strictest.
+fn policy_for(environment: &str) -> (&'static str, &'static str) {
+    let is = |word: &str| environment == word || environment.ends_with(&format!("-{word}"));
+    if ["development", "local", "test", "development-local"]
+        .iter()
+        .any(|w| is(w))
+    {
+        ("[\"*:read\"]", "90d")
+    } else if is("staging") || is("staging-local") {
+        ("[\"*:read\", \"feature_flag:write\"]", "60d")
+    } else {
+        (
+            "[\"feature_flag:read\"]   # only what production uses",
+            "30d",
+        )
+    }
+}
+
+fn update_gitignore(root: &Path, env_files: &[String], printer: &Printer) -> Result<()> {
     let path = root.join(".gitignore");
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -188,7 +188,7 @@ fn update_gitignore(root: &Path, env_files: &[EnvFile], printer: &Printer) -> Re
         .transpose()?;
     let present: Vec<&str> = existing.lines().map(str::trim).collect();
     let mut wanted: Vec<String> = IGNORE_LINES.iter().map(|l| (*l).to_owned()).collect();
-    wanted.extend(env_files.iter().map(|f| f.name.clone()));
+    wanted.extend(env_files.iter().cloned());
     let mut missing = Vec::new();
     for line in wanted {
         if present.contains(&line.as_str()) || missing.contains(&line) {
@@ -248,10 +248,7 @@ fn probes(line: &str) -> Vec<(&str, bool)> {
 fn install_hook(hooks: &Path, printer: &Printer) -> Result<()> {
     std::fs::create_dir_all(hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
     let hook = hooks.join("pre-commit");
-    let mut script = String::from(
-        "#!/bin/sh\n# Installed by hogguard init: block commits whose staged content holds a PostHog secret.\n\
-         hogguard scan --staged -q || exit $?\n",
-    );
+    let mut script = String::from(HOOK_SCRIPT);
     if let Ok(current) = std::fs::read_to_string(&hook) {
         if current.contains("hogguard scan --staged") {
             printer.note("the pre-commit hook already runs hogguard");
