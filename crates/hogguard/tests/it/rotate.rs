@@ -407,3 +407,40 @@ fn a_rotation_without_a_terminal_says_why_once() {
         run.snapshot()
     );
 }
+
+/// A project API key kept in a secret manager (a write and a read command): the person pastes
+/// the reset token on standard input, and only the store's files hold it afterwards.
+#[test]
+fn a_project_api_key_in_a_command_store_is_replaced_from_standard_input() {
+    let env = TestEnv::new();
+    env.posthog();
+    let old = env.key(keys::Prefix::Project);
+    let new = env.key(keys::Prefix::Project);
+    env.write("vault/POSTHOG_PROJECT_API_KEY", &old);
+    env.secret_store("vault/POSTHOG_PROJECT_API_KEY");
+    env.write(
+        "hogguard.toml",
+        "[environments.production.store]\n\
+         write = 'if [ \"$HOGGUARD_ACTION\" = remove ]; then rm -f \"vault/$HOGGUARD_VARIABLE\"; else cat > \"vault/$HOGGUARD_VARIABLE\"; fi'\n\
+         read = 'cat \"vault/$HOGGUARD_VARIABLE\" 2>/dev/null || true'\n\
+         [environments.production.credentials]\nproject_api_key = 'POSTHOG_PROJECT_API_KEY'\n",
+    );
+
+    let run = env
+        .hogguard([
+            "rotate",
+            "production",
+            "project_api_key",
+            "--stdin",
+            "--yes",
+        ])
+        .stdin(format!("{new}\n"))
+        .output();
+    run.assert_code(0);
+    assert_eq!(env.read("vault/POSTHOG_PROJECT_API_KEY"), new);
+    assert!(
+        !env.path()
+            .join("vault/POSTHOG_PROJECT_API_KEY_PREVIOUS")
+            .exists()
+    );
+}
