@@ -7,7 +7,8 @@ use hogguard_secret::Secret;
 /// The person at the other end of an assisted rotation (personal API keys, project API keys)
 /// and the reader of progress messages of automatic ones.
 pub trait Interaction {
-    /// Shows a message: an instruction or progress. Never contains a secret.
+    /// Shows a message: an instruction or progress. Never contains a secret. How a call ended
+    /// is its returned [`Outcome`](crate::Outcome), never shown here as well.
     fn show(&mut self, message: &str);
 
     /// Asks for a secret (a key the person created in PostHog) after showing `prompt`.

@@ -362,7 +362,7 @@ impl<'a> Session<'a> {
         self.record("key.rotate.abort.intent", AuditResult::Success, &[])
     }
 
-    /// Closes the rotation and says how it ended.
+    /// Closes the rotation and returns how it ended (for the caller to say: it is not shown).
     pub(crate) fn close(
         &mut self,
         closure: Closure,
@@ -385,7 +385,6 @@ impl<'a> Session<'a> {
             _ => ("key.rotate.abort", Outcome::Aborted { rotation_id }),
         };
         self.record(action, AuditResult::Success, &[])?;
-        self.interaction.show(&outcome.to_string());
         Ok(outcome)
     }
 }

@@ -23,11 +23,11 @@ fn creates_stores_verifies_then_deletes_the_old_key() {
         marker.display()
     ));
 
-    let outcome = world
-        .rotator()
-        .run(&request, &mut Person::silent(), &audit)
-        .unwrap();
+    let mut person = Person::silent();
+    let outcome = world.rotator().run(&request, &mut person, &audit).unwrap();
 
+    // Issue 12 point 5: the outcome is returned, not also shown (the CLI printed it twice).
+    assert_eq!(person.shown, Vec::<String>::new());
     let Outcome::Completed {
         rotation_id,
         old: old_ref,

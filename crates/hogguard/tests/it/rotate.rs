@@ -6,11 +6,23 @@ use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::process::Child;
+use std::sync::LazyLock;
 
 use hogguard_testkit::keys;
 use hogguard_testkit::posthog::{MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, UserSpec};
 
-use crate::support::TestEnv;
+use crate::support::{Output, TestEnv};
+
+/// A rotation id (12 hex digits), which differs on every run.
+static ROTATION_ID: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"\b[0-9a-f]{12}\b").unwrap());
+
+/// [`Output::snapshot`] with rotation ids written `[ROTATION]`.
+fn snapshot(output: &Output<'_>) -> String {
+    ROTATION_ID
+        .replace_all(&output.snapshot(), "[ROTATION]")
+        .into_owned()
+}
 
 /// Two webhook secrets of one environment, kept in one env file; no audit log.
 const TWO_SECRETS: &str = "[environments.production]\nenv_file = '.env.production'\n\
@@ -465,4 +477,36 @@ fn a_rotation_started_in_a_subdirectory_keeps_its_journal_at_the_project_root() 
         .hogguard(["rotate", "production", "webhook_secret", "--finish"])
         .output();
     again.assert_code(0);
+}
+
+/// Issue 12 point 5: `rotate` printed its "rotated" line on standard output and again on
+/// standard error. The outcome goes to standard output once; standard error has only the
+/// progress that led to it.
+#[test]
+fn a_rotation_says_rotated_once() {
+    let env = TestEnv::new();
+    let old = keys::webhook_secret();
+    env.seed(&old);
+    env.write("hogguard.toml", TWO_SECRETS);
+    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    let started = env
+        .hogguard(["rotate", "production", "webhook_secret"])
+        .output();
+    insta::assert_snapshot!(snapshot(&started), @"
+    exit code: 0
+    ----- stdout -----
+    rotated ([ROTATION]): whse...[MASK] is the primary secret; the old one is accepted until [TIME], then the next run (or --finish) drops it
+    ----- stderr -----
+    WEBHOOK_SECRET now holds the new secret whse...[MASK] and WEBHOOK_SECRET_PREVIOUS the old one; receivers that read both accept either until [TIME]. Give the sender (e.g. the PostHog destination's signing secret) the new secret before then.
+    ");
+    env.seed(&env_value(&env, ".env.production", "WEBHOOK_SECRET").unwrap());
+    let finished = env
+        .hogguard(["rotate", "production", "webhook_secret", "--finish"])
+        .output();
+    insta::assert_snapshot!(snapshot(&finished), @"
+    exit code: 0
+    ----- stdout -----
+    rotated ([ROTATION]): whse...[MASK] replaces whse...[MASK], which is retired
+    ----- stderr -----
+    ");
 }
