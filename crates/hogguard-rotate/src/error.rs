@@ -16,6 +16,13 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RotateError {
+    /// The provider was made [for a plan](crate::ProjectSecretKeyProvider::for_plan) and
+    /// lacks what a rotation needs; nothing was changed.
+    #[error("cannot rotate a project secret API key without {missing}")]
+    NotConfigured {
+        /// What is missing, for people.
+        missing: &'static str,
+    },
     /// Another process holds the credential's lock: it is rotating the same credential now.
     #[error(
         "another hogguard process is rotating {credential} right now (it holds {}); wait for it to end",

@@ -70,7 +70,10 @@
 //!   [`RotationRequest::if_older_than`]; `--revoke-old` is [`PersonalKeyProvider::revoke_old`],
 //!   `--grace` is [`WebhookSecretProvider::grace`];
 //! - one [`Rotator`] on `<project root>/`[`ROTATIONS_DIR`];
-//! - `--dry-run`: [`Rotator::plan`] (touches nothing); otherwise [`Rotator::lock`] first
+//! - `--dry-run`: [`Rotator::plan`] (changes nothing), with what the CLI could not resolve
+//!   added by [`Plan::add_missing`] (a project secret key without its admin key or project is
+//!   planned with [`ProjectSecretKeyProvider::for_plan`]); exit 1 unless [`Plan::can_run`].
+//!   Otherwise [`Rotator::lock`] first
 //!   (a busy credential is refused before the audit log is opened), then on the
 //!   [`LockedRotation`]: no flag: [`run`](LockedRotation::run); `--resume`:
 //!   [`resume`](LockedRotation::resume); `--abort`: [`abort`](LockedRotation::abort);
@@ -121,11 +124,13 @@
 //!
 //! **Personal API key** (`phx_`, assisted, because PostHog lets only its web app create and
 //! delete them): the person is shown the keys page and the exact scopes (and project or
-//! organisation restriction) the environment allows, gives the new key, which is checked
-//! through `@current` (live, not the old value, no scope outside the allowed ones and no wider
-//! restriction); then it is stored and verified, the person deletes the old key (or
-//! `--revoke-old` reports it to `revoke_leaked_key`), and PostHog is probed, a bounded number
-//! of times with the injectable sleeper, until it calls the old key invalid. A key the person
+//! organisation restriction) the environment allows (an old key that reaches every project
+//! is to be replaced by one restricted to [`PersonalKeyProvider::project_id`], when given),
+//! gives the new key, which is checked through `@current` (live, not the old value, no scope
+//! outside the allowed ones and no wider restriction); then it is stored and verified, the
+//! person deletes the old key (or `--revoke-old` reports it to `revoke_leaked_key`), and
+//! PostHog is probed, a bounded number of times with the injectable sleeper, until it calls
+//! the old key invalid. A key the person
 //! gave that was never stored is named again on resume so they can reuse or delete it.
 //!
 //! **Project API key** (`phc_`): [`project_api_key_guidance`] (public by design; the reset is

@@ -18,7 +18,7 @@ use crate::outcome::{AgeSource, KeyAge, OpenRotation, Outcome};
 use crate::plan::Plan;
 use crate::providers::{personal, project_api_key, project_secret_key, webhook};
 use crate::request::{Provider, RotationRequest};
-use crate::session::Session;
+use crate::session::{Session, chain_text};
 use crate::time::{self, Clock, SystemClock};
 
 /// Where rotation journals and locks live, relative to the project root.
@@ -76,9 +76,46 @@ impl Rotator {
         self
     }
 
-    /// The steps `run` would take, for `--dry-run`. Touches nothing.
+    /// The steps [`run`](Self::run) would take, for `--dry-run`, and what would stop it
+    /// ([`Plan::missing`]): a rotation of the credential that is already open (unless it is
+    /// a webhook secret's whose grace period is over: the plan is then to finish it), and for
+    /// an env-file store a current key that is not set or a `VAR_PREVIOUS` that is. Reads the
+    /// journal and the env file; changes nothing, takes no lock and runs no store command.
     pub fn plan(&self, request: &RotationRequest) -> Plan {
-        Plan::of(request)
+        let journal = match self.open_journal(request) {
+            Ok(journal) => journal,
+            Err(error) => {
+                let mut plan = Plan::of(request);
+                plan.add_missing(chain_text(&error));
+                return plan;
+            }
+        };
+        let Some(journal) = journal else {
+            let mut plan = Plan::of(request);
+            for problem in store_problems(request) {
+                plan.add_missing(problem);
+            }
+            return plan;
+        };
+        if let Err(mismatch) = check_matches(request, journal.started()) {
+            let mut plan = Plan::of(request);
+            plan.add_missing(mismatch.to_string());
+            return plan;
+        }
+        let rotation_id = &journal.started().rotation_id;
+        if ends_grace_period(request, &journal, time::unix_seconds(self.clock.now())) {
+            return Plan::finish_grace_period(request, rotation_id);
+        }
+        let mut plan = Plan::of(request);
+        plan.add_missing(
+            RotateError::RotationOpen {
+                credential: request.credential_name(),
+                rotation_id: rotation_id.clone(),
+                status: journal.status(),
+            }
+            .to_string(),
+        );
+        plan
     }
 
     /// Takes the credential's lock for one [`run`](LockedRotation::run),
@@ -384,11 +421,7 @@ impl LockedRotation<'_> {
 fn refuse_or_end_grace_period(session: &mut Session<'_>) -> Result<Outcome, RotateError> {
     let request = session.request;
     if let Provider::WebhookSecret(provider) = &request.provider
-        && !session.journal.abort_started()
-        && session
-            .journal
-            .grace_until()
-            .is_some_and(|until| until <= session.now())
+        && ends_grace_period(request, &session.journal, session.now())
     {
         return webhook::drive(session, provider, true);
     }
@@ -397,6 +430,43 @@ fn refuse_or_end_grace_period(session: &mut Session<'_>) -> Result<Outcome, Rota
         rotation_id: session.started().rotation_id.clone(),
         status: session.journal.status(),
     })
+}
+
+/// Whether a run of `request` at `now` finishes the open rotation in `journal` rather than
+/// refuse: a webhook secret whose grace period is over (and no abort began).
+fn ends_grace_period(request: &RotationRequest, journal: &Journal, now: u64) -> bool {
+    matches!(request.provider, Provider::WebhookSecret(_))
+        && !journal.abort_started()
+        && journal.grace_until().is_some_and(|until| until <= now)
+}
+
+/// What in an env-file store would stop a new rotation (see [`prepare`]), each said as the
+/// error it would stop with. A command store is not asked: a dry run runs no command.
+fn store_problems(request: &RotationRequest) -> Vec<String> {
+    if request.store.env_file_path().is_none() {
+        return Vec::new();
+    }
+    let unset = |variable: &str| -> Result<bool, RotateError> {
+        Ok(request.store.read(variable)?.is_none())
+    };
+    let problem = match (
+        unset(&request.variable),
+        unset(&request.previous_variable()),
+    ) {
+        (Err(error), _) | (_, Err(error)) => chain_text(&error),
+        (Ok(true), _) => RotateError::NoCurrentKey {
+            variable: request.variable.clone(),
+            store: request.store.describe(),
+        }
+        .to_string(),
+        (Ok(false), Ok(false)) => RotateError::PreviousKeyPresent {
+            variable: request.previous_variable(),
+            store: request.store.describe(),
+        }
+        .to_string(),
+        (Ok(false), Ok(true)) => return Vec::new(),
+    };
+    vec![problem]
 }
 
 /// Checks the store's slots and has the provider describe the new rotation's start.
@@ -486,16 +556,10 @@ fn check_matches(request: &RotationRequest, started: &Started) -> Result<(), Rot
         return mismatch("store", started.store.clone(), request.store.describe());
     }
     if let Provider::ProjectSecretKey(provider) = &request.provider
-        && started.project_id != Some(provider.project_id)
+        && started.project_id != provider.project_id
     {
-        return mismatch(
-            "project",
-            started
-                .project_id
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
-            provider.project_id.to_string(),
-        );
+        let id = |id: Option<u64>| id.map(|id| id.to_string()).unwrap_or_default();
+        return mismatch("project", id(started.project_id), id(provider.project_id));
     }
     Ok(())
 }

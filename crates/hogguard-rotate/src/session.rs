@@ -389,9 +389,10 @@ impl<'a> Session<'a> {
     }
 }
 
-/// An error and its causes in one line, `what failed: why: why`, for an audit record (the
-/// audit log redacts it; it never holds a secret to begin with).
-fn chain_text(error: &dyn std::error::Error) -> String {
+/// An error and its causes in one line, `what failed: why: why`, for an audit record or a
+/// plan's list of what is missing (neither holds a secret: the audit log and the CLI redact
+/// it anyway).
+pub(crate) fn chain_text(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

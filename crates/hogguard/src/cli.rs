@@ -173,7 +173,8 @@ pub(crate) struct RotateArgs {
     /// The credential, as in [environments.NAME.credentials]
     #[arg(value_name = "CREDENTIAL")]
     pub(crate) credential: String,
-    /// Print the plan and change nothing
+    /// Print the plan and what would stop a real run (a setting, a terminal, the current
+    /// key, an open rotation); change nothing. Exit 1 when a real run would stop
     #[arg(long, conflicts_with_all = ["resume", "abort", "finish"])]
     pub(crate) dry_run: bool,
     /// Continue an interrupted rotation from PostHog's real state

@@ -7,6 +7,7 @@ mod crashes;
 mod errors;
 mod killed;
 mod locking;
+mod plan;
 mod private;
 mod project_secret_key;
 mod support;

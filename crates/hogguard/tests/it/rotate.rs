@@ -510,3 +510,270 @@ fn a_rotation_says_rotated_once() {
     ----- stderr -----
     ");
 }
+
+/// A project secret key of production, kept in `.env.production`, with `posthog` as the
+/// configuration's `[posthog]` table.
+fn secret_key_project(env: &TestEnv, posthog: &str) {
+    let key = env.key(keys::Prefix::Secret);
+    env.write(
+        "hogguard.toml",
+        format!(
+            "[posthog]\n{posthog}\n[environments.production]\nenv_file = '.env.production'\n\
+             [environments.production.credentials]\nproject_secret_api_key = 'POSTHOG_SECRET_API_KEY'\n"
+        ),
+    );
+    env.write(".env.production", format!("POSTHOG_SECRET_API_KEY={key}\n"));
+}
+
+/// Issue 12 point 7: `rotate --dry-run` of a project secret key failed when `[posthog]
+/// admin_key` or `project_id` was missing. It plans all the same, lists what a real run
+/// lacks under the plan, and exits 1: the rotation it plans cannot run yet.
+#[test]
+fn a_dry_run_plans_without_the_admin_key_and_the_project_id() {
+    let env = TestEnv::new();
+    secret_key_project(&env, "");
+    let unconfigured = env
+        .hogguard([
+            "rotate",
+            "production",
+            "project_secret_api_key",
+            "--dry-run",
+        ])
+        .output();
+    insta::assert_snapshot!(snapshot(&unconfigured), @"
+    exit code: 1
+    ----- stdout -----
+    1. Lock production/project_secret_api_key and check that no earlier rotation of it is open
+    2. Read POSTHOG_SECRET_API_KEY from [REPO]/.env.production and find its project secret API key in the project (by its mask)
+    3. Create a new project secret API key with the same scopes, labelled after the old one plus the rotation id
+    4. Check at PostHog that the new key works
+    5. Write the new key to POSTHOG_SECRET_API_KEY and keep the old one in POSTHOG_SECRET_API_KEY_PREVIOUS
+    6. Delete the old project secret API key
+    7. Remove POSTHOG_SECRET_API_KEY_PREVIOUS
+
+    It cannot run yet:
+    - rotating a phs_ key needs [posthog] admin_key: the variable holding a personal API key with project:write
+    - rotating a phs_ key needs [posthog] project_id
+    ----- stderr -----
+    ");
+
+    secret_key_project(&env, "project_id = 42\nadmin_key = 'POSTHOG_ADMIN_API_KEY'");
+    let unset = env
+        .hogguard([
+            "rotate",
+            "production",
+            "project_secret_api_key",
+            "--dry-run",
+        ])
+        .output();
+    insta::assert_snapshot!(snapshot(&unset), @"
+    exit code: 1
+    ----- stdout -----
+    1. Lock production/project_secret_api_key and check that no earlier rotation of it is open
+    2. Read POSTHOG_SECRET_API_KEY from [REPO]/.env.production and find its project secret API key in project 42 (by its mask)
+    3. Create a new project secret API key with the same scopes, labelled after the old one plus the rotation id
+    4. Check at PostHog that the new key works
+    5. Write the new key to POSTHOG_SECRET_API_KEY and keep the old one in POSTHOG_SECRET_API_KEY_PREVIOUS
+    6. Delete the old project secret API key
+    7. Remove POSTHOG_SECRET_API_KEY_PREVIOUS
+
+    It cannot run yet:
+    - POSTHOG_ADMIN_API_KEY is not set ([posthog] admin_key names it): looked in the process environment and .env.production
+    ----- stderr -----
+    ");
+    assert!(
+        !env.path().join(".hogguard").exists(),
+        "a dry run changes nothing"
+    );
+    // A real run stops on the first of them, before it touches anything.
+    let real = env
+        .hogguard(["rotate", "production", "project_secret_api_key"])
+        .output();
+    insta::assert_snapshot!(snapshot(&real), @"
+    exit code: 2
+    ----- stdout -----
+    ----- stderr -----
+    error: POSTHOG_ADMIN_API_KEY is not set ([posthog] admin_key names it): looked in the process environment and .env.production
+    ");
+    assert!(!env.path().join(".hogguard").exists());
+}
+
+/// Issue 12 point 7: the plan of a personal key rotation said "@current", ignored `[posthog]
+/// project_id` and did not say that a real run without a terminal stops at the first prompt.
+#[test]
+fn a_dry_run_of_a_personal_key_names_its_project_and_the_terminal_it_needs() {
+    let env = TestEnv::new();
+    let key = env.key(keys::Prefix::Personal);
+    env.write(
+        "hogguard.toml",
+        "[posthog]\nproject_id = 12345\n[environments.production]\nenv_file = '.env.production'\n\
+         allowed_scopes = ['feature_flag:read']\n\
+         [environments.production.credentials]\npersonal_api_key = 'POSTHOG_PERSONAL_API_KEY'\n",
+    );
+    env.write(
+        ".env.production",
+        format!("POSTHOG_PERSONAL_API_KEY={key}\n"),
+    );
+    let no_terminal = env
+        .hogguard(["rotate", "production", "personal_api_key", "--dry-run"])
+        .output();
+    insta::assert_snapshot!(snapshot(&no_terminal), @"
+    exit code: 1
+    ----- stdout -----
+    1. Lock production/personal_api_key and check that no earlier rotation of it is open
+    2. Read POSTHOG_PERSONAL_API_KEY from [REPO]/.env.production and ask PostHog which key this is (its id, scopes and projects)
+    3. Ask you to create a personal API key at https://us.posthog.com/settings/user-api-keys with the scopes feature_flag:read, restricted to project 12345
+    4. Ask PostHog whether the new key works, is not the old key and holds no broader scope
+    5. Write the new key to POSTHOG_PERSONAL_API_KEY and keep the old one in POSTHOG_PERSONAL_API_KEY_PREVIOUS
+    6. Ask you to delete the old key in PostHog
+    7. Check PostHog until the old key no longer works (at most 12 times)
+    8. Remove POSTHOG_PERSONAL_API_KEY_PREVIOUS
+
+    It cannot run yet:
+    - no terminal to read the new key from: pass it on standard input with --stdin
+    - no terminal to confirm on: pass --yes
+    ----- stderr -----
+    ");
+    let piped = env
+        .hogguard([
+            "rotate",
+            "production",
+            "personal_api_key",
+            "--dry-run",
+            "--stdin",
+            "--yes",
+        ])
+        .output();
+    insta::assert_snapshot!(snapshot(&piped), @"
+    exit code: 0
+    ----- stdout -----
+    1. Lock production/personal_api_key and check that no earlier rotation of it is open
+    2. Read POSTHOG_PERSONAL_API_KEY from [REPO]/.env.production and ask PostHog which key this is (its id, scopes and projects)
+    3. Ask you to create a personal API key at https://us.posthog.com/settings/user-api-keys with the scopes feature_flag:read, restricted to project 12345
+    4. Ask PostHog whether the new key works, is not the old key and holds no broader scope
+    5. Write the new key to POSTHOG_PERSONAL_API_KEY and keep the old one in POSTHOG_PERSONAL_API_KEY_PREVIOUS
+    6. Ask you to delete the old key in PostHog
+    7. Check PostHog until the old key no longer works (at most 12 times)
+    8. Remove POSTHOG_PERSONAL_API_KEY_PREVIOUS
+    ----- stderr -----
+    ");
+}
+
+/// Issue 12 point 7: a dry run said it would read a variable the env file does not set.
+#[test]
+fn a_dry_run_lists_a_missing_value() {
+    let env = TestEnv::new();
+    env.write("hogguard.toml", TWO_SECRETS);
+    env.write(".env.production", "OTHER=1\n");
+    let run = env
+        .hogguard(["rotate", "production", "webhook_secret", "--dry-run"])
+        .output();
+    insta::assert_snapshot!(snapshot(&run), @"
+    exit code: 1
+    ----- stdout -----
+    1. Lock production/webhook_secret and check that no earlier rotation of it is open
+    2. Read WEBHOOK_SECRET from [REPO]/.env.production
+    3. Generate a new whsec_ secret
+    4. Write it to WEBHOOK_SECRET and keep the old one in WEBHOOK_SECRET_PREVIOUS
+    5. Accept both secrets for 24 hours; give the sender the new one
+    6. After that, on the next run or with --finish, remove WEBHOOK_SECRET_PREVIOUS
+
+    It cannot run yet:
+    - WEBHOOK_SECRET is not set in [REPO]/.env.production: there is no current key to rotate
+    ----- stderr -----
+    ");
+}
+
+/// Issue 12 point 7: a dry run planned a new rotation while an earlier one was open, which a
+/// real run refuses; it names the open rotation and what to do with it.
+#[test]
+fn a_dry_run_names_an_open_rotation() {
+    let env = TestEnv::new();
+    let old = keys::webhook_secret();
+    env.seed(&old);
+    env.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\nverify_command = 'false'\n\
+         [environments.production.credentials]\nwebhook_secret = 'WEBHOOK_SECRET'\n",
+    );
+    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    env.hogguard(["rotate", "production", "webhook_secret"])
+        .output()
+        .assert_code(1);
+    env.seed(&env_value(&env, ".env.production", "WEBHOOK_SECRET").unwrap());
+    let run = env
+        .hogguard(["rotate", "production", "webhook_secret", "--dry-run"])
+        .output();
+    insta::assert_snapshot!(snapshot(&run), @"
+    exit code: 1
+    ----- stdout -----
+    1. Lock production/webhook_secret and check that no earlier rotation of it is open
+    2. Read WEBHOOK_SECRET from [REPO]/.env.production
+    3. Generate a new whsec_ secret
+    4. Write it to WEBHOOK_SECRET and keep the old one in WEBHOOK_SECRET_PREVIOUS
+    5. Run the verify command `false`; if it fails, stop with the old key still working and kept in WEBHOOK_SECRET_PREVIOUS
+    6. Accept both secrets for 24 hours; give the sender the new one
+    7. After that, on the next run or with --finish, remove WEBHOOK_SECRET_PREVIOUS
+
+    It cannot run yet:
+    - a rotation of production/webhook_secret is already open ([ROTATION]: stopped during run_verify_command); continue it with --resume, or go back to the old key with --abort
+    ----- stderr -----
+    ");
+}
+
+/// A dry run during a webhook secret's grace period says that a run would be refused until
+/// the rotation is finished (the plan after the grace period is tested in hogguard-rotate,
+/// whose clock tests can move).
+#[test]
+fn a_dry_run_during_the_grace_period_names_it() {
+    let env = TestEnv::new();
+    let old = keys::webhook_secret();
+    env.seed(&old);
+    env.write("hogguard.toml", TWO_SECRETS);
+    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    env.hogguard(["rotate", "production", "webhook_secret"])
+        .output()
+        .assert_code(0);
+    env.seed(&env_value(&env, ".env.production", "WEBHOOK_SECRET").unwrap());
+    let run = env
+        .hogguard(["rotate", "production", "webhook_secret", "--dry-run"])
+        .output();
+    insta::assert_snapshot!(snapshot(&run), @"
+    exit code: 1
+    ----- stdout -----
+    1. Lock production/webhook_secret and check that no earlier rotation of it is open
+    2. Read WEBHOOK_SECRET from [REPO]/.env.production
+    3. Generate a new whsec_ secret
+    4. Write it to WEBHOOK_SECRET and keep the old one in WEBHOOK_SECRET_PREVIOUS
+    5. Accept both secrets for 24 hours; give the sender the new one
+    6. After that, on the next run or with --finish, remove WEBHOOK_SECRET_PREVIOUS
+
+    It cannot run yet:
+    - a rotation of production/webhook_secret is already open ([ROTATION]: both webhook secrets are accepted until [TIME]; --finish drops the old one); continue it with --resume, or go back to the old key with --abort
+    ----- stderr -----
+    ");
+}
+
+/// A dry run that can go ahead exits 0 and lists nothing missing.
+#[test]
+fn a_dry_run_that_can_run_exits_0() {
+    let env = TestEnv::new();
+    let old = keys::webhook_secret();
+    env.seed(&old);
+    env.write("hogguard.toml", TWO_SECRETS);
+    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    let run = env
+        .hogguard(["rotate", "production", "webhook_secret", "--dry-run"])
+        .output();
+    insta::assert_snapshot!(snapshot(&run), @"
+    exit code: 0
+    ----- stdout -----
+    1. Lock production/webhook_secret and check that no earlier rotation of it is open
+    2. Read WEBHOOK_SECRET from [REPO]/.env.production
+    3. Generate a new whsec_ secret
+    4. Write it to WEBHOOK_SECRET and keep the old one in WEBHOOK_SECRET_PREVIOUS
+    5. Accept both secrets for 24 hours; give the sender the new one
+    6. After that, on the next run or with --finish, remove WEBHOOK_SECRET_PREVIOUS
+    ----- stderr -----
+    ");
+}
