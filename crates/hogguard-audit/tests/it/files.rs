@@ -3,7 +3,6 @@
 //! in a child process (this test binary run again) under a memory limit and a time limit.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,36 +10,11 @@ use std::time::Duration;
 use hogguard_audit::{AuditError, AuditLog, Filter, ShipError, ShipOptions, query, ship, verify};
 use hogguard_posthog::{CaptureClient, ClientConfig, Hosts, RetryPolicy};
 use hogguard_secret::Secret;
+use hogguard_testkit::child::{self, ChildTest};
 use hogguard_testkit::errors::{assert_no_repeated_segment, chain};
 use hogguard_testkit::posthog::FakeHog;
 
 use crate::common::{RecordingSleeper, all_entries, input, options, scanner, write_log};
-
-/// Set, to a directory, in the environment of a child that checks non-regular logs there.
-const CHILD_NON_REGULAR: &str = "HOGGUARD_AUDIT_CHILD_NON_REGULAR";
-/// Set, to a directory, in the environment of a child that writes a log there under
-/// `umask 000`.
-const CHILD_UMASK: &str = "HOGGUARD_AUDIT_CHILD_UMASK";
-
-/// Runs `test` of this binary in a child started by `sh -c script`, with `var` set to `dir`,
-/// and fails unless it ran and passed.
-fn run_child(script: &str, test: &str, var: &str, dir: &Path) {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--test-threads=1"])
-        .env(var, dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 fn client(base_url: &str) -> CaptureClient {
     CaptureClient::new(
@@ -63,21 +37,20 @@ fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
 fn logs_that_are_not_regular_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     // 2 GiB of address space and two minutes: the unfixed code runs into either.
-    run_child(
-        r#"ulimit -v 2097152 && exec timeout 120 "$0" "$@""#,
-        "files::non_regular_logs_in_child",
-        CHILD_NON_REGULAR,
-        dir.path(),
-    );
+    ChildTest::new("files::non_regular_logs_in_child")
+        .under("ulimit -v 2097152")
+        .wrapped_in("timeout 120")
+        .dir(dir.path())
+        .run();
 }
 
 /// Runs only as the child of [`logs_that_are_not_regular_files_are_refused`].
 #[test]
 fn non_regular_logs_in_child() {
-    let Some(dir) = std::env::var_os(CHILD_NON_REGULAR) else {
+    let Some(dir) = child::dir() else {
         return;
     };
-    let dir = Path::new(&dir);
+    let dir = dir.as_path();
     let zero = dir.join("zero.jsonl");
     std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
     let fifo = dir.join("fifo.jsonl");
@@ -161,12 +134,10 @@ fn a_line_longer_than_any_entry_is_reported_not_read_whole() {
 #[test]
 fn the_logs_files_are_private_under_umask_000() {
     let dir = tempfile::tempdir().unwrap();
-    run_child(
-        r#"umask 000 && exec "$0" "$@""#,
-        "files::write_a_log_under_umask_000_in_child",
-        CHILD_UMASK,
-        dir.path(),
-    );
+    ChildTest::new("files::write_a_log_under_umask_000_in_child")
+        .under("umask 000")
+        .dir(dir.path())
+        .run();
     let state = dir.path().join("state/audit");
     let mode = |name: &str| {
         std::fs::metadata(state.join(name))
@@ -198,10 +169,10 @@ fn the_logs_files_are_private_under_umask_000() {
 /// Runs only as the child of [`the_logs_files_are_private_under_umask_000`].
 #[test]
 fn write_a_log_under_umask_000_in_child() {
-    let Some(dir) = std::env::var_os(CHILD_UMASK) else {
+    let Some(dir) = child::dir() else {
         return;
     };
-    let path = Path::new(&dir).join("state/audit/audit.jsonl");
+    let path = dir.join("state/audit/audit.jsonl");
     let log = AuditLog::open(&path, &options()).unwrap();
     log.append(input(1)).unwrap();
     log.close().unwrap();

@@ -4,14 +4,11 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::Command;
 
 use hogguard_rotate::{Outcome, Provider, RotationRequest, Rotator, Store, WebhookSecretProvider};
+use hogguard_testkit::child::{self, ChildTest};
 
 use crate::support::{MemoryAudit, Person, VARIABLE};
-
-/// Set, to a directory, in the environment of the child that rotates there.
-const UMASK_CHILD_DIR: &str = "HOGGUARD_ROTATE_UMASK_CHILD_DIR";
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -24,19 +21,10 @@ fn rotation_state_is_private_under_umask_000() {
     let env_file = dir.path().join(".env");
     std::fs::write(&env_file, format!("{VARIABLE}={}\n", old.expose())).unwrap();
     std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(r#"umask 000 && exec "$0" --exact private::rotate_under_umask_000_in_child"#)
-        .arg(std::env::current_exe().unwrap())
-        .env(UMASK_CHILD_DIR, dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    ChildTest::new("private::rotate_under_umask_000_in_child")
+        .under("umask 000")
+        .dir(dir.path())
+        .run();
     let state = dir.path().join(".hogguard");
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("rotations")), 0o700);
@@ -54,10 +42,9 @@ fn rotation_state_is_private_under_umask_000() {
 /// Runs only as the child of [`rotation_state_is_private_under_umask_000`].
 #[test]
 fn rotate_under_umask_000_in_child() {
-    let Some(dir) = std::env::var_os(UMASK_CHILD_DIR) else {
+    let Some(dir) = child::dir() else {
         return;
     };
-    let dir = Path::new(&dir);
     let request = RotationRequest::new(
         "production",
         "webhook",

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Child;
 use std::sync::LazyLock;
 
+use hogguard_testkit::child::{self, ChildTest};
 use hogguard_testkit::keys;
 use hogguard_testkit::posthog::{MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, UserSpec};
 
@@ -28,6 +29,22 @@ fn snapshot(output: &Output<'_>) -> String {
 const TWO_SECRETS: &str = "[environments.production]\nenv_file = '.env.production'\n\
      [environments.production.credentials]\nwebhook_secret = 'WEBHOOK_SECRET'\n\
      other_webhook_secret = 'OTHER_WEBHOOK_SECRET'\n";
+
+/// A scratch repository configured by `config`, whose `.env.production` holds a seeded
+/// `WEBHOOK_SECRET`.
+fn webhook_env(config: &str) -> TestEnv {
+    let env = TestEnv::new();
+    let old = keys::webhook_secret();
+    env.seed(&old);
+    env.write("hogguard.toml", config);
+    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    env
+}
+
+/// Watches the `WEBHOOK_SECRET` a rotation just stored for leaks in later runs.
+fn seed_new_secret(env: &TestEnv) {
+    env.seed(&env_value(env, ".env.production", "WEBHOOK_SECRET").unwrap());
+}
 
 /// The value of `variable` in the env file at `relative`.
 fn env_value(env: &TestEnv, relative: &str, variable: &str) -> Option<String> {
@@ -309,35 +326,20 @@ fn a_rotation_keeps_the_env_files_owner_group_and_mode() {
     );
 }
 
-/// The variable that tells the test binary, run again under `umask 000`, to rotate and check
-/// what the rotation left behind.
-const UMASK_CHILD: &str = "HOGGUARD_ROTATE_UMASK_CHILD";
-
 /// Issue 11 point 15: under `umask 000`, `.hogguard/` was created 0777. The rotation journal,
 /// its lock, the audit log and its files, and the env file's lock are private whatever the
 /// umask.
 #[test]
 fn a_rotation_under_umask_000_keeps_its_state_private() {
-    let exe = std::env::current_exe().unwrap();
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("umask 000 && exec \"$0\" --exact rotate::rotate_under_umask_000_in_child")
-        .arg(&exe)
-        .env(UMASK_CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    ChildTest::new("rotate::rotate_under_umask_000_in_child")
+        .under("umask 000")
+        .run();
 }
 
 /// Runs only as the child of [`a_rotation_under_umask_000_keeps_its_state_private`].
 #[test]
 fn rotate_under_umask_000_in_child() {
-    if std::env::var_os(UMASK_CHILD).is_none() {
+    if !child::is_child() {
         return;
     }
     let env = TestEnv::new();
@@ -459,11 +461,7 @@ fn a_project_api_key_in_a_command_store_is_replaced_from_standard_input() {
 
 #[test]
 fn a_rotation_started_in_a_subdirectory_keeps_its_journal_at_the_project_root() {
-    let env = TestEnv::new();
-    let old = keys::webhook_secret();
-    env.seed(&old);
-    env.write("hogguard.toml", TWO_SECRETS);
-    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    let env = webhook_env(TWO_SECRETS);
     env.write("app/src/main.rs", "fn main() {}\n");
     let run = env
         .hogguard(["rotate", "production", "webhook_secret"])
@@ -484,11 +482,7 @@ fn a_rotation_started_in_a_subdirectory_keeps_its_journal_at_the_project_root() 
 /// progress that led to it.
 #[test]
 fn a_rotation_says_rotated_once() {
-    let env = TestEnv::new();
-    let old = keys::webhook_secret();
-    env.seed(&old);
-    env.write("hogguard.toml", TWO_SECRETS);
-    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    let env = webhook_env(TWO_SECRETS);
     let started = env
         .hogguard(["rotate", "production", "webhook_secret"])
         .output();
@@ -499,7 +493,7 @@ fn a_rotation_says_rotated_once() {
     ----- stderr -----
     WEBHOOK_SECRET now holds the new secret whse...[MASK] and WEBHOOK_SECRET_PREVIOUS the old one; receivers that read both accept either until [TIME]. Give the sender (e.g. the PostHog destination's signing secret) the new secret before then.
     ");
-    env.seed(&env_value(&env, ".env.production", "WEBHOOK_SECRET").unwrap());
+    seed_new_secret(&env);
     let finished = env
         .hogguard(["rotate", "production", "webhook_secret", "--finish"])
         .output();
@@ -688,19 +682,14 @@ fn a_dry_run_lists_a_missing_value() {
 /// real run refuses; it names the open rotation and what to do with it.
 #[test]
 fn a_dry_run_names_an_open_rotation() {
-    let env = TestEnv::new();
-    let old = keys::webhook_secret();
-    env.seed(&old);
-    env.write(
-        "hogguard.toml",
+    let env = webhook_env(
         "[environments.production]\nenv_file = '.env.production'\nverify_command = 'false'\n\
          [environments.production.credentials]\nwebhook_secret = 'WEBHOOK_SECRET'\n",
     );
-    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
     env.hogguard(["rotate", "production", "webhook_secret"])
         .output()
         .assert_code(1);
-    env.seed(&env_value(&env, ".env.production", "WEBHOOK_SECRET").unwrap());
+    seed_new_secret(&env);
     let run = env
         .hogguard(["rotate", "production", "webhook_secret", "--dry-run"])
         .output();
@@ -726,15 +715,11 @@ fn a_dry_run_names_an_open_rotation() {
 /// whose clock tests can move).
 #[test]
 fn a_dry_run_during_the_grace_period_names_it() {
-    let env = TestEnv::new();
-    let old = keys::webhook_secret();
-    env.seed(&old);
-    env.write("hogguard.toml", TWO_SECRETS);
-    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    let env = webhook_env(TWO_SECRETS);
     env.hogguard(["rotate", "production", "webhook_secret"])
         .output()
         .assert_code(0);
-    env.seed(&env_value(&env, ".env.production", "WEBHOOK_SECRET").unwrap());
+    seed_new_secret(&env);
     let run = env
         .hogguard(["rotate", "production", "webhook_secret", "--dry-run"])
         .output();
@@ -757,11 +742,7 @@ fn a_dry_run_during_the_grace_period_names_it() {
 /// A dry run that can go ahead exits 0 and lists nothing missing.
 #[test]
 fn a_dry_run_that_can_run_exits_0() {
-    let env = TestEnv::new();
-    let old = keys::webhook_secret();
-    env.seed(&old);
-    env.write("hogguard.toml", TWO_SECRETS);
-    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    let env = webhook_env(TWO_SECRETS);
     let run = env
         .hogguard(["rotate", "production", "webhook_secret", "--dry-run"])
         .output();
