@@ -207,6 +207,129 @@ async fn a_replayed_delivery_gets_401_and_reaches_the_upstream_once() {
 }
 
 #[tokio::test]
+async fn a_delivery_the_app_failed_is_forwarded_again_when_the_sender_retries() {
+    // See: issue 11 point 11.
+    let mut upstream = TestUpstream::answering().await;
+    let events = Arc::new(CapturedEvents::default());
+    let gateway = RunningGateway::start(config(upstream.addr, &[SECRET], &events)).await;
+
+    let headers = signed_headers(SECRET, "msg_app_failed", b"{}");
+    let mut failing = headers.clone();
+    failing.push((ANSWER_STATUS_HEADER, "500".to_owned()));
+    let first = post(&gateway.url("/hook"), &failing, b"{}").await;
+    assert_eq!(first.status, StatusCode::INTERNAL_SERVER_ERROR);
+    upstream.next().await;
+
+    let retry = post(&gateway.url("/hook"), &headers, b"{}").await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    upstream.next().await;
+    let copy = post(&gateway.url("/hook"), &headers, b"{}").await;
+    assert_eq!(copy.status, StatusCode::UNAUTHORIZED);
+    upstream.assert_received_nothing();
+
+    let stats = gateway.stop().await;
+    assert_eq!(stats.forwarded, 2);
+    assert_eq!(stats.rejected(RejectionReason::Replay), 1);
+}
+
+/// An address on loopback where nothing listens.
+async fn closed_port() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_the_app_never_got_is_forwarded_after_a_restart() {
+    // See: issue 11 point 11 (the app was down: 502, and the id was used up on disk).
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("replay-store");
+    let headers = signed_headers(SECRET, "msg_app_down", b"{}");
+
+    let events = Arc::new(CapturedEvents::default());
+    let mut down = config(closed_port().await, &[SECRET], &events);
+    down.replay = ReplayProtection::File(store.clone());
+    let first = RunningGateway::start(down).await;
+    let answer = post(&first.url("/hook"), &headers, b"{}").await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(first.stop().await.upstream_errors, 1);
+
+    let mut upstream = TestUpstream::answering().await;
+    let mut up = config(upstream.addr, &[SECRET], &events);
+    up.replay = ReplayProtection::File(store);
+    let second = RunningGateway::start(up).await;
+    let retry = post(&second.url("/hook"), &headers, b"{}").await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    upstream.next().await;
+    assert_eq!(second.stop().await.forwarded, 1);
+}
+
+#[tokio::test]
+async fn a_delivery_cut_off_by_a_shutdown_is_forwarded_after_the_restart() {
+    // See: issue 11 point 11 (the gateway stopped mid-request).
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("replay-store");
+    let headers = signed_headers(SECRET, "msg_cut_off", b"{}");
+
+    let never = Arc::new(Notify::new());
+    let mut stuck = TestUpstream::holding(never).await;
+    let events = Arc::new(CapturedEvents::default());
+    let mut first_config = config(stuck.addr, &[SECRET], &events);
+    first_config.replay = ReplayProtection::File(store.clone());
+    first_config.timeouts.shutdown_grace = Duration::from_millis(50);
+    let first = RunningGateway::start(first_config).await;
+    let url = first.url("/hook");
+    let in_flight = tokio::spawn({
+        let headers = headers.clone();
+        async move {
+            let mut request = Request::post(url);
+            for (name, value) in &headers {
+                request = request.header(*name, value);
+            }
+            client()
+                .request(request.body(Full::new(Bytes::from_static(b"{}"))).unwrap())
+                .await
+        }
+    });
+    stuck.next().await;
+    within(first.request_shutdown()).await.unwrap();
+    assert!(within(in_flight).await.unwrap().is_err());
+
+    let mut upstream = TestUpstream::answering().await;
+    let mut second_config = config(upstream.addr, &[SECRET], &events);
+    second_config.replay = ReplayProtection::File(store);
+    let second = RunningGateway::start(second_config).await;
+    let retry = post(&second.url("/hook"), &headers, b"{}").await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    upstream.next().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn a_copy_arriving_while_the_first_is_forwarded_gets_503_and_stays_at_the_gateway() {
+    let release = Arc::new(Notify::new());
+    let mut upstream = TestUpstream::holding(Arc::clone(&release)).await;
+    let events = Arc::new(CapturedEvents::default());
+    let gateway = RunningGateway::start(config(upstream.addr, &[SECRET], &events)).await;
+    let headers = signed_headers(SECRET, "msg_twice_at_once", b"{}");
+
+    let first = tokio::spawn({
+        let (url, headers) = (gateway.url("/hook"), headers.clone());
+        async move { post(&url, &headers, b"{}").await }
+    });
+    upstream.next().await;
+    let copy = post(&gateway.url("/hook"), &headers, b"{}").await;
+    assert_eq!(copy.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(copy.headers["retry-after"], "1");
+    assert_eq!(&copy.body[..], TEMPORARILY_UNAVAILABLE_BODY);
+    upstream.assert_received_nothing();
+
+    release.notify_one();
+    assert_eq!(within(first).await.unwrap().status, StatusCode::CREATED);
+    let stats = gateway.stop().await;
+    assert_eq!(stats.forwarded, 1);
+}
+
+#[tokio::test]
 async fn during_a_rotation_either_secret_verifies_and_each_is_counted() {
     let mut upstream = TestUpstream::answering().await;
     let events = Arc::new(CapturedEvents::default());

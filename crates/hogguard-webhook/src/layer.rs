@@ -419,6 +419,162 @@ mod tests {
         assert_eq!(&body[..], UNREADABLE_BODY.as_bytes());
     }
 
+    /// Header a test sets to choose the inner service's answer (a status, or `error`).
+    const ANSWER_HEADER: &str = "x-test-answer";
+
+    /// An inner service that answers with the status named in [`ANSWER_HEADER`] (200 without
+    /// it), or fails with `error`.
+    async fn answer_as_asked(
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Full<Bytes>>, &'static str> {
+        let asked = request
+            .headers()
+            .get(ANSWER_HEADER)
+            .map(|value| value.to_str().unwrap().to_owned());
+        match asked.as_deref() {
+            Some("error") => Err("inner service failed"),
+            Some(status) => {
+                let mut response = Response::new(Full::new(Bytes::from_static(b"inner")));
+                *response.status_mut() = status.parse().unwrap();
+                Ok(response)
+            }
+            None => Ok(Response::new(Full::new(Bytes::from_static(b"inner")))),
+        }
+    }
+
+    fn asking(mut request: Request<Full<Bytes>>, answer: &str) -> Request<Full<Bytes>> {
+        request
+            .headers_mut()
+            .insert(ANSWER_HEADER, HeaderValue::from_str(answer).unwrap());
+        request
+    }
+
+    #[tokio::test]
+    async fn a_delivery_the_inner_service_did_not_take_is_taken_when_sent_again() {
+        // See: issue 11 point 11 (a failed forward used the id up; the retry got 401).
+        for answer in [
+            "500", "502", "503", "504", "408", "425", "429", "302", "error",
+        ] {
+            let service = VerifyWebhookLayer::new(verifier()).layer(service_fn(answer_as_asked));
+            let first = service
+                .clone()
+                .oneshot(asking(signed_request("msg_retried", b"{}"), answer))
+                .await;
+            match first {
+                Ok(response) => assert_eq!(response.status().as_str(), answer),
+                Err(err) => assert_eq!((answer, err), ("error", "inner service failed")),
+            }
+            let retry = service
+                .oneshot(signed_request("msg_retried", b"{}"))
+                .await
+                .unwrap();
+            assert_eq!(retry.status(), StatusCode::OK, "after {answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_answered_2xx_or_a_final_4xx_is_used_up() {
+        for answer in ["200", "201", "204", "400", "404", "409", "422"] {
+            let service = VerifyWebhookLayer::new(verifier()).layer(service_fn(answer_as_asked));
+            let first = service
+                .clone()
+                .oneshot(asking(signed_request("msg_taken", b"{}"), answer))
+                .await
+                .unwrap();
+            assert_eq!(first.status().as_str(), answer);
+            let copy = service
+                .oneshot(signed_request("msg_taken", b"{}"))
+                .await
+                .unwrap();
+            let (status, body) = status_and_body(copy).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "after {answer}");
+            assert_eq!(&body[..], INVALID_SIGNATURE_BODY.as_bytes());
+        }
+    }
+
+    /// An inner service that reports each call on `entered` and answers only when `release`
+    /// is notified.
+    fn holding_service(
+        entered: tokio::sync::mpsc::UnboundedSender<()>,
+        release: Arc<tokio::sync::Notify>,
+    ) -> impl tower::Service<
+        Request<Full<Bytes>>,
+        Response = Response<Full<Bytes>>,
+        Error = Infallible,
+        Future = impl Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send,
+    > + Clone
+    + Send
+    + 'static {
+        service_fn(move |_request: Request<Full<Bytes>>| {
+            let entered = entered.clone();
+            let release = Arc::clone(&release);
+            async move {
+                entered.send(()).unwrap();
+                release.notified().await;
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn a_copy_arriving_while_the_first_is_in_flight_gets_503_and_is_not_passed_on() {
+        let (entered, mut calls) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let service = VerifyWebhookLayer::new(verifier())
+            .layer(holding_service(entered, Arc::clone(&release)));
+
+        let first = tokio::spawn(
+            service
+                .clone()
+                .oneshot(signed_request("msg_concurrent", b"{}")),
+        );
+        calls.recv().await.unwrap();
+        let copy = service
+            .clone()
+            .oneshot(signed_request("msg_concurrent", b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(copy.headers()[RETRY_AFTER], HeaderValue::from_static("1"));
+        let (status, body) = status_and_body(copy).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(&body[..], TEMPORARILY_UNAVAILABLE_BODY.as_bytes());
+        assert!(
+            calls.try_recv().is_err(),
+            "the copy reached the inner service"
+        );
+
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        let late = service
+            .oneshot(signed_request("msg_concurrent", b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
+        assert!(calls.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_before_the_inner_service_answered_leaves_the_delivery_open() {
+        // The server stopped, or the sender hung up, while the inner service was working.
+        let (entered, mut calls) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let service = VerifyWebhookLayer::new(verifier())
+            .layer(holding_service(entered, Arc::clone(&release)));
+        let abandoned = tokio::spawn(
+            service
+                .clone()
+                .oneshot(signed_request("msg_abandoned", b"{}")),
+        );
+        calls.recv().await.unwrap();
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+
+        let retry = tokio::spawn(service.oneshot(signed_request("msg_abandoned", b"{}")));
+        calls.recv().await.unwrap();
+        release.notify_one();
+        assert_eq!(retry.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+
     /// A body whose stream breaks, like a client that disconnects mid-upload.
     struct FailingBody;
 
