@@ -60,10 +60,10 @@ pub struct GatewayConfig {
     pub tolerance: Duration,
     /// How deliveries accepted once are refused afterwards.
     pub replay: ReplayProtection,
-    /// Most unexpired deliveries the replay store (memory or file) holds. When it is full of
-    /// deliveries still inside their replay window, new verified deliveries are answered `503`
-    /// with `Retry-After: 1` rather than forgetting one; size it for the peak delivery rate times
-    /// twice the tolerance.
+    /// Most deliveries the replay store (memory or file) holds, being forwarded or taken and
+    /// still inside their replay window. When it is full, new verified deliveries are answered
+    /// `503` with `Retry-After: 1` rather than forgetting one; size it for the peak delivery
+    /// rate times twice the tolerance.
     pub replay_capacity: usize,
     /// Largest request body accepted, in bytes; larger ones are answered `413`.
     pub body_limit: usize,

@@ -327,6 +327,13 @@ async fn a_copy_arriving_while_the_first_is_forwarded_gets_503_and_stays_at_the_
     assert_eq!(within(first).await.unwrap().status, StatusCode::CREATED);
     let stats = gateway.stop().await;
     assert_eq!(stats.forwarded, 1);
+    assert_eq!(stats.rejected(RejectionReason::DuplicateInFlight), 1);
+    assert_eq!(
+        events
+            .lines_starting("rejected reason=duplicate_in_flight")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -34,8 +34,11 @@ pub enum VerifyError {
         /// How many seconds after "now" the timestamp lies.
         ahead_secs: u64,
     },
-    /// The delivery verified, but exactly this delivery was accepted before.
+    /// The delivery verified, but it was taken before: this copy is a replay.
     Replay,
+    /// The delivery verified, but a copy of it is being handled right now; once that one
+    /// settles, a copy is either a replay (it was taken) or taken (it was not).
+    InFlight,
     /// No signature in the request matched any active secret.
     Mismatch,
     /// The replay store could not record the delivery, so it was rejected rather than risk a
@@ -68,6 +71,7 @@ impl fmt::Display for VerifyError {
                 "timestamp is too new ({ahead_secs} s in the future, beyond the tolerance)"
             ),
             Self::Replay => f.write_str("delivery was already accepted once (replay)"),
+            Self::InFlight => f.write_str("a copy of this delivery is being handled right now"),
             Self::Mismatch => f.write_str("no signature matched an active secret"),
             Self::ReplayStore(_) => f.write_str("replay store could not record the delivery"),
         }

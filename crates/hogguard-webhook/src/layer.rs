@@ -9,12 +9,18 @@
 //! - answers itself: `413 {"error":"payload too large"}` past the limit,
 //!   `400 {"error":"unreadable body"}` when the body stream fails, and
 //!   `401 {"error":"invalid signature"}` for **every** verification failure, whatever the
-//!   reason, so a prober learns nothing about which check failed. The one exception is a replay
-//!   store that cannot record a delivery (full, or a failed write): that only happens after the
-//!   signature verified, so only the secret's holder can see it, and it is answered
-//!   `503 {"error":"temporarily unavailable"}` with `Retry-After: 1`, so that the sender retries
-//!   instead of dropping a real delivery. The reason goes to the
-//!   [`VerifyWebhookLayer::on_failure`] hook, for logs.
+//!   reason, so a prober learns nothing about which check failed. Two exceptions happen only
+//!   after the signature verified, so only the secret's holder can see them: a replay store that
+//!   cannot record a delivery (full, or a failed write), and a copy of a delivery that is being
+//!   handled right now. Both are answered `503 {"error":"temporarily unavailable"}` with
+//!   `Retry-After: 1`, so that the sender retries instead of dropping a real delivery. The
+//!   reason goes to the [`VerifyWebhookLayer::on_failure`] hook, for logs.
+//!
+//! A delivery is used up (later copies are replays) only once the inner service took it: when
+//! it answered `2xx`, or a `4xx` other than `408`, `425` and `429` (a final "no"). Any other
+//! answer, an error, or a response future dropped before the inner service answered (the server
+//! stopped, the sender hung up) leaves the delivery open, so the sender's retry is taken; see
+//! [`Verifier::claim`].
 //!
 //! Verification, including a file replay store's `fsync` (feature `file-store`), runs on the task
 //! that polls the response future.
@@ -87,9 +93,12 @@ impl VerifyWebhookLayer {
         self
     }
 
-    /// Calls `hook` with the reason for each rejected delivery, for logging and metrics.
+    /// Calls `hook` with the reason for each rejected delivery, for logging and metrics, and
+    /// with the replay store's error when a delivery the inner service took could not be
+    /// recorded as used (its answer stands; a copy would be taken again).
     ///
-    /// The sender only ever sees the same `401` body (or the `503` of a replay store failure).
+    /// The sender only ever sees the same `401` body (or the `503` of a replay store failure or
+    /// a copy in flight).
     pub fn on_failure(mut self, hook: impl Fn(&VerifyError) + Send + Sync + 'static) -> Self {
         self.on_failure = Some(Arc::new(hook));
         self
@@ -176,31 +185,63 @@ where
                 }
                 Err(_) => return Ok(json_response(StatusCode::BAD_REQUEST, UNREADABLE_BODY)),
             };
-            match layer.verifier.verify(&parts.headers, &bytes) {
-                Ok(verified) => {
-                    parts.extensions.insert::<Verified>(verified);
-                    inner
-                        .call(Request::from_parts(parts, Full::new(bytes)))
-                        .await
-                }
+            let claim = match layer.verifier.claim(&parts.headers, &bytes) {
+                Ok(claim) => claim,
                 Err(err) => {
-                    if let Some(hook) = &layer.on_failure {
-                        hook(&err);
-                    }
-                    Ok(rejection(&err))
+                    layer.report(&err);
+                    return Ok(rejection(&err));
                 }
+            };
+            parts
+                .extensions
+                .insert::<Verified>(claim.verified().clone());
+            // Should this future be dropped mid-call (the server stopped, the sender hung up),
+            // the claim is dropped with it and the delivery stays open.
+            let answer = inner
+                .call(Request::from_parts(parts, Full::new(bytes)))
+                .await;
+            match &answer {
+                Ok(response) if takes_delivery(response.status()) => {
+                    if let Err(err) = claim.commit() {
+                        // The inner service took the delivery: its answer stands, but a copy
+                        // would be taken again.
+                        layer.report(&VerifyError::ReplayStore(err));
+                    }
+                }
+                _ => drop(claim.release()),
             }
+            answer
         })
     }
 }
 
+impl VerifyWebhookLayer {
+    fn report(&self, err: &VerifyError) {
+        if let Some(hook) = &self.on_failure {
+            hook(err);
+        }
+    }
+}
+
+/// Whether the inner service's answer means it took the delivery, so that a copy is a replay:
+/// `2xx`, or a `4xx` other than the ones that ask to try again later (`408`, `425`, `429`).
+/// Anything else (`5xx`, a redirect) leaves the delivery open for the sender's retry.
+fn takes_delivery(status: StatusCode) -> bool {
+    status.is_success()
+        || (status.is_client_error()
+            && !matches!(
+                status,
+                StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS
+            ))
+}
+
 /// The answer to a failed verification.
 ///
-/// A replay store failure comes after the signature verified, so telling it apart reveals
-/// nothing to a prober; a `503` with `Retry-After` makes the sender retry, where a `401` would
-/// make it give up on a real delivery.
+/// A replay store failure and a copy in flight come after the signature verified, so telling
+/// them apart reveals nothing to a prober; a `503` with `Retry-After` makes the sender retry,
+/// where a `401` would make it give up on a real delivery.
 fn rejection<B: From<&'static str>>(err: &VerifyError) -> Response<B> {
-    if let VerifyError::ReplayStore(_) = err {
+    if let VerifyError::ReplayStore(_) | VerifyError::InFlight = err {
         return temporarily_unavailable();
     }
     json_response(StatusCode::UNAUTHORIZED, INVALID_SIGNATURE_BODY)

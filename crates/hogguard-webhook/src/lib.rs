@@ -106,8 +106,8 @@ pub use error::VerifyError;
 pub use headers::Headers;
 #[cfg(feature = "file-store")]
 pub use replay::FileReplayStore;
-pub use replay::{MemoryReplayStore, ReplayStore};
+pub use replay::{MemoryReplayStore, ReplayStore, Reservation};
 #[cfg(feature = "generate")]
 pub use secret::generate_secret;
 pub use secret::{SECRET_PREFIX, SecretError, WebhookSecret};
-pub use verifier::{BuildError, DEFAULT_TOLERANCE, Scheme, Verified, Verifier};
+pub use verifier::{BuildError, Claim, DEFAULT_TOLERANCE, Scheme, Verified, Verifier};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::VerifyError;
 use crate::headers::{Headers, is_valid_name};
-use crate::replay::{Insertion, ReplayStore};
+use crate::replay::{ReplayStore, ReplayStoreError, Reservation};
 use crate::secret::{HmacKey, KeyEncoding, SecretError, WebhookSecret};
 use crate::signature::{Candidates, SignedContent};
 use crate::{github, hex, standard, stripe};
@@ -91,10 +91,11 @@ impl Scheme {
 /// - **Timestamps** (Standard Webhooks, Stripe): rejected when more than the tolerance (default
 ///   [`DEFAULT_TOLERANCE`]) before or after the [`Clock`]'s "now"; exactly at the tolerance is
 ///   accepted.
-/// - **Replays** (Standard Webhooks, Stripe): with a [`ReplayStore`], a delivery accepted once is
-///   refused afterwards. Keys are kept for twice the tolerance, long enough for the delivery's
-///   timestamp to fail the tolerance check on its own. GitHub and hex deliveries sign no
-///   timestamp, so the store is not consulted for them.
+/// - **Replays** (Standard Webhooks, Stripe): with a [`ReplayStore`], a delivery taken once is
+///   refused afterwards, and a copy that arrives while it is being handled is refused as in
+///   flight ([`Verifier::claim`]). Keys are kept for twice the tolerance after the delivery was
+///   taken, long enough for its timestamp to fail the tolerance check on its own. GitHub and hex
+///   deliveries sign no timestamp, so the store is not consulted for them.
 ///
 /// ```
 /// use hogguard_webhook::{ManualClock, MemoryReplayStore, Scheme, VerifyError, Verifier, WebhookSecret, github};
@@ -187,11 +188,13 @@ impl Verifier {
         Duration::from_secs(self.tolerance_secs)
     }
 
-    /// Checks one delivery: its headers and its raw body, exactly as received.
+    /// Checks one delivery (its headers and its raw body, exactly as received) and, with a
+    /// replay store, uses it up at once.
     ///
-    /// Checks run cheapest first: headers, timestamp, signatures (in constant time), then the
-    /// replay store, which is only written once everything else passed, so unauthenticated
-    /// requests cannot fill it.
+    /// For a caller that has handled the delivery, or will before it answers. A caller that
+    /// hands the delivery on and only later learns whether it was taken (a proxy, a queue) uses
+    /// [`Verifier::claim`] instead, so that a failure downstream leaves the delivery open for
+    /// the sender's retry.
     ///
     /// # Errors
     ///
@@ -201,6 +204,26 @@ impl Verifier {
         headers: &H,
         body: &[u8],
     ) -> Result<Verified, VerifyError> {
+        Ok(self.claim(headers, body)?.commit()?)
+    }
+
+    /// Checks one delivery (its headers and its raw body, exactly as received) and, with a
+    /// replay store, reserves it: a copy arriving before the returned [`Claim`] is settled is
+    /// refused with [`VerifyError::InFlight`].
+    ///
+    /// Checks run cheapest first: headers, timestamp, signatures (in constant time), then the
+    /// replay store, which is only written once everything else passed, so unauthenticated
+    /// requests cannot fill it. Hand the delivery on, then [`Claim::commit`] it once it was
+    /// taken, or drop the claim (or [`Claim::release`] it) when it was not.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the delivery was rejected.
+    pub fn claim<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+    ) -> Result<Claim, VerifyError> {
         let (content, signatures) = self.scheme.read(headers)?;
         let now = self.clock.now_unix_secs();
         if let Some(timestamp) = content.timestamp() {
@@ -219,18 +242,30 @@ impl Verifier {
             .replay_store
             .as_ref()
             .and_then(|store| Some((store, content.replay_key(body)?)));
-        if let Some((store, replay_key)) = store_and_key {
-            let keep_until = now.saturating_add(self.tolerance_secs.saturating_mul(2));
-            match store.insert_if_absent(&replay_key, now, keep_until)? {
-                Insertion::Inserted => {}
-                Insertion::AlreadyPresent => return Err(VerifyError::Replay),
-            }
-        }
-        Ok(Verified {
-            scheme: self.scheme.clone(),
-            message_id: content.message_id().map(str::to_owned),
-            timestamp: content.timestamp(),
-            secret_index,
+        let reserved = match store_and_key {
+            Some((store, key)) => match store.reserve(&key, now)? {
+                Reservation::Reserved => Some(ReservedKey {
+                    store: Arc::clone(store),
+                    clock: Arc::clone(&self.clock),
+                    key,
+                    // Long enough for the delivery's timestamp to fail the tolerance check on
+                    // its own: at most `tolerance` ahead of the reservation, and committed later.
+                    retention_secs: self.tolerance_secs.saturating_mul(2),
+                    settled: false,
+                }),
+                Reservation::InFlight => return Err(VerifyError::InFlight),
+                Reservation::Used => return Err(VerifyError::Replay),
+            },
+            None => None,
+        };
+        Ok(Claim {
+            verified: Verified {
+                scheme: self.scheme.clone(),
+                message_id: content.message_id().map(str::to_owned),
+                timestamp: content.timestamp(),
+                secret_index,
+            },
+            reserved,
         })
     }
 
@@ -327,6 +362,83 @@ impl Verified {
     /// verified the delivery.
     pub fn secret_index(&self) -> usize {
         self.secret_index
+    }
+}
+
+/// A verified delivery whose replay key is reserved but not yet used up, from
+/// [`Verifier::claim`].
+///
+/// While it is held, copies of the delivery are refused with [`VerifyError::InFlight`].
+/// [`Claim::commit`] uses the delivery up once it was taken; [`Claim::release`], or dropping the
+/// claim (a failed or abandoned hand-off, a panic), leaves it open for the sender's retry.
+/// Without a replay store, or for a scheme the store does not cover, there is nothing to
+/// reserve and both are no-ops.
+#[must_use = "dropping a claim releases the delivery; commit it once the delivery was taken"]
+#[derive(Debug)]
+pub struct Claim {
+    verified: Verified,
+    reserved: Option<ReservedKey>,
+}
+
+impl Claim {
+    /// Returns the proof of verification.
+    pub fn verified(&self) -> &Verified {
+        &self.verified
+    }
+
+    /// Uses the delivery up: from now on a copy is a [`VerifyError::Replay`].
+    ///
+    /// # Errors
+    ///
+    /// The replay store's error when it could not record the key (a full store, a failed
+    /// write); the reservation is then released, so a copy would be taken again.
+    pub fn commit(self) -> Result<Verified, ReplayStoreError> {
+        let Self { verified, reserved } = self;
+        if let Some(reserved) = reserved {
+            reserved.commit()?;
+        }
+        Ok(verified)
+    }
+
+    /// Leaves the delivery open: the next copy is taken. Dropping the claim does the same.
+    pub fn release(self) -> Verified {
+        self.verified
+    }
+}
+
+/// A key reserved in a replay store, released on drop unless committed.
+struct ReservedKey {
+    store: Arc<dyn ReplayStore>,
+    clock: Arc<dyn Clock>,
+    key: String,
+    retention_secs: u64,
+    settled: bool,
+}
+
+impl ReservedKey {
+    fn commit(mut self) -> Result<(), ReplayStoreError> {
+        let now = self.clock.now_unix_secs();
+        let keep_until = now.saturating_add(self.retention_secs);
+        self.store.commit(&self.key, now, keep_until)?;
+        self.settled = true;
+        Ok(())
+    }
+}
+
+impl Drop for ReservedKey {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.store.release(&self.key);
+        }
+    }
+}
+
+impl fmt::Debug for ReservedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReservedKey")
+            .field("key", &self.key)
+            .field("settled", &self.settled)
+            .finish_non_exhaustive()
     }
 }
 

@@ -318,7 +318,12 @@ Every request is buffered (up to --body-limit), its signature verified with any 
 its timestamp checked (--tolerance either way) and its id checked against replays; a verified \
 request goes to --forward with its method, path, query, headers and exact body, and the app's \
 answer comes back. Everything else gets the same 401 {\"error\":\"invalid signature\"}, and a \
-log line on stderr with the real reason (never a secret or a signature). GET /_hogguard/health \
+log line on stderr with the real reason (never a secret or a signature).
+
+A delivery is used up only once the app took it (2xx, or a 4xx other than 408, 425, 429): when \
+the app is down (502), slow (504), answers 5xx, or the gateway stops first, the sender's retry \
+is forwarded. A copy that arrives while the first is being forwarded gets 503 with Retry-After \
+and is not forwarded. GET /_hogguard/health \
 answers locally. SIGTERM or Ctrl-C stops it gracefully; the counters are printed and written to \
 the audit log. Put TLS in front of it (a load balancer or reverse proxy).
 

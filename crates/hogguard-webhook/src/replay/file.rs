@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{Insertion, ReplayStore, ReplayStoreError, SeenKeys, lock, validate_key};
+use super::{ReplayStore, ReplayStoreError, Reservation, SeenKeys, lock, validate_key};
 use crate::clock::{Clock, SystemClock};
 use crate::encoding::parse_unix_seconds;
 
@@ -19,16 +19,17 @@ const MAX_LINE_LEN: usize = 20 + 1 + super::MAX_KEY_LEN + 1;
 
 /// A bounded [`ReplayStore`] that also appends every key to a file and reloads it on open.
 ///
-/// The file holds one `<keep_until> <key>` line per accepted delivery, `keep_until` in Unix
-/// seconds. Each insert is written and `fsync`ed before the delivery is accepted, so a crash
-/// cannot lose a key the sender was told about. On open the file is loaded, expired lines are
+/// The file holds one `<keep_until> <key>` line per delivery taken, `keep_until` in Unix
+/// seconds. Each commit is written and `fsync`ed before it returns, so a crash cannot lose a key
+/// used up; reservations live in memory only, so a delivery cut off by a crash is taken again
+/// after the restart. On open the file is loaded, expired lines are
 /// dropped and a torn last line (a crash mid-write) is ignored; the file is then rewritten with
 /// the live keys only, and again whenever dead lines outnumber live ones. Rewrites go through a
 /// temporary file and a rename, so the file is always complete.
 ///
 /// Like [`MemoryReplayStore`](super::MemoryReplayStore) it holds at most `capacity` unexpired
 /// keys and refuses new ones when full. An exclusive lock on a `<path>.lock` file keeps a second
-/// process from using the same file. Inserts block for an `fsync`: fine for webhook rates, but
+/// process from using the same file. Commits block for an `fsync`: fine for webhook rates, but
 /// an async server with a high delivery rate should keep that in mind.
 #[derive(Debug)]
 pub struct FileReplayStore {
@@ -81,7 +82,7 @@ impl FileReplayStore {
         Ok(Self {
             path,
             state: Mutex::new(FileState {
-                lines_in_file: seen.len(),
+                lines_in_file: seen.used().count(),
                 seen,
                 appender,
                 _lock: lock_file,
@@ -106,36 +107,38 @@ impl FileReplayStore {
 }
 
 impl ReplayStore for FileReplayStore {
-    fn insert_if_absent(
-        &self,
-        key: &str,
-        now: u64,
-        keep_until: u64,
-    ) -> Result<Insertion, ReplayStoreError> {
+    fn reserve(&self, key: &str, now: u64) -> Result<Reservation, ReplayStoreError> {
+        validate_key(key)?;
+        // In memory only: a reservation that never completes must not use the key up on disk.
+        lock(&self.state).seen.reserve(key, now)
+    }
+
+    fn commit(&self, key: &str, now: u64, keep_until: u64) -> Result<(), ReplayStoreError> {
         validate_key(key)?;
         let mut state = lock(&self.state);
-        if state.seen.is_live(key, now) {
-            return Ok(Insertion::AlreadyPresent);
-        }
         state.seen.make_room(key, now)?;
         if state.lines_in_file >= COMPACT_MIN_LINES && state.lines_in_file > 2 * state.seen.len() {
-            // Before the append, so a failed rewrite rejects this delivery instead of leaving
-            // it recorded but refused.
+            // Before the append, so a failed rewrite leaves this delivery uncommitted instead of
+            // recorded but reported as failed.
             state.seen.remove_expired(now);
             state.appender = rewrite(&self.path, &state.seen).map_err(ReplayStoreError::Io)?;
-            state.lines_in_file = state.seen.len();
+            state.lines_in_file = state.seen.used().count();
         }
-        // Durable before the delivery is accepted; recorded in memory only once durable, so a
-        // failed write leaves the sender free to retry.
+        // Durable before the key counts as used; marked in memory only once durable, so a
+        // failed write leaves the reservation for the caller to release.
         let line = format!("{keep_until} {key}\n");
         state
             .appender
             .write_all(line.as_bytes())
             .and_then(|()| state.appender.sync_data())
             .map_err(ReplayStoreError::Io)?;
-        state.seen.insert(key, keep_until);
+        state.seen.mark_used(key, now, keep_until)?;
         state.lines_in_file += 1;
-        Ok(Insertion::Inserted)
+        Ok(())
+    }
+
+    fn release(&self, key: &str) {
+        lock(&self.state).seen.release(key);
     }
 }
 
@@ -209,9 +212,8 @@ fn load(path: &Path, file: File, seen: &mut SeenKeys, now: u64) -> io::Result<()
         if now > keep_until {
             continue;
         }
-        seen.make_room(key, now)
+        seen.mark_used(key, now, keep_until)
             .map_err(|_| invalid(line_number, "more unexpired keys than the store's capacity"))?;
-        seen.insert(key, keep_until);
     }
     Ok(())
 }
@@ -220,7 +222,7 @@ fn load(path: &Path, file: File, seen: &mut SeenKeys, now: u64) -> io::Result<()
 fn rewrite(path: &Path, seen: &SeenKeys) -> io::Result<File> {
     let temporary = sibling(path, ".compact");
     let mut writer = BufWriter::new(File::create(&temporary)?);
-    for (key, keep_until) in seen.iter() {
+    for (key, keep_until) in seen.used() {
         writeln!(writer, "{keep_until} {key}")?;
     }
     writer
@@ -263,28 +265,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen");
         let store = open(&path, 10, 100).unwrap();
-        assert_eq!(
-            store.insert_if_absent("k1", 100, 700).ok(),
-            Some(Insertion::Inserted)
-        );
-        assert_eq!(
-            store.insert_if_absent("k2", 100, 200).ok(),
-            Some(Insertion::Inserted)
-        );
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        store.commit("k1", 100, 700).unwrap();
+        store.commit("k2", 100, 200).unwrap();
         drop(store);
 
         let reopened = open(&path, 10, 150).unwrap();
         assert_eq!(reopened.len(), 2);
-        assert_eq!(
-            reopened.insert_if_absent("k1", 150, 750).ok(),
-            Some(Insertion::AlreadyPresent)
-        );
+        assert_eq!(reopened.reserve("k1", 150).ok(), Some(Reservation::Used));
         drop(reopened);
 
         // By 201, k2 has expired and is dropped from the rewritten file.
         let later = open(&path, 10, 201).unwrap();
         assert_eq!(later.len(), 1);
         assert_eq!(fs::read_to_string(&path).unwrap(), "700 k1\n");
+    }
+
+    #[test]
+    fn a_reservation_cut_off_by_a_crash_does_not_use_the_key_up() {
+        // See: issue 11 point 11 (the gateway stopped mid-request).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seen");
+        let store = open(&path, 10, 100).unwrap();
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::InFlight));
+        // The process dies with the delivery in flight: nothing was released.
+        drop(store);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+        let reopened = open(&path, 10, 100).unwrap();
+        assert_eq!(
+            reopened.reserve("k1", 100).ok(),
+            Some(Reservation::Reserved)
+        );
+    }
+
+    #[test]
+    fn a_released_key_is_free_and_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seen");
+        let store = open(&path, 10, 100).unwrap();
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        store.release("k1");
+        assert!(store.is_empty());
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
     }
 
     #[test]
@@ -304,7 +328,7 @@ mod tests {
         let store = open(&path, 10, 100).unwrap();
         assert_eq!(store.len(), 1);
         // The next append starts on a fresh line.
-        store.insert_if_absent("k3", 100, 700).unwrap();
+        store.commit("k3", 100, 700).unwrap();
         drop(store);
         assert_eq!(open(&path, 10, 100).unwrap().len(), 2);
     }
@@ -342,9 +366,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen");
         let store = open(&path, 1, 100).unwrap();
-        store.insert_if_absent("k1", 100, 700).unwrap();
+        store.commit("k1", 100, 700).unwrap();
         assert!(matches!(
-            store.insert_if_absent("k2", 100, 700),
+            store.reserve("k2", 100),
+            Err(ReplayStoreError::Full { capacity: 1 })
+        ));
+        assert!(matches!(
+            store.commit("k2", 100, 700),
             Err(ReplayStoreError::Full { capacity: 1 })
         ));
         assert_eq!(fs::read_to_string(&path).unwrap(), "700 k1\n");
@@ -357,7 +385,7 @@ mod tests {
         let store = open(&path, 10, 0).unwrap();
         // Each key expires immediately after the next insert's `now`.
         for i in 0..COMPACT_MIN_LINES as u64 + 1 {
-            store.insert_if_absent(&format!("k{i}"), i, i).unwrap();
+            store.commit(&format!("k{i}"), i, i).unwrap();
         }
         let lines = fs::read_to_string(&path).unwrap().lines().count();
         assert!(lines < 10, "file still has {lines} lines");

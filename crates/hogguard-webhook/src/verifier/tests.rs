@@ -6,7 +6,7 @@ use sha2::Sha256;
 use super::*;
 use crate::clock::ManualClock;
 use crate::encoding::{encode_base64, encode_hex};
-use crate::replay::{MemoryReplayStore, ReplayStoreError};
+use crate::replay::{MemoryReplayStore, ReplayStore, ReplayStoreError, Reservation};
 use crate::secret::standard_secret_from_key;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
@@ -501,7 +501,9 @@ fn replays_are_refused_for_twice_the_tolerance() {
 }
 
 #[test]
-fn a_retry_with_a_new_timestamp_is_not_a_replay() {
+fn a_copy_of_a_taken_delivery_is_a_replay_whatever_its_timestamp() {
+    // The message id is the delivery, as the specification asks: a re-signed copy with a new
+    // timestamp is still the same delivery.
     let verifier =
         verifier(Scheme::Standard, &[SECRET]).with_replay_store(MemoryReplayStore::new(100));
     assert!(
@@ -509,10 +511,82 @@ fn a_retry_with_a_new_timestamp_is_not_a_replay() {
             .verify(&signed_standard(ID, NOW, BODY), BODY)
             .is_ok()
     );
-    let retry = verifier
-        .verify(&signed_standard(ID, NOW + 5, BODY), BODY)
-        .unwrap();
-    assert_eq!(retry.message_id(), Some(ID));
+    assert!(matches!(
+        verifier.verify(&signed_standard(ID, NOW + 5, BODY), BODY),
+        Err(VerifyError::Replay)
+    ));
+}
+
+#[test]
+fn a_claim_holds_the_delivery_until_it_is_committed_or_released() {
+    // See: issue 11 point 11.
+    let store = Arc::new(MemoryReplayStore::new(100));
+    let verifier = verifier(Scheme::Standard, &[SECRET]).with_replay_store(Arc::clone(&store));
+    let headers = signed_standard(ID, NOW, BODY);
+
+    let claim = verifier.claim(&headers, BODY).unwrap();
+    assert_eq!(claim.verified().message_id(), Some(ID));
+    // A copy while the first is handled, even re-signed, is not handled twice.
+    for copy in [&headers, &signed_standard(ID, NOW + 1, BODY)] {
+        assert!(matches!(
+            verifier.claim(copy, BODY),
+            Err(VerifyError::InFlight)
+        ));
+    }
+    let released = claim.release();
+    assert_eq!(released.message_id(), Some(ID));
+    assert!(store.is_empty());
+
+    // Dropping a claim releases it too (a failed hand-off, a panic).
+    drop(verifier.claim(&headers, BODY).unwrap());
+    assert!(store.is_empty());
+
+    let committed = verifier.claim(&headers, BODY).unwrap().commit().unwrap();
+    assert_eq!(committed.secret_index(), 0);
+    assert!(matches!(
+        verifier.claim(&headers, BODY),
+        Err(VerifyError::Replay)
+    ));
+}
+
+/// A store whose commits fail, like a file store on a full disk.
+#[derive(Default)]
+struct FailingCommits {
+    held: MemoryReplayStore,
+}
+
+impl ReplayStore for FailingCommits {
+    fn reserve(&self, key: &str, now: u64) -> Result<Reservation, ReplayStoreError> {
+        self.held.reserve(key, now)
+    }
+
+    fn commit(&self, _key: &str, _now: u64, _keep_until: u64) -> Result<(), ReplayStoreError> {
+        Err(ReplayStoreError::Io(std::io::ErrorKind::StorageFull.into()))
+    }
+
+    fn release(&self, key: &str) {
+        self.held.release(key);
+    }
+}
+
+#[test]
+fn a_commit_that_fails_releases_the_delivery() {
+    let store = Arc::new(FailingCommits::default());
+    let verifier = verifier(Scheme::Standard, &[SECRET]).with_replay_store(Arc::clone(&store));
+    let headers = signed_standard(ID, NOW, BODY);
+    let err = verifier.verify(&headers, BODY).unwrap_err();
+    assert!(matches!(
+        err,
+        VerifyError::ReplayStore(ReplayStoreError::Io(_))
+    ));
+    assert!(store.held.is_empty());
+    let err = verifier
+        .claim(&headers, BODY)
+        .unwrap()
+        .commit()
+        .unwrap_err();
+    assert!(matches!(err, ReplayStoreError::Io(_)));
+    assert!(store.held.is_empty());
 }
 
 #[test]
