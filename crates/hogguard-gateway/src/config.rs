@@ -211,16 +211,18 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// enough to see what a burst is, too few for a flood to fill the disk or slow the gateway.
 pub const DEFAULT_REJECTION_LOG_LIMIT: u32 = 20;
 
-/// How the gateway refuses a delivery it has already accepted (Standard Webhooks and Stripe;
-/// GitHub and hex deliveries sign no timestamp, so no store can protect them).
+/// How the gateway refuses a delivery the upstream already took.
+///
+/// Deliveries are remembered for twice the tolerance after they were taken; GitHub and hex
+/// deliveries, which sign no time, only for that window (see [`hogguard_webhook::replay`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ReplayProtection {
-    /// Remember accepted deliveries in memory; a restart forgets them, reopening the replay
-    /// window for up to twice the tolerance.
+    /// Remember taken deliveries in memory; a restart forgets them, reopening the replay window
+    /// for up to twice the tolerance.
     #[default]
     Memory,
-    /// Remember them in this file too (one `fsync` per accepted delivery), so a restart does not
-    /// reopen the window. The file is locked: one gateway per file.
+    /// Remember them in this file too (one `fsync` per delivery taken; created private), so a
+    /// restart does not reopen the window. The file is locked: one gateway per file.
     File(PathBuf),
     /// Remember nothing, so a captured delivery can be replayed within the tolerance. Only for
     /// benchmarks and for upstreams that deduplicate deliveries themselves.

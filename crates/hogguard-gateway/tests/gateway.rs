@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hogguard_gateway::{HEALTH_PATH, RejectionReason, ReplayProtection};
+use hogguard_webhook::{Scheme, WebhookSecret, github};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use tokio::net::{TcpListener, TcpStream};
@@ -334,6 +335,35 @@ async fn a_copy_arriving_while_the_first_is_forwarded_gets_503_and_stays_at_the_
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_github_delivery_is_forwarded_once() {
+    // See: issue 11 point 12.
+    let mut upstream = TestUpstream::answering().await;
+    let events = Arc::new(CapturedEvents::default());
+    let mut config = config(upstream.addr, &[SECRET], &events);
+    config.scheme = Scheme::GitHub;
+    let gateway = RunningGateway::start(config).await;
+
+    let body = br#"{"zen":"Keep it logically awesome."}"#;
+    let signature = github::sign(&WebhookSecret::new(SECRET), body).unwrap();
+    let delivery = |guid: &str| {
+        vec![
+            ("x-hub-signature-256", signature.clone()),
+            ("x-github-delivery", guid.to_owned()),
+        ]
+    };
+    let first = post(&gateway.url("/hook"), &delivery("72d3162e"), body).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    upstream.next().await;
+    for copy in [delivery("72d3162e"), delivery("0f1e2d3c")] {
+        let answer = post(&gateway.url("/hook"), &copy, body).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    upstream.assert_received_nothing();
+    let stats = gateway.stop().await;
+    assert_eq!(stats.rejected(RejectionReason::Replay), 2);
 }
 
 #[tokio::test]

@@ -68,9 +68,10 @@
 //!   retry: the layer answers this case, and only this one, `503` with `Retry-After: 1`, since a
 //!   `401` would make a sender drop a real delivery. The store is only written after a signature
 //!   verified, so an attacker without the secret can neither fill it nor see that answer.
-//! - **Replays are keyed on signed values** (`webhook-id` with `webhook-timestamp`; Stripe's
-//!   timestamp with a digest of the signed content), so a sender's retry after a gateway failure
-//!   still gets through; see [`replay`].
+//! - **Replays are keyed on signed values** (Standard Webhooks' message id; Stripe's timestamp
+//!   with a digest of the signed content; the body's digest for GitHub and hex), and a delivery
+//!   is used up only once it was taken, so a sender's retry after a failure downstream still
+//!   gets through while a copy in flight is not handled twice; see [`replay`].
 //! - **Strict parsing, tolerant of noise.** Headers are capped in length and signature count;
 //!   a repeated header is refused (which copy was meant?); unknown signature versions and
 //!   undecodable entries are skipped; signatures must be canonical base64 or 64 hex digits;

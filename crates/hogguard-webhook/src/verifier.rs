@@ -91,11 +91,12 @@ impl Scheme {
 /// - **Timestamps** (Standard Webhooks, Stripe): rejected when more than the tolerance (default
 ///   [`DEFAULT_TOLERANCE`]) before or after the [`Clock`]'s "now"; exactly at the tolerance is
 ///   accepted.
-/// - **Replays** (Standard Webhooks, Stripe): with a [`ReplayStore`], a delivery taken once is
-///   refused afterwards, and a copy that arrives while it is being handled is refused as in
-///   flight ([`Verifier::claim`]). Keys are kept for twice the tolerance after the delivery was
-///   taken, long enough for its timestamp to fail the tolerance check on its own. GitHub and hex
-///   deliveries sign no timestamp, so the store is not consulted for them.
+/// - **Replays**: with a [`ReplayStore`], a delivery taken once is refused afterwards, and a
+///   copy that arrives while it is being handled is refused as in flight ([`Verifier::claim`]).
+///   Keys are kept for twice the tolerance after the delivery was taken, long enough for its
+///   timestamp to fail the tolerance check on its own. GitHub and hex deliveries sign no
+///   timestamp: they are remembered by their body for the same window, and a copy sent after it
+///   is taken again (see [`replay`](crate::replay)).
 ///
 /// ```
 /// use hogguard_webhook::{ManualClock, MemoryReplayStore, Scheme, VerifyError, Verifier, WebhookSecret, github};
@@ -158,6 +159,9 @@ impl Verifier {
     }
 
     /// Sets how far a signed timestamp may lie from "now", in either direction (whole seconds).
+    ///
+    /// Taken deliveries are remembered for twice this, for schemes without a signed timestamp
+    /// too.
     pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance_secs = tolerance.as_secs();
         self
@@ -237,25 +241,25 @@ impl Verifier {
             .iter()
             .position(|key| signatures.contains(&content.mac(key.as_bytes(), body)))
             .ok_or(VerifyError::Mismatch)?;
-        // The key costs a hash of the body for Stripe: build it only when a store will use it.
-        let store_and_key = self
-            .replay_store
-            .as_ref()
-            .and_then(|store| Some((store, content.replay_key(body)?)));
-        let reserved = match store_and_key {
-            Some((store, key)) => match store.reserve(&key, now)? {
-                Reservation::Reserved => Some(ReservedKey {
-                    store: Arc::clone(store),
-                    clock: Arc::clone(&self.clock),
-                    key,
-                    // Long enough for the delivery's timestamp to fail the tolerance check on
-                    // its own: at most `tolerance` ahead of the reservation, and committed later.
-                    retention_secs: self.tolerance_secs.saturating_mul(2),
-                    settled: false,
-                }),
-                Reservation::InFlight => return Err(VerifyError::InFlight),
-                Reservation::Used => return Err(VerifyError::Replay),
-            },
+        let reserved = match &self.replay_store {
+            // The key costs a hash of the body for most schemes: built only for a store.
+            Some(store) => {
+                let key = format!("{}:{}", self.scheme.name(), content.replay_key(body));
+                match store.reserve(&key, now)? {
+                    Reservation::Reserved => Some(ReservedKey {
+                        store: Arc::clone(store),
+                        clock: Arc::clone(&self.clock),
+                        key,
+                        // Long enough for the delivery's timestamp to fail the tolerance check on
+                        // its own: at most `tolerance` ahead of the reservation, and committed
+                        // later. Schemes without a signed timestamp get the same window.
+                        retention_secs: self.tolerance_secs.saturating_mul(2),
+                        settled: false,
+                    }),
+                    Reservation::InFlight => return Err(VerifyError::InFlight),
+                    Reservation::Used => return Err(VerifyError::Replay),
+                }
+            }
             None => None,
         };
         Ok(Claim {

@@ -24,8 +24,20 @@
 //! - Stripe: the timestamp and a SHA-256 digest of the signed content. A digest rather than the
 //!   received `v1` signature, because a header with several signatures could otherwise be
 //!   replayed with a subset of them under a different key.
-//! - GitHub and hex carry no signed timestamp or id, so no store can protect them; the verifier
-//!   does not consult one for those schemes.
+//! - GitHub and hex sign nothing but the body: a SHA-256 digest of the body. GitHub's
+//!   `X-GitHub-Delivery` id is not signed, so keying on it would let anyone who captured a
+//!   delivery replay it under a new id; the body digest catches that and GitHub's own
+//!   redeliveries alike, and works for the many GitHub-style senders that send no such id. Two
+//!   *different* deliveries with byte-identical bodies within the window count as one: a sender
+//!   of these schemes should make each body unique (an event id or a time in it).
+//!
+//! # How long
+//!
+//! A taken key is kept for twice the tolerance after the delivery was taken. With a signed
+//! timestamp that covers the whole time the delivery can pass the tolerance check, so a replay
+//! is refused for ever. GitHub and hex deliveries sign no time: a copy sent within the window is
+//! refused, a copy sent after it is taken again. Raise the tolerance to widen the window; only
+//! the receiver's own deduplication (by event id) covers longer.
 //!
 //! # Stores
 //!

@@ -628,16 +628,47 @@ fn full_replay_store_fails_closed() {
 }
 
 #[test]
-fn schemes_without_timestamps_do_not_use_the_store() {
-    let store = Arc::new(MemoryReplayStore::new(1));
-    let verifier = verifier(Scheme::GitHub, &["secret"]).with_replay_store(Arc::clone(&store));
-    let headers = [(
-        "x-hub-signature-256",
-        github::sign(&secret("secret"), BODY).unwrap(),
-    )];
-    assert!(verifier.verify(&headers, BODY).is_ok());
-    assert!(verifier.verify(&headers, BODY).is_ok());
-    assert!(store.is_empty());
+fn github_and_hex_deliveries_are_remembered_by_body_for_twice_the_tolerance() {
+    // See: issue 11 point 12 (the same GitHub or hex delivery was forwarded every time).
+    let github_signature = github::sign(&secret("secret"), BODY).unwrap();
+    let hex_signature = hex::sign(&secret("secret"), BODY).unwrap();
+    let cases = [
+        (Scheme::GitHub, "x-hub-signature-256", github_signature),
+        (Scheme::hex("x-signature"), "x-signature", hex_signature),
+    ];
+    for (scheme, header, signature) in cases {
+        let name = scheme.name();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let verifier = verifier(scheme, &["secret"])
+            .with_clock(Arc::clone(&clock))
+            .with_replay_store(MemoryReplayStore::new(10));
+        let delivery = |guid: &str| {
+            vec![
+                (header, signature.clone()),
+                ("x-github-delivery", guid.to_owned()),
+            ]
+        };
+        assert!(verifier.verify(&delivery("guid-1"), BODY).is_ok(), "{name}");
+        // A copy is a replay, also under another (unsigned) delivery id.
+        for copy in [delivery("guid-1"), delivery("guid-2")] {
+            assert!(
+                matches!(verifier.verify(&copy, BODY), Err(VerifyError::Replay)),
+                "{name}"
+            );
+        }
+        // Nothing signed says when a delivery was sent: it is remembered for twice the
+        // tolerance after it was taken, and taken again after that.
+        clock.set(NOW + 600);
+        assert!(
+            matches!(
+                verifier.verify(&delivery("guid-1"), BODY),
+                Err(VerifyError::Replay)
+            ),
+            "{name}"
+        );
+        clock.set(NOW + 601);
+        assert!(verifier.verify(&delivery("guid-1"), BODY).is_ok(), "{name}");
+    }
     assert!(!Scheme::GitHub.has_signed_timestamp());
     assert!(Scheme::Stripe.has_signed_timestamp());
 }

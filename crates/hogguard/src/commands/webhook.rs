@@ -58,6 +58,7 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
     gateway.max_concurrent_requests = args.max_requests;
     gateway.max_connections = args.max_connections;
     gateway.rejection_log_limit = args.rejection_log_limit;
+    announce_replay_window(&gateway, printer);
     let stats = hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
         GatewayError::Secret { index, source } => {
             anyhow::anyhow!(
@@ -89,6 +90,24 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
     )?;
     recorder.close()?;
     Ok(Status::Clean)
+}
+
+/// Warns when the gateway cannot refuse every replay: its protection is off, or the scheme
+/// signs no time, so a delivery is remembered only for a window.
+fn announce_replay_window(gateway: &GatewayConfig, printer: &Printer) {
+    if gateway.replay == ReplayProtection::Disabled {
+        printer.warning(
+            "replay protection is off (--no-replay): every copy of a delivery is forwarded",
+        );
+    } else if !gateway.scheme.has_signed_timestamp() {
+        printer.warning(&format!(
+            "scheme {} signs no time or id: each delivery is remembered by its body for {} s \
+             (twice --tolerance) and refused as a replay within that time; a copy sent later is \
+             forwarded again",
+            gateway.scheme.name(),
+            gateway.tolerance.as_secs().saturating_mul(2)
+        ));
+    }
 }
 
 fn scheme(args: &SchemeArgs) -> Scheme {

@@ -84,7 +84,7 @@ struct Serving {
     child: Child,
     addr: String,
     log: BufReader<ChildStderr>,
-    first_line: String,
+    start_lines: String,
 }
 
 impl Serving {
@@ -103,21 +103,21 @@ impl Serving {
         args.extend(extra);
         let mut child = env.hogguard(args).spawn();
         let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut first_line = String::new();
-        log.read_line(&mut first_line).unwrap();
-        let addr = first_line
-            .split("listening on ")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no address in {first_line:?}"))
-            .split(',')
-            .next()
-            .unwrap()
-            .to_owned();
+        // Notes about the configuration come before the gateway says where it listens.
+        let mut start_lines = String::new();
+        let addr = loop {
+            let read = log.read_line(&mut start_lines).unwrap();
+            assert_ne!(read, 0, "the gateway stopped: {start_lines}");
+            let last = start_lines.lines().last().unwrap_or_default();
+            if let Some(listening) = last.split("listening on ").nth(1) {
+                break listening.split(',').next().unwrap().to_owned();
+            }
+        };
         Serving {
             child,
             addr,
             log,
-            first_line,
+            start_lines,
         }
     }
 
@@ -130,7 +130,7 @@ impl Serving {
         assert!(killed.success());
         let status = self.child.wait().unwrap();
         assert_eq!(status.code(), Some(0));
-        let mut log = self.first_line;
+        let mut log = self.start_lines;
         self.log.read_to_string(&mut log).unwrap();
         env.assert_no_leak("the gateway's log", &log);
         log
@@ -148,10 +148,18 @@ fn env_with_secret() -> TestEnv {
     env
 }
 
-/// Signature headers for `body` (Standard Webhooks, a new id, now), one `name: value` each.
-fn sign(env: &TestEnv, body: &str) -> Vec<String> {
+/// Signature headers for `body` (`scheme`; Standard Webhooks with a new id, now), one
+/// `name: value` each.
+fn sign(env: &TestEnv, scheme: &str, body: &str) -> Vec<String> {
     let signed = env
-        .hogguard(["webhook", "sign", "--secret-env", "SECRET"])
+        .hogguard([
+            "webhook",
+            "sign",
+            "--scheme",
+            scheme,
+            "--secret-env",
+            "SECRET",
+        ])
         .stdin(body)
         .output();
     signed.assert_code(0);
@@ -166,7 +174,7 @@ fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
     let gateway = Serving::start(&env, &upstream_addr, &[]);
 
     let body = r#"{"event":"$pageview"}"#;
-    let headers = sign(&env, body);
+    let headers = sign(&env, "standard", body);
     assert_eq!(post(&gateway.addr, &headers, body), (200, "ok".to_owned()));
     let seen = received.join().unwrap();
     assert!(
@@ -196,7 +204,7 @@ fn a_delivery_the_app_failed_is_forwarded_again_when_the_sender_retries() {
     let (upstream_addr, received) = upstream(&[500, 200]);
     let gateway = Serving::start(&env, &upstream_addr, &[]);
     let body = r#"{"event":"$pageview"}"#;
-    let headers = sign(&env, body);
+    let headers = sign(&env, "standard", body);
 
     assert_eq!(post(&gateway.addr, &headers, body).0, 500);
     assert_eq!(post(&gateway.addr, &headers, body).0, 200);
@@ -205,6 +213,47 @@ fn a_delivery_the_app_failed_is_forwarded_again_when_the_sender_retries() {
     let log = gateway.stop(&env);
     assert!(
         log.contains("forwarded=2 ") && log.contains("rejected.replay=1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn github_and_hex_deliveries_are_forwarded_once_within_the_announced_window() {
+    // See: issue 11 point 12 (the same delivery was forwarded every time).
+    let env = env_with_secret();
+    for scheme in ["github", "hex"] {
+        let (upstream_addr, received) = upstream(&[200]);
+        let args = ["--scheme", scheme, "--tolerance", "60"];
+        let gateway = Serving::start(&env, &upstream_addr, &args);
+        let body = r#"{"event":"$pageview","uuid":"0190e5a1"}"#;
+        let headers = sign(&env, scheme, body);
+        assert_eq!(post(&gateway.addr, &headers, body).0, 200, "{scheme}");
+        assert_eq!(received.join().unwrap().len(), 1);
+        assert_eq!(post(&gateway.addr, &headers, body).0, 401, "{scheme}");
+        let log = gateway.stop(&env);
+        let note = log.lines().next().unwrap_or_default();
+        assert_eq!(
+            note,
+            format!(
+                "warning: scheme {scheme} signs no time or id: each delivery is remembered by its \
+                 body for 120 s (twice --tolerance) and refused as a replay within that time; a \
+                 copy sent later is forwarded again"
+            ),
+            "{log}"
+        );
+        assert!(log.contains("rejected.replay=1"), "{log}");
+    }
+}
+
+#[test]
+fn turning_replay_protection_off_is_announced() {
+    let env = env_with_secret();
+    let (upstream_addr, _received) = upstream(&[]);
+    let gateway = Serving::start(&env, &upstream_addr, &["--no-replay"]);
+    let log = gateway.stop(&env);
+    assert_eq!(
+        log.lines().next().unwrap_or_default(),
+        "warning: replay protection is off (--no-replay): every copy of a delivery is forwarded",
         "{log}"
     );
 }
