@@ -163,10 +163,7 @@ impl GatewayConfig {
             }
             ReplayProtection::File(path) => {
                 let store = FileReplayStore::open_with(path, self.replay_capacity, &SystemClock)
-                    .map_err(|source| GatewayError::ReplayStore {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    .map_err(GatewayError::ReplayStore)?;
                 verifier.with_replay_store(store)
             }
             ReplayProtection::Disabled => verifier,

@@ -2,8 +2,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
+use hogguard_webhook::replay::FileStoreError;
 use hogguard_webhook::{BuildError, SecretError};
 
 /// Why [`Gateway::bind`](crate::Gateway::bind) or [`run_until_signalled`](crate::run_until_signalled)
@@ -36,15 +36,9 @@ pub enum GatewayError {
         /// The [`GatewayConfig`](crate::GatewayConfig) field.
         setting: &'static str,
     },
-    /// The replay store file cannot be opened, locked or read.
-    #[error("cannot open the replay store {}", .path.display())]
-    ReplayStore {
-        /// The store's path.
-        path: PathBuf,
-        /// The underlying error (another process holding the lock is `WouldBlock`).
-        #[source]
-        source: io::Error,
-    },
+    /// The replay store file cannot be created, locked or read (its path is in the source).
+    #[error("cannot open the replay store")]
+    ReplayStore(#[source] FileStoreError),
     /// An address cannot be listened on.
     #[error("cannot listen on {address}")]
     Bind {

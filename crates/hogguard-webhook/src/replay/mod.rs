@@ -62,7 +62,7 @@ use std::fmt;
 use std::io;
 
 #[cfg(feature = "file-store")]
-pub use file::FileReplayStore;
+pub use file::{FileReplayStore, FileStoreError};
 pub use memory::MemoryReplayStore;
 
 /// How many unexpired keys a store holds by default.
