@@ -108,11 +108,13 @@
 #![deny(missing_docs)]
 
 mod config;
+mod deliveries;
 mod error;
 mod events;
 mod forward;
 mod headers;
 mod log_limit;
+mod reporter;
 mod request;
 mod run;
 mod server;
@@ -122,8 +124,9 @@ pub use config::{
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_LOG_LIMIT,
     DEFAULT_RESPONSE_LIMIT, GatewayConfig, InvalidUpstream, ReplayProtection, Timeouts, Upstream,
 };
+pub use deliveries::HEALTH_PATH;
 pub use error::GatewayError;
-pub use events::{EventSink, GatewayEvent, RequestLine, StderrSink};
+pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink};
 pub use run::run_until_signalled;
-pub use server::{Gateway, HEALTH_PATH};
+pub use server::Gateway;
 pub use stats::{GatewayStats, RejectionReason};

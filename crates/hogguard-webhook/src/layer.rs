@@ -14,7 +14,8 @@
 //!   cannot record a delivery (full, or a failed write), and a copy of a delivery that is being
 //!   handled right now. Both are answered `503 {"error":"temporarily unavailable"}` with
 //!   `Retry-After: 1`, so that the sender retries instead of dropping a real delivery. The
-//!   reason goes to the [`VerifyWebhookLayer::on_failure`] hook, for logs.
+//!   reason goes to the [`VerifyWebhookLayer::on_failure`] hook, for logs, and every answer the
+//!   layer makes carries a [`Rejection`] in its extensions saying why.
 //!
 //! A delivery is used up (later copies are replays) only once the inner service took it: when
 //! it answered `2xx`, or a `4xx` other than `408`, `425` and `429` (a final "no"). Any other
@@ -93,9 +94,12 @@ impl VerifyWebhookLayer {
         self
     }
 
-    /// Calls `hook` with the reason for each rejected delivery, for logging and metrics, and
-    /// with the replay store's error when a delivery the inner service took could not be
-    /// recorded as used (its answer stands; a copy would be taken again).
+    /// Calls `hook` with the reason for each delivery that did not verify, for logging and
+    /// metrics, and with the replay store's error when a delivery the inner service took could
+    /// not be recorded as used (its answer stands; a copy would be taken again).
+    ///
+    /// Every answer the layer makes itself also carries a [`Rejection`] in its extensions, and
+    /// an unrecorded delivery's answer an [`UnrecordedDelivery`].
     ///
     /// The sender only ever sees the same `401` body (or the `503` of a replay store failure or
     /// a copy in flight).
@@ -168,28 +172,25 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
+            let too_large = || Rejection::BodyTooLarge {
+                limit: layer.body_limit,
+            };
             // A declared length (Content-Length) over the limit is refused before reading.
             if body.size_hint().lower() > layer.body_limit as u64 {
-                return Ok(json_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    PAYLOAD_TOO_LARGE_BODY,
-                ));
+                return Ok(too_large().into_response());
             }
             let bytes = match Limited::new(body, layer.body_limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(err) if err.is::<LengthLimitError>() => {
-                    return Ok(json_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        PAYLOAD_TOO_LARGE_BODY,
-                    ));
+                    return Ok(too_large().into_response());
                 }
-                Err(_) => return Ok(json_response(StatusCode::BAD_REQUEST, UNREADABLE_BODY)),
+                Err(err) => return Ok(Rejection::UnreadableBody(Arc::from(err)).into_response()),
             };
             let claim = match layer.verifier.claim(&parts.headers, &bytes) {
                 Ok(claim) => claim,
                 Err(err) => {
                     layer.report(&err);
-                    return Ok(rejection(&err));
+                    return Ok(Rejection::Verification(Arc::new(err)).into_response());
                 }
             };
             parts
@@ -197,15 +198,17 @@ where
                 .insert::<Verified>(claim.verified().clone());
             // Should this future be dropped mid-call (the server stopped, the sender hung up),
             // the claim is dropped with it and the delivery stays open.
-            let answer = inner
+            let mut answer = inner
                 .call(Request::from_parts(parts, Full::new(bytes)))
                 .await;
-            match &answer {
+            match &mut answer {
                 Ok(response) if takes_delivery(response.status()) => {
                     if let Err(err) = claim.commit() {
                         // The inner service took the delivery: its answer stands, but a copy
                         // would be taken again.
-                        layer.report(&VerifyError::ReplayStore(err));
+                        let err = Arc::new(VerifyError::ReplayStore(err));
+                        layer.report(&err);
+                        response.extensions_mut().insert(UnrecordedDelivery(err));
                     }
                 }
                 _ => drop(claim.release()),
@@ -214,6 +217,54 @@ where
         })
     }
 }
+
+/// Why the layer answered a request itself, found in the extensions of every answer it makes,
+/// so that code around the layer (a gateway's logs and counters) tells them from the inner
+/// service's answers and knows the reason without asking the layer.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The body is larger than the limit: `413 {"error":"payload too large"}`.
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body stream failed before it ended (the client went away, or a body wrapper gave
+    /// up): `400 {"error":"unreadable body"}`. Holds the body's error.
+    UnreadableBody(Arc<dyn std::error::Error + Send + Sync>),
+    /// The delivery did not verify: [`INVALID_SIGNATURE_BODY`] with `401`; or it verified but
+    /// cannot be taken right now ([`VerifyError::ReplayStore`], [`VerifyError::InFlight`]):
+    /// [`TEMPORARILY_UNAVAILABLE_BODY`] with `503` and `Retry-After: 1`.
+    Verification(Arc<VerifyError>),
+}
+
+impl Rejection {
+    /// The answer the sender gets, carrying `self` in its extensions.
+    ///
+    /// A replay store failure and a copy in flight come after the signature verified, so telling
+    /// them apart reveals nothing to a prober; a `503` with `Retry-After` makes the sender retry,
+    /// where a `401` would make it give up on a real delivery.
+    fn into_response<B: From<&'static str>>(self) -> Response<B> {
+        let mut response = match &self {
+            Self::BodyTooLarge { .. } => {
+                json_response(StatusCode::PAYLOAD_TOO_LARGE, PAYLOAD_TOO_LARGE_BODY)
+            }
+            Self::UnreadableBody(_) => json_response(StatusCode::BAD_REQUEST, UNREADABLE_BODY),
+            Self::Verification(err) => match **err {
+                VerifyError::ReplayStore(_) | VerifyError::InFlight => temporarily_unavailable(),
+                _ => json_response(StatusCode::UNAUTHORIZED, INVALID_SIGNATURE_BODY),
+            },
+        };
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Found in the extensions of the inner service's answer to a delivery it took but that the
+/// replay store could not record as used (a failed write): the answer stands, but a copy of the
+/// delivery would be taken again. Holds the [`VerifyError::ReplayStore`] error.
+#[derive(Clone, Debug)]
+pub struct UnrecordedDelivery(pub Arc<VerifyError>);
 
 impl VerifyWebhookLayer {
     fn report(&self, err: &VerifyError) {
@@ -233,18 +284,6 @@ fn takes_delivery(status: StatusCode) -> bool {
                 status,
                 StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS
             ))
-}
-
-/// The answer to a failed verification.
-///
-/// A replay store failure and a copy in flight come after the signature verified, so telling
-/// them apart reveals nothing to a prober; a `503` with `Retry-After` makes the sender retry,
-/// where a `401` would make it give up on a real delivery.
-fn rejection<B: From<&'static str>>(err: &VerifyError) -> Response<B> {
-    if let VerifyError::ReplayStore(_) | VerifyError::InFlight = err {
-        return temporarily_unavailable();
-    }
-    json_response(StatusCode::UNAUTHORIZED, INVALID_SIGNATURE_BODY)
 }
 
 /// `503` with `Retry-After: 1` and [`TEMPORARILY_UNAVAILABLE_BODY`]: the answer to a delivery
@@ -278,6 +317,7 @@ mod tests {
     use tower::{Layer as _, ServiceExt as _, service_fn};
 
     use super::*;
+    use crate::replay::FailingCommits;
     use crate::{ManualClock, MemoryReplayStore, Scheme, WebhookSecret, standard};
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
@@ -614,6 +654,75 @@ mod tests {
         calls.recv().await.unwrap();
         release.notify_one();
         assert_eq!(retry.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn the_layers_own_answers_say_why_in_an_extension() {
+        let service = VerifyWebhookLayer::new(verifier())
+            .with_body_limit(8)
+            .layer(service_fn(echo));
+        let passed = service
+            .clone()
+            .oneshot(signed_request("msg_passes", b"{}"))
+            .await
+            .unwrap();
+        assert!(passed.extensions().get::<Rejection>().is_none());
+
+        let unsigned = Request::post("/webhook")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let response = service.clone().oneshot(unsigned).await.unwrap();
+        assert!(matches!(
+            response.extensions().get::<Rejection>(),
+            Some(Rejection::Verification(err))
+                if matches!(**err, VerifyError::MissingHeader { .. })
+        ));
+
+        let large = service
+            .clone()
+            .oneshot(signed_request("msg_large", b"123456789"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            large.extensions().get::<Rejection>(),
+            Some(Rejection::BodyTooLarge { limit: 8 })
+        ));
+
+        let broken = Request::post("/webhook").body(FailingBody).unwrap();
+        let response = service.oneshot(broken).await.unwrap();
+        let Some(Rejection::UnreadableBody(err)) = response.extensions().get::<Rejection>() else {
+            panic!("{response:?}");
+        };
+        assert_eq!(
+            err.downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_taken_but_not_recorded_keeps_its_answer_and_says_so() {
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&reasons);
+        let failing_store = Verifier::new(Scheme::Standard, &[WebhookSecret::new(SECRET)])
+            .unwrap()
+            .with_clock(ManualClock::new(NOW))
+            .with_replay_store(FailingCommits::default());
+        let service = VerifyWebhookLayer::new(failing_store)
+            .on_failure(move |err| seen.lock().unwrap().push(err.to_string()))
+            .layer(service_fn(echo));
+        let response = service
+            .oneshot(signed_request("msg_unrecorded", b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let unrecorded = response.extensions().get::<UnrecordedDelivery>().unwrap();
+        assert!(matches!(*unrecorded.0, VerifyError::ReplayStore(_)));
+        assert!(response.extensions().get::<Rejection>().is_none());
+        assert_eq!(
+            *reasons.lock().unwrap(),
+            ["replay store could not record the delivery"]
+        );
     }
 
     /// A body whose stream breaks, like a client that disconnects mid-upload.

@@ -293,6 +293,36 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A store whose commits fail, like a file store on a full disk (for tests).
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct FailingCommits {
+    held: MemoryReplayStore,
+}
+
+#[cfg(test)]
+impl FailingCommits {
+    /// Whether no key is reserved.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
+#[cfg(test)]
+impl ReplayStore for FailingCommits {
+    fn reserve(&self, key: &str, now: u64) -> Result<Reservation, ReplayStoreError> {
+        self.held.reserve(key, now)
+    }
+
+    fn commit(&self, _key: &str, _now: u64, _keep_until: u64) -> Result<(), ReplayStoreError> {
+        Err(ReplayStoreError::Io(io::ErrorKind::StorageFull.into()))
+    }
+
+    fn release(&self, key: &str) {
+        self.held.release(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use sha2::Sha256;
 use super::*;
 use crate::clock::ManualClock;
 use crate::encoding::{encode_base64, encode_hex};
-use crate::replay::{MemoryReplayStore, ReplayStore, ReplayStoreError, Reservation};
+use crate::replay::{FailingCommits, MemoryReplayStore, ReplayStoreError};
 use crate::secret::standard_secret_from_key;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
@@ -549,26 +549,6 @@ fn a_claim_holds_the_delivery_until_it_is_committed_or_released() {
     ));
 }
 
-/// A store whose commits fail, like a file store on a full disk.
-#[derive(Default)]
-struct FailingCommits {
-    held: MemoryReplayStore,
-}
-
-impl ReplayStore for FailingCommits {
-    fn reserve(&self, key: &str, now: u64) -> Result<Reservation, ReplayStoreError> {
-        self.held.reserve(key, now)
-    }
-
-    fn commit(&self, _key: &str, _now: u64, _keep_until: u64) -> Result<(), ReplayStoreError> {
-        Err(ReplayStoreError::Io(std::io::ErrorKind::StorageFull.into()))
-    }
-
-    fn release(&self, key: &str) {
-        self.held.release(key);
-    }
-}
-
 #[test]
 fn a_commit_that_fails_releases_the_delivery() {
     let store = Arc::new(FailingCommits::default());
@@ -579,14 +559,14 @@ fn a_commit_that_fails_releases_the_delivery() {
         err,
         VerifyError::ReplayStore(ReplayStoreError::Io(_))
     ));
-    assert!(store.held.is_empty());
+    assert!(store.is_empty());
     let err = verifier
         .claim(&headers, BODY)
         .unwrap()
         .commit()
         .unwrap_err();
     assert!(matches!(err, ReplayStoreError::Io(_)));
-    assert!(store.held.is_empty());
+    assert!(store.is_empty());
 }
 
 #[test]

@@ -289,3 +289,52 @@ fn limit_flags_reach_the_gateway() {
         );
     }
 }
+
+#[test]
+fn an_upstream_url_with_credentials_is_refused_without_echoing_it() {
+    let env = env_with_secret();
+    let password = "upstream-password-for-this-test";
+    env.seed(password);
+    let refused = env
+        .hogguard([
+            "webhook",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--forward",
+            &format!("http://app:{password}@127.0.0.1:9"),
+            "--secret-env",
+            "SECRET",
+        ])
+        .output();
+    insta::assert_snapshot!(refused.snapshot(), @"
+    exit code: 2
+    ----- stdout -----
+    ----- stderr -----
+    error: --forward is not a usable upstream URL: the upstream URL must not contain credentials
+    ");
+}
+
+#[test]
+fn an_unusable_secret_is_named_by_its_variable() {
+    let env = env_with_secret();
+    env.set_var("BROKEN", "whsec_ not base64");
+    let refused = env
+        .hogguard([
+            "webhook",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--forward",
+            "http://127.0.0.1:9",
+            "--secret-env",
+            "SECRET,BROKEN",
+        ])
+        .output();
+    insta::assert_snapshot!(refused.snapshot(), @"
+    exit code: 2
+    ----- stdout -----
+    ----- stderr -----
+    error: the secret in BROKEN is not usable: webhook secret is not base64 after its optional `whsec_` prefix
+    ");
+}
