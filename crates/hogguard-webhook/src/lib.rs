@@ -5,7 +5,7 @@
 //!
 //! | Scheme | Headers | Signed content | Key |
 //! |---|---|---|---|
-//! | [`standard`] (Standard Webhooks, PostHog) | `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` | `{id}.{timestamp}.{body}` | base64 after optional `whsec_` |
+//! | [`standard`] (Standard Webhooks, PostHog, Svix) | `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` (or Svix's `svix-id`, `svix-timestamp`, `svix-signature`) | `{id}.{timestamp}.{body}` | base64 after optional `whsec_` |
 //! | [`stripe`] | `Stripe-Signature: t=…,v1=<hex>` | `{t}.{body}` | the whole secret text |
 //! | [`github`] | `X-Hub-Signature-256: sha256=<hex>` | body | the secret text |
 //! | [`hex`] | configurable, `sha256=` optional | body | the secret text |

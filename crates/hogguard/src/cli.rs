@@ -427,7 +427,7 @@ pub(crate) struct SchemeArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SchemeName {
     /// Standard Webhooks (PostHog's HTTP webhook destination): webhook-id, webhook-timestamp,
-    /// webhook-signature
+    /// webhook-signature; Svix's svix-id, svix-timestamp, svix-signature are accepted too
     Standard,
     /// Hex HMAC-SHA256 of the body in one header (PostHog Hog functions' sha256HmacChainHex)
     Hex,

@@ -19,6 +19,10 @@ use tokio::sync::{Notify, mpsc};
 
 use super::*;
 use crate::config::ReplayProtection;
+
+#[path = "../../../hogguard-webhook/tests/svix/mod.rs"]
+#[expect(dead_code, reason = "shared with tests that also verify in svix")]
+mod svix;
 use crate::events::MemorySink;
 use crate::forward::RelayFuture;
 use crate::stats::GatewayStats;
@@ -877,4 +881,50 @@ async fn a_delivery_the_upstream_took_but_the_store_could_not_record_is_logged()
              written: no storage space\": forwarded, but a copy would be forwarded again"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_svix_branded_delivery_is_forwarded_with_its_headers() {
+    // See: issue 12 point 17.
+    let Some(svix) = svix::Svix::find() else {
+        return;
+    };
+    let secret = new_secret();
+    let mut gateway = Harness::new(Harness::config(&[&secret]));
+    let body = r#"{"type":"invoice.paid","data":{"id":"in_1"}}"#;
+    let delivery = svix.sign(secret.expose(), "msg_svix_branded", unix_now(), body);
+    let headers: Vec<(&str, String)> = delivery
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.clone()))
+        .collect();
+
+    let answer = gateway.send(post("/hook", &headers, body.as_bytes())).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let received = gateway.next().await;
+    assert_eq!(&received.body[..], body.as_bytes());
+    for (name, value) in &delivery {
+        assert_eq!(received.headers[name.as_str()], value.as_str(), "{name}");
+    }
+    // Sent again under the `webhook-` names it is the same delivery.
+    let unbranded: Vec<(&str, String)> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .into_iter()
+        .zip(delivery.iter().map(|(_, value)| value.clone()))
+        .collect();
+    let copy = gateway
+        .send(post("/hook", &unbranded, body.as_bytes()))
+        .await;
+    assert_eq!(copy.status, StatusCode::UNAUTHORIZED);
+    // Both names with different ids are two readings of one delivery: refused.
+    let mut disagreeing = headers.clone();
+    disagreeing.push(("webhook-id", "msg_someone_else".to_owned()));
+    let refused = gateway
+        .send(post("/hook", &disagreeing, body.as_bytes()))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    gateway.assert_received_nothing();
+
+    let stats = gateway.stats();
+    assert_eq!(stats.forwarded, 1);
+    assert_eq!(stats.rejected(RejectionReason::Replay), 1);
+    assert_eq!(stats.rejected(RejectionReason::MalformedHeader), 1);
 }

@@ -294,6 +294,89 @@ fn standard_missing_headers_are_named() {
     }
 }
 
+/// `headers` with each `webhook-` name given Svix's brand where `rename` says so.
+fn branded(headers: &[(String, String)], rename: [bool; 3]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .zip(rename)
+        .map(|((name, value), rename)| {
+            let name = if rename {
+                name.replacen("webhook-", "svix-", 1)
+            } else {
+                name.clone()
+            };
+            (name, value.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn svix_branded_headers_are_aliases_of_the_standard_ones() {
+    // See: issue 12 point 17 (Svix-branded deliveries got "missing header webhook-id").
+    let full = signed_standard(ID, NOW, BODY);
+    let mixes = [
+        [true, true, true],
+        [true, false, false],
+        [false, true, false],
+        [false, false, true],
+        [false, true, true],
+    ];
+    for rename in mixes {
+        let verifier = verifier(Scheme::Standard, &[SECRET]);
+        let verified = verifier.verify(&branded(&full, rename), BODY);
+        assert_eq!(
+            verified
+                .map(|verified| verified.message_id().map(str::to_owned))
+                .ok(),
+            Some(Some(ID.to_owned())),
+            "{rename:?}"
+        );
+    }
+}
+
+#[test]
+fn both_names_of_a_header_must_agree() {
+    let verifier = verifier(Scheme::Standard, &[SECRET]);
+    let full = signed_standard(ID, NOW, BODY);
+    // The same values under both names are one delivery.
+    let mut both = full.clone();
+    both.extend(branded(&full, [true, true, true]));
+    assert!(verifier.verify(&both, BODY).is_ok());
+
+    let other = signed_standard("msg_other", NOW + 1, BODY);
+    for (index, name) in ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut disagreeing = full.clone();
+        let (alias, value) = &branded(&other, [true, true, true])[index];
+        disagreeing.push((alias.clone(), value.clone()));
+        let err = verifier.verify(&disagreeing, BODY).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::MalformedHeader { name: named, .. } if named == name),
+            "{name}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("malformed header `{name}`: `{name}` and `{alias}` disagree")
+        );
+    }
+}
+
+#[test]
+fn a_malformed_svix_header_is_named_as_sent() {
+    let verifier = verifier(Scheme::Standard, &[SECRET]);
+    let headers = branded(
+        &standard_headers(ID, "soon", &sign_standard(SECRET, ID, NOW, BODY)),
+        [true, true, true],
+    );
+    let err = verifier.verify(&headers, BODY).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::MalformedHeader { name, .. } if name == "svix-timestamp"),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn standard_bad_ids_and_timestamps_are_malformed() {
     let verifier = verifier(Scheme::Standard, &[SECRET]);

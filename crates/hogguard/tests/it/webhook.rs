@@ -1,6 +1,11 @@
 //! `hogguard webhook secret|sign|verify` end to end.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use crate::support::{Output, TestEnv};
+
+#[path = "../../../hogguard-webhook/tests/svix/mod.rs"]
+mod svix;
 
 /// A new secret from `hogguard webhook secret`, watched for leaks from now on and set as `var`
 /// for every later run.
@@ -216,4 +221,78 @@ fn bodies_come_from_files_byte_for_byte() {
         "{}",
         missing.stderr
     );
+}
+
+#[test]
+fn svix_branded_deliveries_verify_and_ours_verify_in_svix() {
+    // See: issue 12 point 17 (`verify` said "missing header `webhook-id`").
+    let Some(svix) = svix::Svix::find() else {
+        return;
+    };
+    let env = TestEnv::new();
+    let secret = new_secret(&env, "SECRET");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = r#"{"event":"$pageview","properties":{"title":"Café"}}"#;
+    let delivery = svix.sign(&secret, "msg_from_svix", now, body);
+    let headers: Vec<String> = delivery
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect();
+    let now_text = now.to_string();
+    let verified = verify(
+        &env,
+        "standard",
+        "SECRET",
+        &headers,
+        &now_text,
+        body.as_bytes(),
+    );
+    insta::assert_snapshot!(verified.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    ----- stderr -----
+    valid standard delivery msg_from_svix
+    ");
+
+    let mut disagreeing = headers.clone();
+    disagreeing.push("webhook-id: msg_someone_else".to_owned());
+    let refused = verify(
+        &env,
+        "standard",
+        "SECRET",
+        &disagreeing,
+        &now_text,
+        body.as_bytes(),
+    );
+    insta::assert_snapshot!(refused.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: invalid delivery: malformed header `webhook-id`: `webhook-id` and `svix-id` disagree
+    ");
+
+    let signed = env
+        .hogguard([
+            "webhook",
+            "sign",
+            "--secret-env",
+            "SECRET",
+            "--id",
+            "msg_ours",
+        ])
+        .stdin(body)
+        .output();
+    signed.assert_code(0);
+    let ours: Vec<(String, String)> = signed
+        .stdout
+        .lines()
+        .map(|line| {
+            let (name, value) = line.split_once(": ").unwrap();
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    assert_eq!(svix.verify(&secret, &ours, body), Ok(()));
 }
