@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use hogguard_posthog::ClientConfig;
 use hogguard_rotate::{
-    AuditResult, AuditSink, AuditSinkError, Interaction, InteractionError, PersonalKeyProvider,
+    AuditRecord, AuditResult, AuditSinkError, Interaction, InteractionError, PersonalKeyProvider,
     PostHogAccess, ProjectApiKeyProvider, ProjectSecretKeyProvider, Provider, RotationRequest,
     Rotator, Store, WebhookSecretProvider,
 };
@@ -15,20 +15,34 @@ use hogguard_secret::{CredentialKind, Secret};
 
 use crate::audit::Recorder;
 use crate::cli::RotateArgs;
-use crate::config::Config;
 use crate::printer::Printer;
+use crate::settings::{Scope, Settings};
 use crate::{Status, age, environments};
 
-pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Result<Status> {
-    let request = request(&args, config)?;
+pub(crate) fn run(args: RotateArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
+    let request = request(&args, settings)?;
     let rotator = Rotator::new(hogguard_rotate::ROTATIONS_DIR);
     if args.dry_run {
         printer.out(&format!("{}\n", rotator.plan(&request)))?;
         return Ok(Status::Clean);
     }
+    // The credential first: a second rotation of it is refused at once, rather than wait for
+    // the first one's audit log and then rotate again.
+    let locked = rotator.lock(&request)?;
     let recorder = Recorder::open(config, true, printer)?;
-    let sink = AuditLogSink {
-        recorder: &recorder,
+    // Every rotation step goes to the audit log; with `[audit] required = true` a step whose
+    // entry cannot be written is not taken.
+    let sink = |record: &AuditRecord<'_>| -> Result<(), AuditSinkError> {
+        let metadata: Vec<(&str, serde_json::Value)> = record
+            .metadata
+            .iter()
+            .map(|(name, value)| (*name, value.as_str().into()))
+            .collect();
+        let success = record.result == AuditResult::Success;
+        recorder
+            .record(record.action, record.resource, success, &metadata)
+            .map_err(AuditSinkError::new)
     };
     let mut terminal = Terminal {
         stdin: args.stdin,
@@ -36,13 +50,13 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
         printer,
     };
     let outcome = if args.resume {
-        rotator.resume(&request, &mut terminal, &sink)
+        locked.resume(&mut terminal, &sink)
     } else if args.abort {
-        rotator.abort(&request, &mut terminal, &sink)
+        locked.abort(&mut terminal, &sink)
     } else if args.finish {
-        rotator.finish(&request, &mut terminal, &sink)
+        locked.finish(&mut terminal, &sink)
     } else {
-        rotator.run(&request, &mut terminal, &sink)
+        locked.run(&mut terminal, &sink)
     };
     recorder.close()?;
     match outcome {
@@ -51,15 +65,16 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
             Ok(Status::Clean)
         }
         // A check that failed (the verify command, a refused key) is a finding, not a crash.
-        Err(e) if e.exit_code() == 1 => {
-            printer.error(&e.to_string());
+        Err(e) if e.is_failed_check() => {
+            printer.error(&e.into());
             Ok(Status::Findings)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn request(args: &RotateArgs, config: &Config) -> Result<RotationRequest> {
+fn request(args: &RotateArgs, settings: &Settings) -> Result<RotationRequest> {
+    let config = &settings.config;
     let environment = config
         .environments
         .get(&args.environment)
@@ -102,19 +117,16 @@ fn request(args: &RotateArgs, config: &Config) -> Result<RotationRequest> {
                     "rotating a phs_ key needs [posthog] admin_key: the variable holding a personal API key with project:write"
                 );
             };
-            let admin = std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .with_context(|| format!("{var} is not set"))?;
+            let admin = settings.require_variable(
+                var,
+                Scope::Environment(&args.environment),
+                "[posthog] admin_key names it",
+            )?;
             let project = config
                 .posthog
                 .project_id
                 .context("rotating a phs_ key needs [posthog] project_id")?;
-            Provider::ProjectSecretKey(ProjectSecretKeyProvider::new(
-                access()?,
-                Secret::new(admin),
-                project,
-            ))
+            Provider::ProjectSecretKey(ProjectSecretKeyProvider::new(access()?, admin, project))
         }
         CredentialKind::PersonalApiKey | CredentialKind::LegacyPersonalApiKey => {
             let mut provider = PersonalKeyProvider::new(access()?).revoke_old(args.revoke_old);
@@ -219,28 +231,4 @@ impl Interaction for Terminal<'_> {
 
 fn no_terminal(message: &str) -> InteractionError {
     InteractionError::Io(std::io::Error::other(message.to_owned()))
-}
-
-/// Every rotation step goes to the audit log; with `[audit] required = true` a step whose
-/// entry cannot be written is not taken.
-struct AuditLogSink<'r, 'p> {
-    recorder: &'r Recorder<'p>,
-}
-
-impl AuditSink for AuditLogSink<'_, '_> {
-    fn record(
-        &self,
-        action: &str,
-        resource: &str,
-        result: AuditResult,
-        metadata: &[(&str, String)],
-    ) -> Result<(), AuditSinkError> {
-        let metadata: Vec<(&str, serde_json::Value)> = metadata
-            .iter()
-            .map(|(k, v)| (*k, v.clone().into()))
-            .collect();
-        self.recorder
-            .record(action, resource, result == AuditResult::Success, &metadata)
-            .map_err(|e| AuditSinkError::new(format!("{e:#}")))
-    }
 }

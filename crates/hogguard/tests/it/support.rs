@@ -131,7 +131,22 @@ impl TestEnv {
             env: self,
             command,
             stdin: Vec::new(),
+            closed_stdout: false,
         }
+    }
+
+    /// `hogguard audit log` of a successful `action` on the resource `repo`.
+    pub(crate) fn audit_log(&self, action: &str) -> Cmd<'_> {
+        self.hogguard([
+            "audit",
+            "log",
+            "--action",
+            action,
+            "--resource",
+            "repo",
+            "--result",
+            "success",
+        ])
     }
 
     /// Panics when `text` (from `what`) holds a seeded secret or a distinctive part of one.
@@ -207,9 +222,20 @@ pub(crate) struct Cmd<'e> {
     env: &'e TestEnv,
     command: Command,
     stdin: Vec<u8>,
+    closed_stdout: bool,
 }
 
 impl<'e> Cmd<'e> {
+    /// Adds arguments.
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
     /// Sets a variable for this run.
     pub(crate) fn env(mut self, name: &str, value: impl AsRef<OsStr>) -> Self {
         self.command.env(name, value);
@@ -228,25 +254,61 @@ impl<'e> Cmd<'e> {
         self
     }
 
+    /// Runs under `umask` (through `sh`), with the same arguments, variables and directory.
+    pub(crate) fn umask(mut self, umask: u32) -> Self {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
+            .arg(self.command.get_program())
+            .args(self.command.get_args());
+        for (name, value) in self.command.get_envs() {
+            match value {
+                Some(value) => shell.env(name, value),
+                None => shell.env_remove(name),
+            };
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            shell.current_dir(dir);
+        }
+        self.command = shell;
+        self
+    }
+
+    /// Runs in `dir`, outside the work tree.
+    pub(crate) fn current_dir_absolute(mut self, dir: &Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// Feeds `input` on standard input.
     pub(crate) fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.stdin = input.into();
         self
     }
 
-    /// The command itself, for what the builder does not cover.
-    pub(crate) fn command_mut(&mut self) -> &mut Command {
-        &mut self.command
+    /// Gives the run a standard output whose reader is gone, as `hogguard ... | head -c1`
+    /// does once head has read its byte: every write fails with a broken pipe.
+    pub(crate) fn closed_stdout(mut self) -> Self {
+        self.closed_stdout = true;
+        self
     }
 
     /// Runs to the end and returns what it printed, after checking that no seeded secret
     /// reached the output or a file the run wrote.
     pub(crate) fn output(mut self) -> Output<'e> {
         let before = self.env.files();
+        let stdout = if self.closed_stdout {
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            drop(reader);
+            Stdio::from(writer)
+        } else {
+            Stdio::piped()
+        };
         let mut child = self
             .command
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("hogguard starts");
@@ -264,6 +326,7 @@ impl<'e> Cmd<'e> {
         self.env.assert_no_leak("stdout", &output.stdout);
         self.env.assert_no_leak("stderr", &output.stderr);
         self.env.assert_no_leak_in_files(&before);
+        assert_each_cause_once(&output.stderr);
         output
     }
 
@@ -279,6 +342,27 @@ impl<'e> Cmd<'e> {
     }
 }
 
+/// Panics when an error or warning line says one thing twice: a cause printed both in its
+/// error's message and as its source (`x.json: No such file (os error 2): No such file (os
+/// error 2)`), or a path prefixed to a message that already starts with it.
+fn assert_each_cause_once(stderr: &str) {
+    for line in stderr.lines() {
+        let Some(message) = line
+            .strip_prefix("error: ")
+            .or_else(|| line.strip_prefix("warning: "))
+        else {
+            continue;
+        };
+        let segments: Vec<&str> = message.split(": ").map(str::trim).collect();
+        for (i, segment) in segments.iter().enumerate() {
+            assert!(
+                segment.is_empty() || !segments[i + 1..].contains(segment),
+                "`{segment}` is said twice in:\n{line}"
+            );
+        }
+    }
+}
+
 /// What a run printed, and how it exited.
 pub(crate) struct Output<'e> {
     env: &'e TestEnv,
@@ -287,7 +371,16 @@ pub(crate) struct Output<'e> {
     pub(crate) stderr: String,
 }
 
-/// Replacements that make output stable across runs: times, durations, hashes, masks.
+/// The item `id` of a `check --format json` report.
+#[track_caller]
+pub(crate) fn check_item<'r>(report: &'r serde_json::Value, id: &str) -> &'r serde_json::Value {
+    report["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item["id"] == id))
+        .unwrap_or_else(|| panic!("no item {id} in {report}"))
+}
+
+/// Replacements that make output stable across runs: times, durations, sizes, hashes, masks.
 static STABLE: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (
@@ -295,9 +388,11 @@ static STABLE: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             "[TIME]",
         ),
         (r"\b\d+(\.\d+)?(s|ms|µs)\b", "[DURATION]"),
+        // Generated keys differ in length, and so do the bytes scanned.
+        (r"\b\d+(\.\d+)? (B|KiB|MiB|GiB)\b", "[SIZE]"),
         (r"\b[0-9a-f]{40}\b", "[COMMIT]"),
         (
-            r"\b(ph[a-z]_|whsec_|hgp_)\.\.\.[A-Za-z0-9_-]{4}\b",
+            r"\b(ph[a-z]_|whse|hgp_)\.\.\.[A-Za-z0-9_+/=-]{4}",
             "${1}...[MASK]",
         ),
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
@@ -341,6 +436,12 @@ impl Output<'_> {
             text = text.replace(&*resolved.to_string_lossy(), "[REPO]");
         }
         text.replace(&*raw.to_string_lossy(), "[REPO]")
+    }
+
+    /// The item `id` of a `check --format json` report on standard output.
+    #[track_caller]
+    pub(crate) fn check_item(&self, id: &str) -> serde_json::Value {
+        check_item(&self.json(), id).clone()
     }
 
     /// Standard output parsed as JSON.
