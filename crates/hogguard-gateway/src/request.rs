@@ -76,9 +76,31 @@ where
 #[error("request body not received within the body read timeout")]
 pub(crate) struct BodyTimedOut;
 
+/// A body whose sender promised `len` bytes and then sent nothing (for tests).
+#[cfg(test)]
+pub(crate) struct StalledBody {
+    pub(crate) len: u64,
+}
+
+#[cfg(test)]
+impl Body for StalledBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<bytes::Bytes>, std::convert::Infallible>>> {
+        Poll::Pending
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -86,29 +108,10 @@ mod tests {
 
     use super::*;
 
-    /// A body whose client sent a head promising content and then nothing.
-    struct StalledBody;
-
-    impl Body for StalledBody {
-        type Data = Bytes;
-        type Error = Infallible;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Pending
-        }
-
-        fn size_hint(&self) -> SizeHint {
-            SizeHint::with_exact(100)
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_stalled_body_fails_at_the_deadline() {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let body = DeadlineBody::new(StalledBody, deadline);
+        let body = DeadlineBody::new(StalledBody { len: 100 }, deadline);
         assert_eq!(body.size_hint().exact(), Some(100));
         let err = body.collect().await.unwrap_err();
         assert!(err.is::<BodyTimedOut>());

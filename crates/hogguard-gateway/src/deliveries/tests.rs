@@ -3,8 +3,6 @@
 //! the head, connection limits, shutdown) are in `tests/gateway.rs`.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hogguard_webhook::replay::{ReplayStoreError, Reservation};
@@ -13,7 +11,6 @@ use hogguard_webhook::{
     standard,
 };
 use http::HeaderMap;
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use tokio::sync::{Notify, mpsc};
 
@@ -25,6 +22,7 @@ use crate::config::ReplayProtection;
 mod svix;
 use crate::events::MemorySink;
 use crate::forward::RelayFuture;
+use crate::request::StalledBody;
 use crate::stats::GatewayStats;
 
 /// Header a test sets to choose the stand-in upstream's answer: a status, `unreachable`, or
@@ -527,27 +525,6 @@ async fn an_upstream_rejection_is_relayed_not_counted_as_the_gateways() {
     let stats = gateway.stats();
     assert_eq!(stats.forwarded, 1);
     assert_eq!(stats.total_rejected(), 0);
-}
-
-/// A body whose sender promised `len` bytes and then sent nothing.
-struct StalledBody {
-    len: u64,
-}
-
-impl Body for StalledBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Pending
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.len)
-    }
 }
 
 /// `POST /hook` with `headers` and a body that never comes.
