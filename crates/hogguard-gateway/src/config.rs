@@ -58,7 +58,7 @@ pub struct GatewayConfig {
     pub secrets: Vec<WebhookSecret>,
     /// How far a signed timestamp may lie from "now", in either direction (whole seconds).
     pub tolerance: Duration,
-    /// How deliveries accepted once are refused afterwards.
+    /// How deliveries the upstream took are refused afterwards.
     pub replay: ReplayProtection,
     /// Most deliveries the replay store (memory or file) holds, being forwarded or taken and
     /// still inside their replay window. When it is full, new verified deliveries are answered

@@ -65,9 +65,10 @@
 //!   for the operator's logs (the layer's `on_failure` hook receives it).
 //! - **Fail closed when the replay store is full.** Evicting an unexpired entry to make room
 //!   would silently let that delivery be replayed; refusing new deliveries is loud, and senders
-//!   retry: the layer answers this case, and only this one, `503` with `Retry-After: 1`, since a
-//!   `401` would make a sender drop a real delivery. The store is only written after a signature
-//!   verified, so an attacker without the secret can neither fill it nor see that answer.
+//!   retry: the layer answers this case `503` with `Retry-After: 1`, since a `401` would make a
+//!   sender drop a real delivery (and a copy of a delivery still in flight the same way). The
+//!   store is only written after a signature verified, so an attacker without the secret can
+//!   neither fill it nor see those answers.
 //! - **Replays are keyed on signed values** (Standard Webhooks' message id; Stripe's timestamp
 //!   with a digest of the signed content; the body's digest for GitHub and hex), and a delivery
 //!   is used up only once it was taken, so a sender's retry after a failure downstream still

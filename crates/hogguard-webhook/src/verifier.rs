@@ -174,7 +174,8 @@ impl Verifier {
         self
     }
 
-    /// Refuses deliveries already accepted once, remembering them in `store`.
+    /// Refuses deliveries already taken once, and copies of one in flight, remembering them in
+    /// `store`.
     ///
     /// Pass an `Arc` to share one store between verifiers.
     pub fn with_replay_store(mut self, store: impl ReplayStore + 'static) -> Self {
