@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use crate::checkpoint::{CHECKPOINT_SUFFIX, Checkpoint, CheckpointKey, KeyCheck, ReadFailure};
 use crate::entry::{Entry, EntryInput, Outcome};
 use crate::error::AuditError;
-use crate::files::{open_regular, read_line, seq_appears};
+use crate::files::{read_line, seq_appears};
 use crate::format::{
     Digest, GENESIS_DIGEST, LinePosition, MAX_LINE_BYTES, hex, parse_hex, serialize_caller_members,
     write_line,
@@ -23,6 +23,7 @@ use crate::problem::{CheckpointMismatch, Problem, ProblemKind};
 use crate::redact::{default_scanner, redact_input};
 use crate::time::Timestamp;
 use crate::verify::{Chain, refine_seq_problem, verify_checkpointed};
+use hogguard_fs::open_regular;
 
 /// The action of the entry that records a recovery cut.
 pub const RECOVERED_ACTION: &str = "audit.recovered";

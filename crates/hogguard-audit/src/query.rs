@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::entry::{Entry, Outcome};
 use crate::error::AuditError;
-use crate::files::{open_regular, read_line};
+use crate::files::read_line;
 use crate::format::{MAX_LINE_BYTES, ParsedLine};
 use crate::problem::{Problem, ProblemKind};
 use crate::time::Timestamp;
 use crate::verify::Chain;
+use hogguard_fs::open_regular;
 
 /// Which entries [`query`] yields; every condition set must hold.
 ///

@@ -16,12 +16,13 @@ use sha2::{Digest as _, Sha256};
 use crate::checkpoint::{Checkpoint, CheckpointKey, ReadFailure};
 use crate::entry::Entry;
 use crate::error::AuditError;
-use crate::files::{MAX_SIDECAR_BYTES, open_regular, read_line};
+use crate::files::{MAX_SIDECAR_BYTES, read_line};
 use crate::format::{Digest, FORMAT_VERSION, GENESIS_DIGEST, MAX_LINE_BYTES, hex, parse_hex};
 use crate::problem::{CheckpointMismatch, Problem, ProblemKind};
 use crate::redact::{default_scanner, redact_map, redact_string};
 use crate::time::Timestamp;
 use crate::verify::{Chain, verify_checkpointed};
+use hogguard_fs::open_regular;
 
 /// The name of the PostHog events entries become.
 pub const AUDIT_EVENT: &str = "audit";

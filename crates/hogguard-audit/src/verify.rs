@@ -7,11 +7,12 @@ use std::path::Path;
 
 use crate::checkpoint::{Checkpoint, CheckpointKey, KeyCheck, ReadFailure};
 use crate::error::AuditError;
-use crate::files::{open_regular, seq_appears};
+use crate::files::seq_appears;
 use crate::format::{
     Digest, GENESIS_DIGEST, LineError, MAX_LINE_BYTES, ParsedLine, claimed_seq, hex, parse_line,
 };
 use crate::problem::{CheckpointMismatch, Problem, ProblemKind};
+use hogguard_fs::open_regular;
 
 /// The last entry of a verified stretch of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]

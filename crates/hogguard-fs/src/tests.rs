@@ -220,3 +220,31 @@ fn sidecars_sit_beside_their_file() {
     );
     assert_eq!(parent_dir(Path::new("audit.jsonl")), Path::new("."));
 }
+
+#[test]
+fn leftover_temporaries_are_removed_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join(".env");
+    fs::write(&target, "A=1\n").unwrap();
+    // The name replace gives its temporary file for `.env`.
+    fs::write(dir.path().join("..env.0123456789abcdef.tmp"), "half").unwrap();
+    fs::write(dir.path().join(".env.local"), "B=2\n").unwrap();
+    fs::write(dir.path().join(".env.notatemp.tmp"), "keep").unwrap();
+    assert_eq!(remove_leftover_temporaries(&target).unwrap(), 1);
+    assert_eq!(
+        names_in(dir.path()),
+        [".env", ".env.local", ".env.notatemp.tmp"]
+    );
+}
+
+#[test]
+fn open_regular_refuses_what_read_regular_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut read = OpenOptions::new();
+    read.read(true);
+    let error = open_regular(Path::new("/dev/zero"), &read).unwrap_err();
+    assert!(matches!(error, Error::NotRegularFile { .. }), "{error}");
+    let file = dir.path().join("log");
+    fs::write(&file, "x").unwrap();
+    open_regular(&file, &read).unwrap();
+}

@@ -242,7 +242,9 @@ impl Store {
         };
         // Under the lock: a temporary file of a write in progress is no leftover.
         let _turn = lock_env_file(path)?;
-        remove_temporary_files(&resolve_link(path))
+        hogguard_fs::remove_leftover_temporaries(&resolve_link(path))
+            .map(|_| ())
+            .map_err(StoreError::File)
     }
 }
 
@@ -330,50 +332,6 @@ impl<E> From<hogguard_fs::Error> for WriteStop<E> {
     fn from(error: hogguard_fs::Error) -> Self {
         WriteStop::File(error)
     }
-}
-
-/// Removes the temporary files [`hogguard_fs::replace`] leaves beside `target` when a crash
-/// interrupts it (`.<name>.<16 hex digits>.tmp`).
-// TODO(hogguard-fs): a private stand-in until hogguard-fs offers this beside `replace`, which
-// alone should know its temporary names.
-fn remove_temporary_files(target: &Path) -> Result<(), StoreError> {
-    let Some(name) = target.file_name() else {
-        return Ok(());
-    };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let dir = hogguard_fs::parent_dir(target);
-    let listed = |source| {
-        StoreError::File(hogguard_fs::Error::Io {
-            action: "list",
-            path: dir.to_owned(),
-            source,
-        })
-    };
-    for entry in fs::read_dir(dir).map_err(listed)? {
-        let entry = entry.map_err(listed)?;
-        let file_name = entry.file_name();
-        let is_temporary = file_name
-            .to_str()
-            .and_then(|file_name| file_name.strip_prefix(&prefix))
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .is_some_and(|random| {
-                random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit())
-            });
-        if !is_temporary {
-            continue;
-        }
-        match fs::remove_file(entry.path()) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => {
-                return Err(StoreError::File(hogguard_fs::Error::Io {
-                    action: "remove the leftover",
-                    path: entry.path(),
-                    source: error,
-                }));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Runs a store command under `sh -c`; its output goes to hogguard's standard error so it

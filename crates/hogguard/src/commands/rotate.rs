@@ -2,6 +2,7 @@
 //! terminal as the person's side of assisted rotations and the audit log as the trail.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -22,7 +23,8 @@ use crate::{Status, age, environments};
 pub(crate) fn run(args: RotateArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
     let config = &settings.config;
     let request = request(&args, settings)?;
-    let rotator = Rotator::new(hogguard_rotate::ROTATIONS_DIR);
+    // Beside the project's configuration, wherever in the project the command runs.
+    let rotator = Rotator::new(settings.root.join(hogguard_rotate::ROTATIONS_DIR));
     if args.dry_run {
         printer.out(&format!("{}\n", rotator.plan(&request)))?;
         return Ok(Status::Clean);
@@ -93,7 +95,7 @@ fn request(args: &RotateArgs, settings: &Settings) -> Result<RotationRequest> {
         })?;
     let store = match (&environment.store, &environment.env_file) {
         (Some(store), _) => Store::command(store.write.clone(), store.read.clone()),
-        (None, Some(path)) => Store::env_file(path),
+        (None, Some(path)) => Store::env_file(project_path(path)?),
         (None, None) => bail!(
             "environment `{}` has neither env_file nor store: hogguard needs to know where to write the new key",
             args.environment
@@ -167,6 +169,18 @@ fn request(args: &RotateArgs, settings: &Settings) -> Result<RotationRequest> {
 }
 
 /// The kind a credential's name suggests, for a store that holds no value yet.
+/// `path` made absolute with its folder resolved (`app/src/../../.env` is `/project/.env`), so
+/// that a rotation resumed from elsewhere in the project names the same store.
+fn project_path(path: &Path) -> Result<PathBuf> {
+    let folder = hogguard_fs::parent_dir(path);
+    let resolved = std::fs::canonicalize(folder)
+        .with_context(|| format!("cannot find the folder of {}", path.display()))?;
+    Ok(match path.file_name() {
+        Some(name) => resolved.join(name),
+        None => resolved,
+    })
+}
+
 fn kind_by_name(name: &str) -> CredentialKind {
     if name.contains("webhook") {
         CredentialKind::WebhookSecret

@@ -444,3 +444,25 @@ fn a_project_api_key_in_a_command_store_is_replaced_from_standard_input() {
             .exists()
     );
 }
+
+#[test]
+fn a_rotation_started_in_a_subdirectory_keeps_its_journal_at_the_project_root() {
+    let env = TestEnv::new();
+    let old = keys::webhook_secret();
+    env.seed(&old);
+    env.write("hogguard.toml", TWO_SECRETS);
+    env.write(".env.production", format!("WEBHOOK_SECRET={old}\n"));
+    env.write("app/src/main.rs", "fn main() {}\n");
+    let run = env
+        .hogguard(["rotate", "production", "webhook_secret"])
+        .current_dir("app/src")
+        .output();
+    run.assert_code(0);
+    assert!(env.path().join(".hogguard/rotations").is_dir());
+    assert!(!env.path().join("app/src/.hogguard").exists());
+    // The rotation is open (in its grace period) and found again from the root.
+    let again = env
+        .hogguard(["rotate", "production", "webhook_secret", "--finish"])
+        .output();
+    again.assert_code(0);
+}
