@@ -29,7 +29,8 @@ const MAX_LINE_LEN: usize = 20 + 1 + super::MAX_KEY_LEN + 1;
 /// after the restart. On open the file is loaded, expired lines are dropped and a torn last line
 /// (a crash mid-write) is ignored; the file is then rewritten with the live keys only, and again
 /// whenever dead lines outnumber live ones. Rewrites replace the file atomically
-/// ([`hogguard_fs::replace`]), so it is always complete.
+/// ([`hogguard_fs::replace`]), so it is always complete, and the temporary file of a rewrite cut
+/// off by a crash is removed on the next open.
 ///
 /// The file, its `<path>.lock` and the directories created for them are private to their owner
 /// whatever the umask. Like [`MemoryReplayStore`](super::MemoryReplayStore) it holds at most
@@ -78,6 +79,8 @@ impl FileReplayStore {
         hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&path))?;
         // No waiting: a second gateway on the same file is a configuration mistake.
         let lock_file = Lock::acquire(&hogguard_fs::sidecar(&path, ".lock"), Duration::ZERO)?;
+        // A rewrite cut off by a crash left its temporary file; the lock says no one else writes.
+        hogguard_fs::remove_leftover_temporaries(&path)?;
         let now = clock.now_unix_secs();
         let mut seen = SeenKeys::new(capacity);
         match hogguard_fs::read_regular(&path, largest_file(capacity)) {
@@ -303,10 +306,7 @@ fn rewrite(path: &Path, seen: &SeenKeys) -> Result<File, hogguard_fs::Error> {
         let _ = writeln!(contents, "{keep_until} {key}");
     }
     hogguard_fs::replace(path, &contents, PRIVATE_FILE_MODE)?;
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|source| file_error("open", path, source))
+    hogguard_fs::open_regular(path, OpenOptions::new().append(true))
 }
 
 #[cfg(test)]
@@ -441,6 +441,19 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_rewrite_cut_off_by_a_crash_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seen");
+        drop(open(&path, 10, 100).unwrap());
+        // What a crash between writing and renaming a compacted file leaves.
+        let leftover = dir.path().join(".seen.0123456789abcdef.tmp");
+        fs::write(&leftover, "700 k1\n").unwrap();
+        let store = open(&path, 10, 100).unwrap();
+        assert!(!leftover.exists());
+        assert!(store.is_empty());
     }
 
     #[test]
