@@ -1,8 +1,8 @@
 //! The real `svix` package (PyPI), driven from tests to sign and verify Svix-branded
 //! deliveries. Shared by the webhook, gateway and CLI tests (included with `#[path]`).
 //!
-//! `tests/svix/setup.sh` installs it. Where it is not installed, [`Svix::find`] prints a loud
-//! message and the test skips, unless `HOGGUARD_REQUIRE_SVIX=1` (CI), where it fails.
+//! [`Svix::install`] installs it from PyPI on first use (a pinned version, in its own virtual
+//! environment under `target/test-tools`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,36 +15,13 @@ pub(crate) struct Svix {
 }
 
 impl Svix {
-    /// The installed package, or `None` after saying loudly that the test is skipped.
-    ///
-    /// # Panics
-    ///
-    /// When the package is missing and `HOGGUARD_REQUIRE_SVIX=1`.
-    pub(crate) fn find() -> Option<Svix> {
+    /// The package, installed from PyPI into `target/test-tools` on first use.
+    pub(crate) fn install() -> Svix {
+        let python = hogguard_testkit::tools::python_tool("svix==2.9.1", "python");
         // Every crate of the workspace lives in `<root>/crates/<name>`.
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let python = std::env::var_os("HOGGUARD_SVIX_PYTHON")
-            .map_or_else(|| root.join("target/svix-venv/bin/python"), PathBuf::from);
-        let imports = Command::new(&python)
-            .args(["-c", "import svix.webhooks"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if imports {
-            let tool = root.join("crates/hogguard-webhook/tests/svix/svix_tool.py");
-            return Some(Svix { python, tool });
-        }
-        let message = format!(
-            "the `svix` Python package is not installed at {}: run \
-             `bash crates/hogguard-webhook/tests/svix/setup.sh` (or set HOGGUARD_SVIX_PYTHON)",
-            python.display()
-        );
-        assert!(
-            std::env::var_os("HOGGUARD_REQUIRE_SVIX").is_none_or(|value| value != "1"),
-            "{message}"
-        );
-        eprintln!("\n*** SKIPPED: {message} ***\n");
-        None
+        let tool = root.join("crates/hogguard-webhook/tests/svix/svix_tool.py");
+        Svix { python, tool }
     }
 
     /// Signs `body` as delivery `id` at `timestamp`; returns the `svix-*` headers.

@@ -226,9 +226,7 @@ fn bodies_come_from_files_byte_for_byte() {
 #[test]
 fn svix_branded_deliveries_verify_and_ours_verify_in_svix() {
     // See: issue 12 point 17 (`verify` said "missing header `webhook-id`").
-    let Some(svix) = svix::Svix::find() else {
-        return;
-    };
+    let svix = svix::Svix::install();
     let env = TestEnv::new();
     let secret = new_secret(&env, "SECRET");
     let now = SystemTime::now()
