@@ -127,6 +127,6 @@ pub use config::{
 pub use deliveries::HEALTH_PATH;
 pub use error::GatewayError;
 pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink};
-pub use run::run_until_signalled;
+pub use run::{StopSignal, run_until_signalled};
 pub use server::Gateway;
 pub use stats::{GatewayStats, RejectionReason};

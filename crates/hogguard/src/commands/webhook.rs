@@ -9,6 +9,7 @@ use hogguard_webhook::{
     BuildError, ManualClock, Scheme, Verifier, WebhookSecret, github, hex, standard, stripe,
 };
 
+use hogguard_gateway::StopSignal;
 use hogguard_gateway::{GatewayConfig, GatewayError, ReplayProtection};
 
 use crate::Status;
@@ -60,10 +61,13 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
     gateway.max_connections = args.max_connections;
     gateway.rejection_log_limit = args.rejection_log_limit;
     announce_replay_window(&gateway, printer);
-    let stats = hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
-        GatewayError::Secret { index, source } => unusable_secret(source, &args.secret_env[index]),
-        other => anyhow::Error::new(other),
-    })?;
+    let (stats, stopped_by) =
+        hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
+            GatewayError::Secret { index, source } => {
+                unusable_secret(source, &args.secret_env[index])
+            }
+            other => anyhow::Error::new(other),
+        })?;
     // The gateway summarises its run in the audit log: what it let through and why it refused.
     let recorder = Recorder::open(config, false, printer)?;
     recorder.record(
@@ -82,10 +86,15 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
                 "connection_limit_pauses",
                 stats.connection_limit_pauses.into(),
             ),
+            ("stopped_by", stopped_by.as_str().into()),
         ],
     )?;
     recorder.close()?;
-    Ok(Status::Clean)
+    // SIGTERM is a service manager's stop, and a clean one; Ctrl-C is an interrupt.
+    Ok(match stopped_by {
+        StopSignal::Terminate => Status::Clean,
+        StopSignal::Interrupt => Status::Interrupted,
+    })
 }
 
 /// Warns when the gateway cannot refuse every replay: its protection is off, or the scheme

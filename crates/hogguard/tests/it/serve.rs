@@ -122,14 +122,20 @@ impl Serving {
     }
 
     /// Sends SIGTERM, checks the exit code and the log for leaks, and returns the whole log.
-    fn stop(mut self, env: &TestEnv) -> String {
+    /// Stops the gateway with SIGTERM, as a service manager does: a clean exit 0.
+    fn stop(self, env: &TestEnv) -> String {
+        self.stop_with(env, "-TERM", 0)
+    }
+
+    /// Stops the gateway with `signal` and checks that it exits with `code`; returns its log.
+    fn stop_with(mut self, env: &TestEnv, signal: &str, code: i32) -> String {
         let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(killed.success());
         let status = self.child.wait().unwrap();
-        assert_eq!(status.code(), Some(0));
+        assert_eq!(status.code(), Some(code), "stopped with {signal}");
         let mut log = self.start_lines;
         self.log.read_to_string(&mut log).unwrap();
         env.assert_no_leak("the gateway's log", &log);
@@ -195,6 +201,22 @@ fn forwards_verified_deliveries_and_logs_a_summary_on_sigterm() {
     assert_eq!(entry["action"], "webhook.gateway_stopped");
     assert_eq!(entry["metadata"]["forwarded"], 1);
     assert_eq!(entry["metadata"]["rejected"], 1);
+}
+
+#[test]
+fn ctrl_c_stops_the_gateway_with_130_after_logging_its_summary() {
+    // See: issue 12 point 8 (Ctrl-C exited 0, as if the gateway had been stopped on purpose).
+    let env = env_with_secret();
+    env.write("hogguard.toml", "[audit]\npath = 'audit.jsonl'\n");
+    let (upstream_addr, _received) = upstream(&[]);
+    let gateway = Serving::start(&env, &upstream_addr, &[]);
+    gateway.stop_with(&env, "-INT", 130);
+    let entry = env
+        .hogguard(["audit", "show", "--format", "json"])
+        .output()
+        .json();
+    assert_eq!(entry["action"], "webhook.gateway_stopped");
+    assert_eq!(entry["metadata"]["stopped_by"], "interrupt");
 }
 
 #[test]
