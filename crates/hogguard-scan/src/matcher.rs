@@ -131,9 +131,9 @@ impl Matcher {
         let mut keywords = Vec::new();
         let mut keyword_rules = Vec::new();
         for (i, rule) in custom.iter().enumerate() {
-            let regex = Regex::new(&rule.regex).map_err(|source| Error::InvalidRule {
+            let regex = Regex::new(&rule.regex).map_err(|source| Error::RuleRegex {
                 id: rule.id.clone(),
-                reason: source.to_string(),
+                source,
             })?;
             for keyword in rule.keywords.iter().filter(|k| !k.is_empty()) {
                 keywords.push(keyword.clone());
@@ -152,10 +152,7 @@ impl Matcher {
             let automaton = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .build(&keywords)
-                .map_err(|source| Error::InvalidRule {
-                    id: "keywords".to_owned(),
-                    reason: source.to_string(),
-                })?;
+                .map_err(|source| Error::RuleKeywords { source })?;
             Some((automaton, keyword_rules))
         };
         Ok(Matcher {
@@ -705,9 +702,6 @@ mod tests {
             regex: "(".into(),
             ..rules[0].clone()
         };
-        assert!(matches!(
-            Matcher::new(&[bad]),
-            Err(Error::InvalidRule { .. })
-        ));
+        assert!(matches!(Matcher::new(&[bad]), Err(Error::RuleRegex { .. })));
     }
 }

@@ -364,3 +364,294 @@ fn help_teaches_by_example() {
     assert!(run.stdout.contains("hogguard scan --staged"));
     assert!(run.stdout.contains("hogguard:allow"));
 }
+
+#[test]
+fn secrets_in_file_names_are_masked_in_every_output_and_in_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_name = keys::current(Prefix::Personal);
+    let in_content = keys::current(Prefix::Secret);
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join(format!("config/{in_name}.env")),
+        format!("{in_content}\n"),
+    )
+    .unwrap();
+    for format in ["human", "json", "sarif"] {
+        let run = hogguard(dir.path(), &["scan", "config", "--format", format], None);
+        assert_eq!(run.code, 1, "{format}: {}", run.stderr);
+        assert!(
+            run.stdout.contains(&hogguard_secret::mask(&in_name)),
+            "{format}: {}",
+            run.stdout
+        );
+        assert_no_leak(&run, &[&in_name, &in_content]);
+    }
+    let run = hogguard(
+        dir.path(),
+        &["scan", "config", "--write-baseline", "b.json"],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_no_leak(&run, &[&in_name, &in_content]);
+    let written = std::fs::read_to_string(dir.path().join("b.json")).unwrap();
+    assert!(
+        !written.contains(&in_name[8..in_name.len() - 8]),
+        "{written}"
+    );
+}
+
+#[test]
+fn tracked_files_that_gitignore_matches_are_scanned() {
+    let repo = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    repo.write(".gitignore", ".env\n");
+    repo.write(".env", format!("POSTHOG_PERSONAL_API_KEY={key}\n"));
+    repo.git(&["add", "-f", ".env", ".gitignore"]);
+    repo.commit_all("oops", "2024-01-01T00:00:00+00:00");
+    let run = hogguard(repo.path(), &["scan", "--color", "never"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with(".env:1:26: critical"),
+        "{}",
+        run.stdout
+    );
+    assert_no_leak(&run, &[&key]);
+}
+
+#[test]
+fn an_incomplete_history_scan_never_exits_0() {
+    let repo = TempRepo::new();
+    repo.write("a.txt", "clean\n");
+    repo.commit_all("a", "2024-01-01T00:00:00+00:00");
+    let victim = repo.write("b.txt", "unread content\n");
+    let id = repo
+        .git(&["hash-object", "-w", victim.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    let object = repo
+        .path()
+        .join(".git/objects")
+        .join(&id[..2])
+        .join(&id[2..]);
+    std::fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(&object, b"this is not zlib data").unwrap();
+
+    let run = hogguard(repo.path(), &["scan", "--git", "--color", "never"], None);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(&id), "{}", run.stderr);
+    assert!(run.stderr.contains("incomplete"), "{}", run.stderr);
+
+    // With a secret found, the secret decides: exit 1.
+    let key = keys::current(Prefix::Personal);
+    repo.write("c.txt", format!("{key}\n"));
+    repo.commit_all("c", "2024-01-02T00:00:00+00:00");
+    let run = hogguard(repo.path(), &["scan", "--git"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(&id), "{}", run.stderr);
+    assert_no_leak(&run, &[&key]);
+}
+
+#[test]
+fn a_key_in_a_commit_message_fails_a_history_scan() {
+    let repo = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    repo.write("a.txt", "clean\n");
+    let commit = repo.commit_all(&format!("use {key} for now"), "2024-01-01T00:00:00+00:00");
+    let run = hogguard(repo.path(), &["scan", "--git", "--color", "never"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("(commit message):1:5: critical posthog-personal-api-key"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(&commit[..12]));
+    assert_no_leak(&run, &[&key]);
+}
+
+/// Runs `hogguard` through bash, for process substitution and resource limits.
+fn through_bash(dir: &Path, script: &str) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_hogguard"))
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn pipes_fifos_and_dev_stdin_are_read_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keys::current(Prefix::Secret);
+    let (code, stdout, stderr) = through_bash(
+        dir.path(),
+        &format!("\"$0\" scan --format json <(printf 'x\\n{key}\\n')"),
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains(&key) && !stderr.contains(&key));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["findings"][0]["line"], 2);
+
+    let run = hogguard(
+        dir.path(),
+        &["scan", "/dev/stdin"],
+        Some(&format!("{key}\n")),
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_no_leak(&run, &[&key]);
+
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let writer = {
+        let (fifo, text) = (fifo.clone(), format!("{key}\n"));
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+    let run = hogguard(dir.path(), &["scan", "fifo"], None);
+    writer.join().unwrap();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+
+    // Nothing read is not clean.
+    let (code, stdout, stderr) = through_bash(dir.path(), "\"$0\" scan <(true)");
+    assert_eq!(
+        code,
+        Some(0),
+        "an empty stream is read and clean: {stdout}{stderr}"
+    );
+}
+
+#[test]
+fn a_named_file_that_cannot_be_scanned_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.bin"), b"\0\0\x01\x02 not text").unwrap();
+    let run = hogguard(dir.path(), &["scan", "app.bin"], None);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("app.bin"), "{}", run.stderr);
+    let run = hogguard(dir.path(), &["scan", "app.bin", "--binary"], None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn utf16_env_files_are_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keys::current(Prefix::Personal);
+    let mut bytes = vec![0xff, 0xfe];
+    for unit in format!("POSTHOG_PERSONAL_API_KEY={key}\r\n").encode_utf16() {
+        bytes.extend(unit.to_le_bytes());
+    }
+    std::fs::write(dir.path().join(".env"), bytes).unwrap();
+    let run = hogguard(dir.path(), &["scan", "--color", "never"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with(".env:1:26: critical"),
+        "{}",
+        run.stdout
+    );
+    assert_no_leak(&run, &[&key]);
+}
+
+#[test]
+fn a_baseline_that_is_a_device_is_refused() {
+    let (dir, _, _) = project();
+    let run = hogguard(dir.path(), &["scan", "--baseline", "/dev/zero"], None);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+}
+
+#[test]
+fn an_absurd_thread_count_is_a_usage_error() {
+    let (dir, _, _) = project();
+    let run = hogguard(
+        dir.path(),
+        &["scan", "--threads", "18446744073709551615"],
+        None,
+    );
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("--threads"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn warnings_name_their_path_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = hogguard(dir.path(), &["scan", "nonexistent/"], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("nonexistent/").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+/// A pack of one blob whose header declares `declared` bytes while its zlib stream holds
+/// `content`, with its version 2 index: what a hostile repository can hold.
+fn write_lying_pack(objects: &Path, content: &[u8], declared: u64) {
+    let mut pack = b"PACK\0\0\0\x02\0\0\0\x01".to_vec();
+    let mut size = declared;
+    let mut byte = (3 << 4) | (size & 0x0f) as u8;
+    size >>= 4;
+    while size != 0 {
+        pack.push(byte | 0x80);
+        byte = (size & 0x7f) as u8;
+        size >>= 7;
+    }
+    pack.push(byte);
+    // A zlib stream of one stored block.
+    let len = u16::try_from(content.len()).unwrap();
+    pack.extend([0x78, 0x01, 0x01]);
+    pack.extend(len.to_le_bytes());
+    pack.extend((!len).to_le_bytes());
+    pack.extend(content);
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in content {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    pack.extend(((b << 16) | a).to_be_bytes());
+    let checksum = [7u8; 20];
+    pack.extend(checksum);
+
+    let id = [0xab_u8; 20];
+    let mut index = b"\xfftOc\0\0\0\x02".to_vec();
+    for first in 0..=255u8 {
+        index.extend(u32::from(first >= id[0]).to_be_bytes());
+    }
+    index.extend(id);
+    index.extend(0u32.to_be_bytes());
+    index.extend(12u32.to_be_bytes());
+    index.extend(checksum);
+    index.extend([9u8; 20]);
+    let dir = objects.join("pack");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pack-lying.pack"), pack).unwrap();
+    std::fs::write(dir.join("pack-lying.idx"), index).unwrap();
+}
+
+#[test]
+fn a_pack_declaring_a_huge_blob_is_never_allocated_whole() {
+    let repo = TempRepo::new();
+    repo.write("a.txt", "clean\n");
+    repo.commit_all("a", "2024-01-01T00:00:00+00:00");
+    write_lying_pack(&repo.path().join(".git/objects"), b"small text\n", 8 << 30);
+    // Two GiB of address space: allocating the declared 8 GiB fails (and aborts).
+    let (code, stdout, stderr) = through_bash(
+        repo.path(),
+        "ulimit -v 2097152; exec \"$0\" scan --git --color never",
+    );
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains(&"ab".repeat(20)), "{stderr}");
+}
