@@ -10,17 +10,20 @@
 //! use hogguard_scan::{ScanOptions, Scanner};
 //!
 //! let scanner = Scanner::new(&[], ScanOptions::default())?;
-//! let body = "23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
-//! let text = format!("POSTHOG_PERSONAL_API_KEY=phx_{}\n", &body[..48]);
+//! // A made-up body: every 23rd character of PostHog's base57 alphabet.
+//! let base57 = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+//! let body: String = (0..48).map(|i| char::from(base57[(i * 23 + 5) % 57])).collect();
+//! let text = format!("POSTHOG_PERSONAL_API_KEY=phx_{body}\n");
 //! let outcome = scanner.scan_reader("-", text.as_bytes())?;
 //! assert_eq!(outcome.findings.len(), 1);
 //! assert_eq!(outcome.findings[0].rule, "posthog-personal-api-key");
-//! assert_eq!(outcome.findings[0].masked, "phx_...MNPQ");
+//! assert_eq!(outcome.findings[0].masked, format!("phx_...{}", &body[44..]));
 //! # Ok::<(), hogguard_scan::Error>(())
 //! ```
 #![deny(missing_docs)]
 
 mod baseline;
+mod context;
 mod entropy;
 mod error;
 mod finding;
