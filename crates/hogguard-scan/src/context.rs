@@ -272,8 +272,18 @@ pub(crate) fn is_legacy_key(run: &[u8]) -> bool {
 }
 
 /// The match for `value` (at `start..end`) given the role its context gives it.
-fn judge(role: Option<Role>, window: &[u8], start: usize, end: usize) -> Option<Match> {
+fn judge(
+    role: impl FnOnce() -> Option<Role>,
+    window: &[u8],
+    start: usize,
+    end: usize,
+) -> Option<Match> {
     let value = &window[start..end];
+    // Values are judged before names: most values next to a PostHog name are short or plain,
+    // and the name's words need not be read for them.
+    if value.len() < MIN_ASSIGNED_LEN {
+        return None;
+    }
     let is_token = TOKEN_PREFIXES
         .iter()
         .any(|prefix| value.starts_with(prefix))
@@ -282,12 +292,12 @@ fn judge(role: Option<Role>, window: &[u8], start: usize, end: usize) -> Option<
         return None;
     }
     let rule = if is_legacy_shaped(value) {
-        match role? {
+        match role()? {
             Role::Personal => builtin::LEGACY_PERSONAL_API_KEY,
             Role::Project => builtin::LEGACY_PROJECT_API_KEY,
             Role::Secret => builtin::SECRET_ASSIGNMENT,
         }
-    } else if role.is_some() && is_assigned_secret(value) {
+    } else if is_assigned_secret(value) && role().is_some() {
         builtin::SECRET_ASSIGNMENT
     } else {
         return None;
@@ -313,6 +323,21 @@ pub(crate) fn find_at_name(
     report_to: usize,
     out: &mut Vec<Match>,
 ) -> usize {
+    // Most mentions are not assigned or called (`import posthog`, `posthog.capture(`, prose):
+    // tell them from the rest by what follows the name, before reading the name whole.
+    let (name_end, last_segment) = name_end_from(window, at);
+    let mut next = name_end;
+    if window.get(next).is_some_and(|b| b"\"'`\\%&".contains(b))
+        && let Some(quote) = quote_at(window, next)
+    {
+        next += quote.len();
+    }
+    next = skip_blanks(window, next, (next + 64).min(window.len()));
+    match window.get(next) {
+        Some(b'(') if is_init_segment(last_segment) => {}
+        Some(b'=' | b':' | b'?' | b'|' | b'%') => {}
+        _ => return name_end,
+    }
     let (name_start, name_end) = name_bounds(window, at);
     let name = &window[name_start..name_end];
     let end = (name_end + SPAN).min(window.len());
@@ -328,14 +353,38 @@ pub(crate) fn find_at_name(
     };
     if let Some(operator) = operator_at(window, i, end) {
         if let Some((start, value_end)) = value_at(window, i + operator, end) {
-            push(judge(role_of(name), window, start, value_end));
+            push(judge(|| role_of(name), window, start, value_end));
         }
-    } else if window.get(i) == Some(&b'(') {
-        for found in call_arguments(window, name, i + 1, end) {
+    } else if window.get(i) == Some(&b'(') && is_init_call(name) {
+        for found in call_arguments(window, i + 1, end) {
             push(Some(found));
         }
     }
     name_end
+}
+
+/// Where the name that holds `at` ends, and its last segment (after the last `.` or `:`)
+/// when that segment starts at or after `at`; otherwise the part of it from `at`.
+fn name_end_from(window: &[u8], at: usize) -> (usize, &[u8]) {
+    let ceiling = (at + 128).min(window.len());
+    let mut end = at;
+    let mut segment = at;
+    while end < ceiling {
+        match window[end] {
+            b'.' => segment = end + 1,
+            b':' if window.get(end + 1) == Some(&b':') => {
+                end += 1;
+                segment = end + 1;
+            }
+            b if is_name_byte(b) => {}
+            _ => break,
+        }
+        end += 1;
+    }
+    (
+        end.min(ceiling),
+        &window[segment.min(end)..end.min(ceiling)],
+    )
 }
 
 /// Whether a call's first positional argument is the project key: SDK constructors and init
@@ -344,24 +393,34 @@ fn is_init_call(name: &[u8]) -> bool {
     let last = name
         .rsplit(|&b| b == b'.' || b == b':')
         .next()
-        .unwrap_or(name)
-        .to_ascii_lowercase();
-    last.windows(7).any(|w| w == b"posthog")
-        || matches!(
-            last.as_slice(),
-            b"init" | b"initialize" | b"setup" | b"configure" | b"create" | b"client" | b"new"
-        )
+        .unwrap_or(name);
+    is_init_segment(last)
 }
 
-/// Matches among the arguments of a call to `name` that start at `at`: the first positional
-/// argument of an init call (a project key), and every `name=value` or `name: value` inside.
-fn call_arguments(window: &[u8], name: &[u8], at: usize, end: usize) -> Vec<Match> {
+/// Whether the last segment of a called name is an SDK constructor or init function.
+fn is_init_segment(last: &[u8]) -> bool {
+    const INIT_NAMES: &[&[u8]] = &[
+        b"init",
+        b"initialize",
+        b"setup",
+        b"configure",
+        b"create",
+        b"client",
+        b"new",
+    ];
+    last.windows(7).any(|w| w.eq_ignore_ascii_case(b"posthog"))
+        || INIT_NAMES.iter().any(|n| last.eq_ignore_ascii_case(n))
+}
+
+/// Matches among the arguments of an init call to `name` that start at `at`: the first
+/// positional argument (a project key), and every `name=value` or `name: value` inside.
+fn call_arguments(window: &[u8], at: usize, end: usize) -> Vec<Match> {
     let mut found = Vec::new();
     let mut i = skip_space(window, at, end);
-    if let Some(quote) = quote_at(window, i).filter(|_| is_init_call(name))
+    if let Some(quote) = quote_at(window, i)
         && let Some((start, value_end)) = value_at(window, i, end)
     {
-        found.extend(judge(Some(Role::Project), window, start, value_end));
+        found.extend(judge(|| Some(Role::Project), window, start, value_end));
         i = value_end + quote.len();
     }
     let mut depth = 0usize;
@@ -386,7 +445,7 @@ fn call_arguments(window: &[u8], name: &[u8], at: usize, end: usize) -> Vec<Matc
                     && let Some((value_start, value_end)) = value_at(window, j + operator, end)
                 {
                     found.extend(judge(
-                        role_of(&window[start..name_end]),
+                        || role_of(&window[start..name_end]),
                         window,
                         value_start,
                         value_end,
