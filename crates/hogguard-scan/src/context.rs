@@ -121,8 +121,21 @@ fn role_of(name: &[u8]) -> Option<Role> {
     }
 }
 
+/// Which bytes names are made of: letters, digits, `_`, `-` and `.`. A table, because names
+/// are read at every PostHog mention.
+const NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.';
+        b += 1;
+    }
+    table
+};
+
 fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+    NAME_BYTES[usize::from(b)]
 }
 
 /// The bounds of the name around `at` (letters, digits, `_`, `-`, `.` and `::`).
@@ -363,11 +376,13 @@ pub(crate) fn find_at_name(
     name_end
 }
 
-/// Where the name that holds `at` ends, and its last segment (after the last `.` or `:`)
-/// when that segment starts at or after `at`; otherwise the part of it from `at`.
+/// Where the name that holds `at` (the start of a PostHog spelling) ends, and its last segment
+/// (after the last `.` or `::`) when that segment starts at or after `at`; otherwise the part
+/// of it from `at`.
 fn name_end_from(window: &[u8], at: usize) -> (usize, &[u8]) {
     let ceiling = (at + 128).min(window.len());
-    let mut end = at;
+    // The spelling itself is seven name bytes.
+    let mut end = (at + 7).min(ceiling);
     let mut segment = at;
     while end < ceiling {
         match window[end] {
