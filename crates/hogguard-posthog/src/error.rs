@@ -92,10 +92,11 @@ pub enum Error {
         detail: String,
     },
     /// The connection failed or was cut before an answer arrived.
-    #[error("network error talking to PostHog: {detail}")]
+    #[error("network error talking to PostHog")]
     Network {
-        /// The transport's description.
-        detail: String,
+        /// What the transport said.
+        #[source]
+        source: NetworkError,
     },
     /// No complete answer within the configured timeout.
     #[error("PostHog did not answer within {} ms", timeout.as_millis())]
@@ -133,7 +134,43 @@ pub enum Error {
     },
 }
 
+/// Why the transport could not reach PostHog, as it described it (with any credential of the
+/// request masked), and the kind of I/O error underneath when there was one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{description}")]
+pub struct NetworkError {
+    description: String,
+    io_kind: Option<std::io::ErrorKind>,
+}
+
+impl NetworkError {
+    pub(crate) fn new(description: String, io_kind: Option<std::io::ErrorKind>) -> Self {
+        NetworkError {
+            description,
+            io_kind,
+        }
+    }
+
+    /// The kind of the I/O error underneath (connection refused, reset, ...), if any.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        self.io_kind
+    }
+}
+
 impl Error {
+    /// The message followed by its causes (`network error talking to PostHog: io: ...`), for
+    /// reports that keep an error as text, such as a key's `unknown` reason.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            text.push_str(": ");
+            text.push_str(&error.to_string());
+            cause = error.source();
+        }
+        text
+    }
+
     /// Whether the failure says nothing about the credential: PostHog or the network failed
     /// to answer (5xx, throttling, network, timeout), so asking again later may succeed.
     pub fn is_transient(&self) -> bool {
@@ -230,6 +267,43 @@ fn announced_wait(detail: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_message_repeats_its_cause() {
+        let network = Error::Network {
+            source: NetworkError::new(
+                "io: Connection refused".to_owned(),
+                Some(std::io::ErrorKind::ConnectionRefused),
+            ),
+        };
+        let errors = [
+            network,
+            from_response(
+                401,
+                r#"{"type":"authentication_error","code":"authentication_failed","detail":"bad","attr":null}"#,
+            ),
+            from_response(
+                403,
+                r#"{"type":"authentication_error","code":"permission_denied","detail":"API key missing required scope 'project:write'","attr":null}"#,
+            ),
+            from_response(500, "oops"),
+            from_response(
+                429,
+                r#"{"type":"throttled_error","code":"throttled","detail":"Request was throttled. Expected available in 3 seconds.","attr":null}"#,
+            ),
+        ];
+        for error in &errors {
+            hogguard_testkit::errors::assert_no_repeated_segment(error);
+        }
+        assert_eq!(
+            hogguard_testkit::errors::chain(&errors[0]),
+            ["network error talking to PostHog", "io: Connection refused"]
+        );
+        assert_eq!(
+            errors[0].with_causes(),
+            "network error talking to PostHog: io: Connection refused"
+        );
+    }
 
     #[test]
     fn invalid_credential_by_code_whatever_the_status() {

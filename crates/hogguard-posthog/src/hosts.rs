@@ -5,11 +5,6 @@ use std::fmt;
 
 use crate::error::Error;
 
-/// The environment variable naming the private-API host; it overrides `[posthog] host`.
-pub const POSTHOG_HOST_ENV: &str = "POSTHOG_HOST";
-/// The environment variable naming the capture host; it overrides `[posthog] ingest_host`.
-pub const POSTHOG_INGEST_HOST_ENV: &str = "POSTHOG_INGEST_HOST";
-
 /// A PostHog Cloud region. Credentials are region-bound: a key issued in one region is unknown
 /// to the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,29 +160,14 @@ fn host_name_of(authority: &str) -> &str {
     authority.split(':').next().unwrap_or(authority)
 }
 
-/// Host overrides from one source (the environment or `hogguard.toml`'s `[posthog]` table).
+/// Host settings from one source (the caller's overrides, such as the `POSTHOG_HOST` variable,
+/// or `hogguard.toml`'s `[posthog]` table). The crate never reads the environment itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostSettings {
-    /// The private-API host (`POSTHOG_HOST`, `[posthog] host`).
+    /// The private-API host.
     pub host: Option<String>,
-    /// The capture host (`POSTHOG_INGEST_HOST`, `[posthog] ingest_host`).
+    /// The capture host.
     pub ingest_host: Option<String>,
-}
-
-impl HostSettings {
-    /// Reads [`POSTHOG_HOST_ENV`] and [`POSTHOG_INGEST_HOST_ENV`]; empty values count as unset.
-    /// This is the only place the crate reads the environment.
-    pub fn from_env() -> HostSettings {
-        let read = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-        };
-        HostSettings {
-            host: read(POSTHOG_HOST_ENV),
-            ingest_host: read(POSTHOG_INGEST_HOST_ENV),
-        }
-    }
 }
 
 /// Where to send private-API calls and captured events.

@@ -12,7 +12,7 @@
 //! let user = hog.add_user(UserSpec::new("ops@acme.test"));
 //! let key = hog.add_personal_key(user.id, PersonalKeySpec::new("ci").scopes(["project:read"]));
 //!
-//! // The binary resolves hosts with `Hosts::resolve(&HostSettings::from_env(), &from_toml)`.
+//! // The binary resolves hosts with `Hosts::resolve(&overrides, &from_toml)`.
 //! let hosts = Hosts::new(hog.base_url())?;
 //! let verifier = Verifier::new(Deployment::of(&hosts), &ClientConfig::default());
 //! let statuses = verifier.verify_all(&[Secret::new(key.value), Secret::new("phx_Gone1234567890abcdefgh")]);
@@ -26,9 +26,9 @@
 //!
 //! # What is where
 //!
-//! - [`Hosts`] and [`HostSettings`]: the private-API and capture hosts, with `POSTHOG_HOST` /
-//!   `POSTHOG_INGEST_HOST` overriding `hogguard.toml` ([`HostSettings::from_env`] is the only
-//!   code that reads the environment). [`Deployment`] and [`Regions`] say where a key may live.
+//! - [`Hosts`] and [`HostSettings`]: the private-API and capture hosts, the caller's overrides
+//!   (hogguard's `POSTHOG_HOST` / `POSTHOG_INGEST_HOST`) before `hogguard.toml`; the crate
+//!   never reads the environment. [`Deployment`] and [`Regions`] say where a key may live.
 //! - [`Verifier`]: [`KeyStatus`] of each distinct secret, asking both cloud regions before
 //!   calling a key invalid. [`Revoker`]: `POST /api/revoke_leaked_key` per region.
 //! - [`PostHogClient<Reader>`] and [`PostHogClient<Writer>`]: the private API for one personal
@@ -79,8 +79,8 @@ pub use capture::{CaptureClient, Event};
 pub use client::{PostHogClient, Reader, ReaderClient, Role, Writer, WriterClient};
 pub use config::{ClientConfig, DEFAULT_TIMEOUT, RetryPolicy, Sleeper, ThreadSleeper};
 pub use deployment::{Deployment, Regions};
-pub use error::Error;
-pub use hosts::{BaseUrl, HostSettings, Hosts, POSTHOG_HOST_ENV, POSTHOG_INGEST_HOST_ENV, Region};
+pub use error::{Error, NetworkError};
+pub use hosts::{BaseUrl, HostSettings, Hosts, Region};
 pub use model::{
     ActivityChange, ActivityDetail, ActivityEntry, ActivityLogPage, ActivityLogQuery,
     NewProjectSecretKey, OrganizationBasic, PersonalKeyInfo, ProjectBasic, ProjectSecretKeyInfo,

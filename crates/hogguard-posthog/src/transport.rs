@@ -14,7 +14,7 @@ use ureq::http::HeaderValue;
 use zeroize::Zeroize;
 
 use crate::config::{ClientConfig, RetryPolicy};
-use crate::error::{self, Error};
+use crate::error::{self, Error, NetworkError};
 
 /// The HTTP methods this client uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,9 +214,15 @@ fn transport_failure(error: ureq::Error, timeout: Duration, secrets: &[&Secret])
         ureq::Error::Io(io_error) if io_error.kind() == io::ErrorKind::TimedOut => {
             Error::Timeout { timeout }
         }
-        other => Error::Network {
-            detail: scrub(&other.to_string(), secrets),
-        },
+        other => {
+            let io_kind = match &other {
+                ureq::Error::Io(io_error) => Some(io_error.kind()),
+                _ => None,
+            };
+            Error::Network {
+                source: NetworkError::new(scrub(&other.to_string(), secrets), io_kind),
+            }
+        }
     }
 }
 
@@ -305,7 +311,7 @@ mod tests {
             None
         );
         let cut = Error::Network {
-            detail: "reset".to_owned(),
+            source: NetworkError::new("reset".to_owned(), None),
         };
         assert_eq!(retries.next_delay(&policy, &cut, Repeat::Unsafe), None);
         assert_eq!(

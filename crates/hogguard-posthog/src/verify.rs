@@ -323,7 +323,7 @@ fn verdict(answers: &[(Option<Region>, NotLive)]) -> KeyStatus {
             let place = place_name(*region);
             match answer {
                 NotLive::Invalid => format!("{place}: invalid"),
-                NotLive::Inconclusive(error) => format!("{place}: {error}"),
+                NotLive::Inconclusive(error) => format!("{place}: {}", error.with_causes()),
             }
         })
         .collect::<Vec<_>>()

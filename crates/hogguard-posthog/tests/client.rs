@@ -402,6 +402,12 @@ fn dropped_connection_is_a_network_error() {
     let error = PostHogClient::<Reader>::connect(&hog.hosts(), &config, secret(&key)).unwrap_err();
 
     assert!(matches!(error, Error::Network { .. }), "{error:?}");
+    hogguard_testkit::errors::assert_no_repeated_segment(&error);
+    assert_eq!(
+        hogguard_testkit::errors::chain(&error).len(),
+        2,
+        "{error:?}"
+    );
     assert!(error.is_transient());
     assert_eq!(hog.hog.request_count(CURRENT), 3);
     assert_eq!(sleeper.waits(), [millis(500), millis(1000)]);

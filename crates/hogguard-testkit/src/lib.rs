@@ -8,3 +8,4 @@ pub mod git;
 pub mod keys;
 #[cfg(feature = "posthog")]
 pub mod posthog;
+pub mod tools;

@@ -4,19 +4,59 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use hogguard_audit::{AuditLog, AuditOptions, EntryInput, Outcome};
 use hogguard_scan::{ScanOptions, Scanner};
 
 use crate::config::{AuditConfig, Config};
 use crate::printer::Printer;
 
-/// The user an entry is attributed to: `HOGGUARD_USER`, else the login name.
+/// The user an entry is attributed to: `HOGGUARD_USER`, else the login name (`USER`,
+/// `LOGNAME`), else the account of the process's uid (containers and CI often set no `USER`),
+/// else git's `user.email`; `unknown` only when nothing is known.
 pub(crate) fn current_user() -> String {
     ["HOGGUARD_USER", "USER", "LOGNAME"]
         .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(account_name)
+        .or_else(git_user_email)
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The name `/etc/passwd` gives the process's user id.
+fn account_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        // `/proc/self` belongs to the process's user.
+        let uid = std::fs::metadata("/proc/self").ok()?.uid();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        account_in_passwd(&passwd, uid)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// The account of `uid` in the text of a passwd file.
+fn account_in_passwd(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse() == Ok(uid) && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+/// `git config user.email`, when git has one.
+fn git_user_email() -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(["config", "user.email"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let email = String::from_utf8(output.stdout).ok()?;
+    let email = email.trim();
+    (output.status.success() && !email.is_empty()).then(|| email.to_owned())
 }
 
 /// The scanner entries are redacted with before they are written or shipped: the built-in
@@ -59,9 +99,8 @@ impl<'p> Recorder<'p> {
             });
         };
         let required = audit.required && changes_credentials;
-        if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        // A failure shows when the log is opened.
+        let _ = hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path));
         match AuditLog::open(&audit.path, &options(config, audit)?) {
             Ok(log) => Ok(Recorder {
                 log: Some(log),
@@ -75,10 +114,10 @@ impl<'p> Recorder<'p> {
                 )
             }),
             Err(e) => {
-                printer.warning(&format!(
-                    "audit log {}: {e}; this run is not logged",
+                printer.warning_from(&anyhow::Error::from(e).context(format!(
+                    "audit log {}; this run is not logged",
                     audit.path.display()
-                ));
+                )));
                 Ok(Recorder {
                     log: None,
                     required,
@@ -108,13 +147,13 @@ impl<'p> Recorder<'p> {
         }
         match log.append(input) {
             Ok(_) => Ok(()),
-            Err(e) if self.required => {
-                bail!("the audit entry for {action} could not be written: {e}")
-            }
+            Err(e) if self.required => Err(anyhow::Error::from(e)
+                .context(format!("the audit entry for {action} could not be written"))),
             Err(e) => {
-                self.printer.warning(&format!(
-                    "the audit entry for {action} could not be written: {e}"
-                ));
+                self.printer.warning_from(
+                    &anyhow::Error::from(e)
+                        .context(format!("the audit entry for {action} could not be written")),
+                );
                 Ok(())
             }
         }
@@ -126,5 +165,18 @@ impl<'p> Recorder<'p> {
             Some(log) => log.close().context("the audit log could not be closed"),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_are_found_by_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nada:x:1000:1000::/home/ada:/bin/sh\n#bad\n";
+        assert_eq!(account_in_passwd(passwd, 1000).as_deref(), Some("ada"));
+        assert_eq!(account_in_passwd(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(account_in_passwd(passwd, 7), None);
     }
 }

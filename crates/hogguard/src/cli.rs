@@ -71,6 +71,27 @@ pub(crate) enum Command {
     /// Make webhook signing secrets, sign or verify deliveries, run a verifying gateway
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Print a shell completion script
+    #[command(after_long_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `hogguard man > ~/.local/share/man/man1/hogguard.1`
+    Man,
+}
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Install:
+  bash:        hogguard completions bash > ~/.local/share/bash-completion/completions/hogguard
+  zsh:         hogguard completions zsh > ~/.zfunc/_hogguard   (with fpath+=~/.zfunc before compinit)
+  fish:        hogguard completions fish > ~/.config/fish/completions/hogguard.fish
+  powershell:  hogguard completions powershell >> $PROFILE
+  elvish:      hogguard completions elvish >> ~/.config/elvish/rc.elv";
+
+/// Arguments of `hogguard completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 const CHECK_ABOUT: &str = "\

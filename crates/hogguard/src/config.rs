@@ -7,8 +7,12 @@ use anyhow::{Context, Result, bail};
 use hogguard_scan::CustomRule;
 use serde::Deserialize;
 
-/// The file looked for in the current directory when `--config` is not given.
+/// The configuration file's name, looked for from the current directory up to the
+/// repository's root when `--config` is not given.
 pub(crate) const DEFAULT_CONFIG: &str = "hogguard.toml";
+
+/// A configuration file larger than this is not one (it names variables, never holds data).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The sections a configuration file may have; later commands read the others.
 const SECTIONS: &[&str] = &["posthog", "environments", "audit", "scan"];
@@ -76,13 +80,14 @@ pub(crate) struct PostHogConfig {
 }
 
 impl PostHogConfig {
-    /// The hosts to talk to: the environment first, then this section, then US cloud.
+    /// The hosts to talk to: this section's (with the process environment's overrides that
+    /// [`crate::settings::Settings::resolve`] applied), else US cloud.
     pub(crate) fn hosts(&self) -> Result<hogguard_posthog::Hosts> {
         let from_file = hogguard_posthog::HostSettings {
             host: self.host.clone(),
             ingest_host: self.ingest_host.clone(),
         };
-        hogguard_posthog::Hosts::resolve(&hogguard_posthog::HostSettings::from_env(), &from_file)
+        hogguard_posthog::Hosts::resolve(&hogguard_posthog::HostSettings::default(), &from_file)
             .context("invalid PostHog host")
     }
 }
@@ -132,16 +137,10 @@ pub(crate) struct ScanConfig {
 }
 
 impl Config {
-    /// Loads `explicit`, or `./hogguard.toml` when it exists, or the defaults. Relative paths
-    /// in the file are resolved against its directory.
-    pub(crate) fn load(explicit: Option<&Path>) -> Result<Config> {
-        let path = match explicit {
-            Some(path) => path.to_owned(),
-            None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
-            None => return Ok(Config::default()),
-        };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+    /// Loads the configuration file at `path`. Relative paths in it are resolved against its
+    /// directory.
+    pub(crate) fn load(path: &Path) -> Result<Config> {
+        let text = hogguard_fs::read_regular_to_string(path, MAX_CONFIG_BYTES)?;
         let mut config = Config::parse(&text)
             .with_context(|| format!("invalid configuration {}", path.display()))?;
         let dir = path.parent().unwrap_or(Path::new(""));

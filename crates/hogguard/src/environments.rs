@@ -1,6 +1,8 @@
 //! The credentials of each configured environment, with their values read from the
 //! environment's dotenv file or, without one, from the process environment.
 
+use std::path::Path;
+
 use anyhow::{Context, Result, bail};
 use hogguard_secret::{CredentialKind, Secret};
 
@@ -37,6 +39,26 @@ impl Credential {
     }
 }
 
+/// The kind a credential's name suggests (`POSTHOG_PERSONAL_API_KEY`, `webhook_secret`), for
+/// when its value shows none (a template's placeholder, an unset variable).
+pub(crate) fn kind_by_name(name: &str) -> Option<CredentialKind> {
+    let name = name.to_ascii_lowercase();
+    if name.contains("webhook") {
+        Some(CredentialKind::WebhookSecret)
+    } else if name.contains("personal") {
+        Some(CredentialKind::PersonalApiKey)
+    } else if name.contains("secret") {
+        Some(CredentialKind::ProjectSecretApiKey)
+    } else if name.contains("public")
+        || name.contains("project_api_key")
+        || name.ends_with("posthog_key")
+    {
+        Some(CredentialKind::ProjectApiKey)
+    } else {
+        None
+    }
+}
+
 /// Every credential of the environments in `config`, or of `only` when given.
 pub(crate) fn credentials(config: &Config, only: Option<&str>) -> Result<Vec<Credential>> {
     if let Some(name) = only
@@ -67,11 +89,28 @@ pub(crate) fn credentials(config: &Config, only: Option<&str>) -> Result<Vec<Cre
     Ok(credentials)
 }
 
+/// An env file larger than this is not one.
+const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
+
+/// The env file at `path`, parsed; `None` when there is no such file. A device, FIFO or
+/// oversized file is an error, never read whole.
+pub(crate) fn read_env_file(path: &Path) -> Result<Option<hogguard_dotenv::DotEnv>> {
+    let text = match hogguard_fs::read_regular_to_string(path, MAX_ENV_FILE_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    hogguard_dotenv::parse(&text)
+        .map(Some)
+        .with_context(|| format!("{} is not a valid env file", path.display()))
+}
+
 /// Where an environment's values come from.
 enum Values {
     File {
         path: String,
-        env: hogguard_dotenv::DotEnv,
+        /// `None` when the file does not exist.
+        env: Option<hogguard_dotenv::DotEnv>,
     },
     Process,
 }
@@ -81,17 +120,10 @@ impl Values {
         let Some(path) = &settings.env_file else {
             return Ok(Values::Process);
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            // A missing file is an environment without values, which the report shows.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        let env = hogguard_dotenv::parse(&text)
-            .with_context(|| format!("{} is not a valid env file", path.display()))?;
         Ok(Values::File {
             path: path.display().to_string(),
-            env,
+            // A missing file is an environment without values, which the report shows.
+            env: read_env_file(path)?,
         })
     }
 
@@ -104,7 +136,7 @@ impl Values {
 
     fn get(&self, variable: &str) -> Option<Secret> {
         let value = match self {
-            Values::File { env, .. } => env.get(variable).map(str::to_owned),
+            Values::File { env, .. } => env.as_ref()?.get(variable).map(str::to_owned),
             Values::Process => std::env::var(variable).ok(),
         }?;
         let value = value.trim().to_owned();

@@ -28,9 +28,9 @@ pub(crate) fn install() {
         {
             std::process::exit(crate::EXIT_INTERRUPTED);
         }
-        eprintln!(
+        crate::printer::signal_note(
             "hogguard: interrupted; finishing the request in flight so that it is audited \
-             (Ctrl-C again to stop at once)"
+             (Ctrl-C again to stop at once)",
         );
     });
 }

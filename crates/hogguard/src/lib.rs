@@ -1,6 +1,8 @@
 //! The `hogguard` command line: argument parsing, settings and the commands.
 //!
 //! `main.rs` only calls [`main`]; everything else lives here where tests can reach it.
+//! Only the printer writes to the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod age;
 mod audit;
@@ -13,6 +15,8 @@ mod interrupt;
 mod policy;
 mod printer;
 mod repo;
+mod settings;
+mod untrusted;
 mod verification;
 
 use std::ffi::OsString;
@@ -20,8 +24,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, WebhookCommand};
 use crate::printer::Printer;
+use crate::settings::Settings;
 
 /// How a command ended, as the exit codes every hogguard command shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +37,20 @@ pub(crate) enum Status {
     Findings,
     /// 130: stopped by Ctrl-C after finishing the step in flight.
     Interrupted,
+}
+
+impl Status {
+    /// The status of a command whose results `failed` or not, after the interrupt it may
+    /// have deferred: Ctrl-C wins, then findings.
+    pub(crate) fn of_results(failed: bool) -> Status {
+        if interrupt::requested() {
+            Status::Interrupted
+        } else if failed {
+            Status::Findings
+        } else {
+            Status::Clean
+        }
+    }
 }
 
 impl From<Status> for ExitCode {
@@ -66,32 +85,29 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
     let printer = Printer::new(cli.global.color, cli.global.quiet);
     match run(cli, &printer) {
         Ok(status) => status.into(),
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            printer.error(&format!("{err:#}"));
+            printer.error(&err);
             ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
+/// Runs the command, resolving settings only for the commands that need the configuration:
+/// `init` (which rewrites a broken one) and the offline webhook tools never read it.
 fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
-    let config = config::Config::load(cli.global.config.as_deref())?;
+    let resolve = || Settings::resolve(cli.global.config.as_deref());
     match cli.command {
-        Command::Scan(args) => commands::scan::run(args, &config, printer),
         Command::Init(args) => commands::init::run(args, printer),
-        Command::Check(args) => commands::check::run(args, &config, printer),
-        Command::Rotate(args) => commands::rotate::run(args, &config, printer),
-        Command::Keys(args) => commands::keys::run(args, &config, printer),
-        Command::Audit(command) => commands::audit::run(command, &config, printer),
-        Command::Webhook(command) => commands::webhook::run(command, &config, printer),
+        Command::Completions(args) => commands::docs::completions(args, printer),
+        Command::Man => commands::docs::man(printer),
+        Command::Webhook(command) if !matches!(command, WebhookCommand::Serve(_)) => {
+            commands::webhook::run(command, &config::Config::default(), printer)
+        }
+        Command::Webhook(command) => commands::webhook::run(command, &resolve()?.config, printer),
+        Command::Scan(args) => commands::scan::run(args, &resolve()?.config, printer),
+        Command::Check(args) => commands::check::run(args, &resolve()?, printer),
+        Command::Rotate(args) => commands::rotate::run(args, &resolve()?, printer),
+        Command::Keys(args) => commands::keys::run(args, &resolve()?, printer),
+        Command::Audit(command) => commands::audit::run(command, &resolve()?, printer),
     }
-}
-
-/// A closed pipe (`hogguard scan | head`) is not an error.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

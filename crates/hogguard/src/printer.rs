@@ -1,16 +1,15 @@
-//! Everything hogguard prints for people: colours, escaping of untrusted text, warnings,
-//! progress. Machine formats are written by the commands as they are.
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "this module is the printer"
-)]
+//! Everything hogguard prints: reports on standard output, warnings, errors, notes and
+//! progress on standard error, with colours, and untrusted text redacted and escaped. The
+//! rest of the crate may not print (`clippy::print_stdout` and `print_stderr` are denied);
+//! this module writes through `anstream` and never panics on a closed stream.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use crate::cli::ColorChoice;
+use crate::untrusted;
 
 /// ANSI styles used by the human format; anstream strips them when colour is off.
 pub(crate) mod style {
@@ -24,9 +23,19 @@ pub(crate) mod style {
     pub(crate) const RESET: &str = "\x1b[0m";
 }
 
+/// `eprintln!` that ignores a standard error nobody reads any more instead of panicking.
+macro_rules! eprintln_quietly {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(anstream::stderr(), $($arg)*);
+    }};
+}
+
 /// Output settings shared by the commands.
 pub(crate) struct Printer {
     quiet: bool,
+    /// Standard output's reader went away (`hogguard scan | head -c1`): later output is
+    /// dropped, and the command still ends with the status its results call for.
+    stdout_closed: AtomicBool,
 }
 
 impl Printer {
@@ -37,42 +46,73 @@ impl Printer {
             ColorChoice::Never => anstream::ColorChoice::Never,
         };
         choice.write_global();
-        Printer { quiet }
+        Printer {
+            quiet,
+            stdout_closed: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn quiet(&self) -> bool {
         self.quiet
     }
 
-    /// Writes `text` to standard output.
+    /// Writes `text` to standard output. A reader that went away is not an error: the
+    /// output stops quietly and the exit code stays the one the results call for.
     pub(crate) fn out(&self, text: &str) -> std::io::Result<()> {
+        if self.stdout_closed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let mut stdout = anstream::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        stdout.flush()
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.stdout_closed.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            result => result,
+        }
     }
 
+    /// A warning on standard error: `message` redacted and escaped to one line.
     pub(crate) fn warning(&self, message: &str) {
-        anstream::eprintln!(
+        eprintln_quietly!(
             "{}warning{}: {}",
             style::YELLOW,
             style::RESET,
-            escape(message)
+            untrusted::clean(message)
         );
     }
 
-    pub(crate) fn error(&self, message: &str) {
-        anstream::eprintln!(
+    /// A warning made of an error and its causes, on one line.
+    pub(crate) fn warning_from(&self, error: &anyhow::Error) {
+        eprintln_quietly!(
+            "{}warning{}: {}",
+            style::YELLOW,
+            style::RESET,
+            untrusted::error_text(error)
+        );
+    }
+
+    /// An error and its causes on standard error, on one line, redacted and escaped: the
+    /// one way every hogguard error reaches people.
+    pub(crate) fn error(&self, error: &anyhow::Error) {
+        eprintln_quietly!(
             "{}error{}: {}",
             style::BOLD_RED,
             style::RESET,
-            escape(message)
+            untrusted::error_text(error)
         );
     }
 
-    /// A note for people on standard error, dropped by `--quiet`.
+    /// A note for people on standard error, dropped by `--quiet`; redacted, and each of its
+    /// lines escaped.
     pub(crate) fn note(&self, message: &str) {
         if !self.quiet {
-            anstream::eprintln!("{message}");
+            let redacted = untrusted::redact(message);
+            let lines: Vec<String> = redacted.lines().map(untrusted::escape).collect();
+            eprintln_quietly!("{}", lines.join("\n"));
         }
     }
 
@@ -92,11 +132,11 @@ impl Printer {
             while let Err(RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(Duration::from_millis(250))
             {
-                eprint!("\r\x1b[2K{}", status());
+                let _ = write!(std::io::stderr(), "\r\x1b[2K{}", status());
                 shown = true;
             }
             if shown {
-                eprint!("\r\x1b[2K");
+                let _ = write!(std::io::stderr(), "\r\x1b[2K");
             }
         });
         ProgressGuard {
@@ -104,6 +144,11 @@ impl Printer {
             thread: Some(thread),
         }
     }
+}
+
+/// A line on standard error from a signal handler, which has no [`Printer`] to hand.
+pub(crate) fn signal_note(message: &str) {
+    eprintln_quietly!("{message}");
 }
 
 /// Stops the progress display when dropped.
@@ -121,23 +166,18 @@ impl Drop for ProgressGuard {
     }
 }
 
-/// Escapes control characters in untrusted text (paths and messages from scanned files and
-/// commits) so that it cannot drive the terminal.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\n' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// `text` without the ANSI styles of [`style`], for files.
 pub(crate) fn strip_styles(text: &str) -> String {
     anstream::adapter::strip_str(text).to_string()
+}
+
+/// A count with the word that agrees with it: `1 key`, `2 keys`.
+pub(crate) fn plural(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
 }
 
 /// A byte count for people: `512 B`, `3.4 MiB`.
@@ -159,12 +199,6 @@ pub(crate) fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_terminal_controls() {
-        assert_eq!(escape("a\x1b[31mb\rc"), "a\\u{1b}[31mb\\rc");
-        assert_eq!(escape("plain/path.env"), "plain/path.env");
-    }
 
     #[test]
     fn formats_byte_counts() {

@@ -5,7 +5,6 @@ use hogguard_audit::{
     AuditLog, CheckpointKey, EntryInput, Filter, Outcome as EntryOutcome, ShipOptions, Timestamp,
 };
 use hogguard_posthog::{CaptureClient, ClientConfig, RetryPolicy};
-use hogguard_secret::Secret;
 use std::fmt::Write as _;
 
 use crate::Status;
@@ -13,35 +12,41 @@ use crate::audit::{current_user, options, redaction_scanner};
 use crate::cli::{AuditCommand, AuditFormat, AuditLogArgs, AuditShowArgs, ResultName};
 use crate::commands::check::{Item, Outcome};
 use crate::config::{AuditConfig, Config};
-use crate::printer::{self, Printer};
+use crate::printer::Printer;
+use crate::settings::{Scope, Settings};
+use crate::untrusted;
 
 /// The configured log, or the default place when `[audit]` is absent.
 fn audit_config(config: &Config) -> AuditConfig {
     config.audit.clone().unwrap_or_default()
 }
 
-fn checkpoint_key(audit: &AuditConfig) -> Result<Option<CheckpointKey>> {
-    audit
-        .checkpoint_key
-        .as_deref()
-        .map(|var| {
-            CheckpointKey::from_env(var).with_context(|| format!("the checkpoint key in {var}"))
-        })
-        .transpose()
+/// The key that signs the log's checkpoint, from the variable `[audit] checkpoint_key` names.
+fn checkpoint_key(settings: &Settings, audit: &AuditConfig) -> Result<Option<CheckpointKey>> {
+    let Some(variable) = &audit.checkpoint_key else {
+        return Ok(None);
+    };
+    let key = settings.require_variable(
+        variable,
+        Scope::AnyEnvironment,
+        "[audit] checkpoint_key names it",
+    )?;
+    Ok(Some(CheckpointKey::new(key.expose().as_bytes())))
 }
 
-pub(crate) fn run(command: AuditCommand, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(command: AuditCommand, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
     let audit = audit_config(config);
     match command {
-        AuditCommand::Verify => verify(&audit, printer),
+        AuditCommand::Verify => verify(settings, &audit, printer),
         AuditCommand::Show(args) => show(&audit, &args, printer),
         AuditCommand::Log(args) => log(&audit, config, args, printer),
-        AuditCommand::Ship => ship(&audit, config, printer),
+        AuditCommand::Ship => ship(settings, &audit, printer),
     }
 }
 
-fn verify(audit: &AuditConfig, printer: &Printer) -> Result<Status> {
-    let key = checkpoint_key(audit)?;
+fn verify(settings: &Settings, audit: &AuditConfig, printer: &Printer) -> Result<Status> {
+    let key = checkpoint_key(settings, audit)?;
     let report = hogguard_audit::verify(&audit.path, key.as_ref())?;
     match &report.problem {
         None => {
@@ -53,7 +58,7 @@ fn verify(audit: &AuditConfig, printer: &Printer) -> Result<Status> {
             Ok(Status::Clean)
         }
         Some(problem) => {
-            printer.error(&format!(
+            printer.error(&anyhow::anyhow!(
                 "{} does not verify: {problem}",
                 audit.path.display()
             ));
@@ -90,23 +95,26 @@ fn show(audit: &AuditConfig, args: &AuditShowArgs, printer: &Printer) -> Result<
                     EntryOutcome::Success => "success",
                     _ => "failure",
                 };
+                // Every field was written by someone else: each is escaped, so none can
+                // break the one-entry-per-line layout.
                 let _ = write!(
                     text,
                     "{:>5} {} {} {} {} {result}",
-                    entry.seq, entry.timestamp, entry.user_id, entry.action, entry.resource
+                    entry.seq,
+                    entry.timestamp,
+                    untrusted::escape(&entry.user_id),
+                    untrusted::escape(&entry.action),
+                    untrusted::escape(&entry.resource)
                 );
                 if !entry.metadata.is_empty() {
-                    let _ = write!(
-                        text,
-                        " {}",
-                        serde_json::Value::Object(entry.metadata.clone())
-                    );
+                    let metadata = serde_json::Value::Object(entry.metadata.clone());
+                    let _ = write!(text, " {}", untrusted::escape(&metadata.to_string()));
                 }
                 text.push('\n');
             }
         }
     }
-    printer.out(&printer::escape(&text))?;
+    printer.out(&text)?;
     Ok(Status::Clean)
 }
 
@@ -123,9 +131,7 @@ fn log(
     args: AuditLogArgs,
     printer: &Printer,
 ) -> Result<Status> {
-    if let Some(dir) = audit.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path))?;
     let log = AuditLog::open(&audit.path, &options(config, audit)?)
         .with_context(|| format!("the audit log {} cannot be opened", audit.path.display()))?;
     let user = args.user.unwrap_or_else(current_user);
@@ -142,22 +148,24 @@ fn log(
     Ok(Status::Clean)
 }
 
-fn ship(audit: &AuditConfig, config: &Config, printer: &Printer) -> Result<Status> {
+fn ship(settings: &Settings, audit: &AuditConfig, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
     let Some(var) = &audit.posthog_project_api_key else {
         bail!(
             "set [audit] posthog_project_api_key to the variable holding the phc_ project key to ship with"
         );
     };
-    let token = std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("{var} is not set"))?;
+    let token = settings.require_variable(
+        var,
+        Scope::AnyEnvironment,
+        "[audit] posthog_project_api_key names it",
+    )?;
     // `ship` retries with its own bounded backoff; the client must not retry on top of it.
     let client_config = ClientConfig::default().retry(RetryPolicy::none());
-    let client = CaptureClient::new(&config.posthog.hosts()?, &client_config, Secret::new(token))?;
+    let client = CaptureClient::new(&config.posthog.hosts()?, &client_config, token)?;
     let mut options = ShipOptions::default().scanner(redaction_scanner(config)?);
     // With the key, a log rewritten by someone without it is refused rather than shipped.
-    if let Some(key) = checkpoint_key(audit)? {
+    if let Some(key) = checkpoint_key(settings, audit)? {
         options = options.checkpoint_key(key);
     }
     let report = hogguard_audit::ship(&audit.path, &client, &options)?;
@@ -172,22 +180,20 @@ fn ship(audit: &AuditConfig, config: &Config, printer: &Printer) -> Result<Statu
             report.awaiting_checkpoint
         );
     }
-    if let Some(error) = &report.last_error {
-        let _ = write!(
-            text,
-            " (PostHog: {error}; run again later, nothing is lost)"
-        );
-    }
     printer.note(&text);
-    Ok(if report.pending > 0 {
-        Status::Findings
-    } else {
-        Status::Clean
-    })
+    match report.last_error {
+        // PostHog could not take them: a runtime failure (exit 2), and nothing is lost.
+        Some(error) if report.pending > 0 => Err(anyhow::Error::from(error).context(format!(
+            "PostHog did not take {} pending entries; they stay in the log's outbox, run \
+             `hogguard audit ship` again later",
+            report.pending
+        ))),
+        _ => Ok(Status::Clean),
+    }
 }
 
 /// The `audit-log` checklist item: configured, present, and its chain verifies.
-pub(crate) fn check_item(audit: &AuditConfig, id: &'static str) -> Item {
+pub(crate) fn check_item(settings: &Settings, audit: &AuditConfig, id: &'static str) -> Item {
     if !audit.path.is_file() {
         // A log that is not there yet fails only where the project made it mandatory.
         let outcome = if audit.required {
@@ -202,7 +208,7 @@ pub(crate) fn check_item(audit: &AuditConfig, id: &'static str) -> Item {
             "run a command that logs (or `hogguard audit log ...`) to start it",
         );
     }
-    let key = match checkpoint_key(audit) {
+    let key = match checkpoint_key(settings, audit) {
         Ok(key) => key,
         Err(e) => {
             return Item::new(
@@ -231,7 +237,7 @@ pub(crate) fn check_item(audit: &AuditConfig, id: &'static str) -> Item {
         Err(e) => Item::new(
             id,
             Outcome::Fail,
-            format!("the log cannot be read: {e}"),
+            format!("the log cannot be read: {:#}", anyhow::Error::from(e)),
             "check the file's permissions",
         ),
     }

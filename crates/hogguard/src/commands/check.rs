@@ -1,7 +1,7 @@
 //! `hogguard check`: the PostHog security checklist, each item judged against the real
 //! repository, files and keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -10,13 +10,15 @@ use hogguard_scan::{Baseline, ScanOptions, Scanner};
 use hogguard_secret::CredentialKind;
 use serde::Serialize;
 
+use crate::Status;
 use crate::cli::{CheckArgs, CheckFormat};
-use crate::commands::keys;
+use crate::commands::keys::{self, KeyReport};
 use crate::config::Config;
 use crate::environments;
-use crate::printer::{Printer, style};
+use crate::printer::{self, Printer, style};
 use crate::repo::Repository;
-use crate::{Status, interrupt};
+use crate::settings::Settings;
+use crate::untrusted;
 
 /// How an item came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,19 +50,25 @@ impl Item {
         Item {
             id,
             status,
-            reason: reason.into(),
+            reason: untrusted::redact(&reason.into()).into_owned(),
             fix: fix.into(),
             details: Vec::new(),
         }
     }
 
+    /// Adds the lines that back the reason up; they quote keys' places, paths and errors,
+    /// so they are redacted like the reason.
     fn details(mut self, details: Vec<String>) -> Item {
-        self.details = details;
+        self.details = details
+            .iter()
+            .map(|detail| untrusted::redact(detail).into_owned())
+            .collect();
         self
     }
 }
 
-pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(args: CheckArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
     let repository = Repository::discover(Path::new("."))?;
     let items = vec![
         secrets_in_env(config, repository.as_ref(), args.deep)?,
@@ -69,17 +77,17 @@ pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result
     ];
     let mut items = items;
     items.extend(posthog_items(
-        config,
+        settings,
         args.env.as_deref(),
         args.offline,
         printer,
     )?);
     items.push(webhook_signatures(config, args.env.as_deref())?);
-    items.push(audit_log(config));
+    items.push(audit_log(settings));
 
     let failed = items.iter().any(|item| item.status == Outcome::Fail);
     let text = match args.format {
-        CheckFormat::Human => human(&items),
+        CheckFormat::Human => human(&items, printer.quiet()),
         CheckFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({ "version": 1, "items": items }))?
                 + "\n"
@@ -87,13 +95,7 @@ pub(crate) fn run(args: CheckArgs, config: &Config, printer: &Printer) -> Result
         CheckFormat::Markdown => markdown(&items),
     };
     printer.out(&text)?;
-    Ok(if interrupt::requested() {
-        Status::Interrupted
-    } else if failed {
-        Status::Findings
-    } else {
-        Status::Clean
-    })
+    Ok(Status::of_results(failed))
 }
 
 /// No PostHog secret in tracked files (or, with `--deep`, anywhere in history).
@@ -151,6 +153,14 @@ fn secrets_in_env(config: &Config, repository: Option<&Repository>, deep: bool) 
     })
 }
 
+/// Env file names git should ignore even before they exist.
+const USUAL_ENV_FILES: &[&str] = &[
+    ".env",
+    ".env.local",
+    ".env.development.local",
+    ".env.production.local",
+];
+
 /// Environment files git must never pick up: the usual names, and every configured one.
 fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result<Item> {
     const ID: &str = "env-files-ignored";
@@ -163,72 +173,98 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
         ));
     };
     let root = repository.workdir();
-    let mut candidates: Vec<String> = [
-        ".env",
-        ".env.local",
-        ".env.production.local",
-        ".env.development.local",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let mut present: BTreeSet<String> = repository.env_files()?.into_iter().collect();
+    // Names git should ignore before anyone creates them: the usual ones and the configured.
+    let mut expected: BTreeSet<String> = USUAL_ENV_FILES.iter().map(|n| (*n).to_owned()).collect();
     for environment in config.environments.values() {
-        if let Some(path) = &environment.env_file {
-            let absolute = std::path::absolute(path)?;
-            if let Ok(relative) = absolute.strip_prefix(std::path::absolute(&root)?) {
-                candidates.push(relative.to_string_lossy().replace('\\', "/"));
+        if let Some(path) = &environment.env_file
+            && let Some(relative) = repository.relative(path)?
+        {
+            if root.join(&relative).is_file() {
+                present.insert(relative);
+            } else {
+                expected.insert(relative);
             }
         }
     }
-    if let Ok(entries) = std::fs::read_dir(&root) {
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".env") && !is_example(&name) && entry.path().is_file() {
-                candidates.push(name);
-            }
-        }
-    }
-    candidates.sort();
-    candidates.dedup();
-
+    let mut rules = repository.ignore_rules()?;
     let mut problems = Vec::new();
     let mut fixes = Vec::new();
-    for relative in &candidates {
+    let mut exposed = BTreeSet::new();
+    for relative in &present {
+        let mut problem = |text: String, fix: String| {
+            problems.push(text);
+            fixes.push(fix);
+            exposed.insert(relative.clone());
+        };
         if repository.is_tracked(relative) {
-            problems.push(format!(
-                "{relative} is tracked by git: ignore rules do not protect tracked files"
-            ));
-            fixes.push(format!("git rm --cached {relative}"));
+            problem(
+                format!("{relative} is tracked by git: ignore rules do not protect tracked files"),
+                format!("git rm --cached {relative}"),
+            );
         }
-        if !repository.is_ignored(relative)? {
-            problems.push(format!("{relative} is not ignored by git"));
-            fixes.push(format!("add `{relative}` to .gitignore"));
+        if !rules.is_ignored(relative)? {
+            problem(
+                format!("{relative} is not ignored by git"),
+                format!("add `{relative}` to .gitignore"),
+            );
         }
-        let path = root.join(relative);
-        if let Ok(metadata) = std::fs::metadata(&path) {
+        if let Ok(metadata) = std::fs::metadata(root.join(relative)) {
             use std::os::unix::fs::PermissionsExt;
             if metadata.permissions().mode() & 0o044 != 0 {
-                problems.push(format!("{relative} is readable by other users"));
-                fixes.push(format!("chmod 600 {relative}"));
+                problem(
+                    format!("{relative} is readable by other users"),
+                    format!("chmod 600 {relative}"),
+                );
             }
         }
     }
+    let mut unprotected_names = 0;
+    for relative in expected.difference(&present) {
+        if !rules.is_ignored(relative)? {
+            unprotected_names += 1;
+            problems.push(format!(
+                "{relative} would not be ignored by git if it were created"
+            ));
+            fixes.push(format!("add `{relative}` to .gitignore"));
+        }
+    }
+    let files = present.len();
     Ok(if problems.is_empty() {
         Item::new(
             ID,
             Outcome::Pass,
             format!(
-                "{} environment files are ignored, untracked and private",
-                candidates.len()
+                "{files} of {files} environment {} ignored, untracked and private",
+                if files == 1 { "file is" } else { "files are" }
             ),
             "",
         )
-        .details(candidates)
+        .details(present.into_iter().collect())
     } else {
+        let mut reason = Vec::new();
+        if !exposed.is_empty() {
+            reason.push(format!(
+                "{} of {files} environment files {} not protected",
+                exposed.len(),
+                if exposed.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        if unprotected_names > 0 {
+            reason.push(format!(
+                "{} usual {} would not be ignored",
+                unprotected_names,
+                if unprotected_names == 1 {
+                    "name"
+                } else {
+                    "names"
+                }
+            ));
+        }
         Item::new(
             ID,
             Outcome::Fail,
-            problems.join("; "),
+            reason.join("; "),
             format!(
                 "{} (`hogguard init` adds the usual ignore lines)",
                 fixes.join("; ")
@@ -236,13 +272,6 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
         )
         .details(problems)
     })
-}
-
-/// Files meant to be committed as templates.
-fn is_example(name: &str) -> bool {
-    [".example", ".sample", ".template", ".dist"]
-        .iter()
-        .any(|suffix| name.ends_with(suffix))
 }
 
 /// No credential value shared between two environments.
@@ -257,58 +286,77 @@ fn keys_per_environment(config: &Config, only: Option<&str>) -> Result<Item> {
         ));
     }
     let credentials = environments::credentials(config, None)?;
-    let mut by_value: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Secrets and public project keys are grouped apart: a shared secret is a failure, a
+    // shared `phc_` key only sends one environment's events and flags to the other's project.
+    let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut project_keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for credential in &credentials {
         if let Some(value) = &credential.value {
-            if credential.kind() == Some(CredentialKind::ProjectApiKey) {
-                continue;
-            }
-            by_value
-                .entry(value.fingerprint())
-                .or_default()
-                .push(format!(
-                    "{}.{} ({})",
-                    credential.environment,
-                    credential.name,
-                    value.mask()
-                ));
+            let group = if credential.kind() == Some(CredentialKind::ProjectApiKey) {
+                &mut project_keys
+            } else {
+                &mut secrets
+            };
+            group.entry(value.fingerprint()).or_default().push(format!(
+                "{}.{} ({})",
+                credential.environment,
+                credential.name,
+                value.mask()
+            ));
         }
     }
-    let shared: Vec<String> = by_value
-        .values()
-        .filter(|places| {
-            let environments: std::collections::BTreeSet<&str> = places
-                .iter()
-                .map(|p| p.split('.').next().unwrap_or(""))
-                .collect();
-            environments.len() > 1 && only.is_none_or(|env| environments.contains(env))
-        })
-        .map(|places| places.join(" = "))
-        .collect();
-    Ok(if shared.is_empty() {
-        Item::new(
-            ID,
-            Outcome::Pass,
-            format!(
-                "{} credential values, none shared between environments",
-                by_value.len()
-            ),
-            "",
-        )
-    } else {
+    let shared = |group: &BTreeMap<String, Vec<String>>| -> Vec<String> {
+        group
+            .values()
+            .filter(|places| {
+                let environments: std::collections::BTreeSet<&str> = places
+                    .iter()
+                    .map(|p| p.split('.').next().unwrap_or(""))
+                    .collect();
+                environments.len() > 1 && only.is_none_or(|env| environments.contains(env))
+            })
+            .map(|places| places.join(" = "))
+            .collect()
+    };
+    let (shared_secrets, shared_project_keys) = (shared(&secrets), shared(&project_keys));
+    Ok(if !shared_secrets.is_empty() {
         Item::new(
             ID,
             Outcome::Fail,
             "the same value is used in more than one environment",
             "create a separate key for each environment",
         )
-        .details(shared)
+        .details(
+            shared_secrets
+                .into_iter()
+                .chain(shared_project_keys)
+                .collect(),
+        )
+    } else if !shared_project_keys.is_empty() {
+        Item::new(
+            ID,
+            Outcome::Warn,
+            "environments share a PostHog project key, so one environment's events and flags \
+             land in the other's project",
+            "use one PostHog project (and its phc_ key) per environment",
+        )
+        .details(shared_project_keys)
+    } else {
+        Item::new(
+            ID,
+            Outcome::Pass,
+            format!(
+                "{} credential values, none shared between environments",
+                secrets.len() + project_keys.len()
+            ),
+            "",
+        )
     })
 }
 
 /// `least-privilege` and `key-age`, which need PostHog's word on each key.
 fn posthog_items(
-    config: &Config,
+    settings: &Settings,
     only: Option<&str>,
     offline: bool,
     printer: &Printer,
@@ -331,9 +379,81 @@ fn posthog_items(
             ),
         ]);
     }
-    let reports = keys::inventory(config, only, printer)?;
-    let verdicts = |ids: &[&str]| -> Vec<String> {
-        reports
+    let reports = keys::inventory(settings, only, printer)?;
+    let unknown: Vec<String> = reports
+        .iter()
+        .filter(|r| r.status() == "unknown")
+        .map(|r| {
+            format!(
+                "{}: PostHog could not be asked: {}",
+                r.place(),
+                r.reason().unwrap_or("no answer")
+            )
+        })
+        .collect();
+    let live: Vec<&KeyReport> = reports.iter().filter(|r| r.status() == "live").collect();
+    let scopes = judge(
+        SCOPES,
+        &reports,
+        &["scope-not-allowed", "wildcard-scope", "not-project-scoped"],
+        "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
+        &unknown,
+        live.len(),
+        format!(
+            "{} only allowed scopes",
+            printer::plural(live.len(), "live key holds", "live keys hold")
+        ),
+    );
+    // Only environments with a max_key_age have an age to keep; a key whose age PostHog did
+    // not tell is never counted as young.
+    let aged: Vec<&KeyReport> = live
+        .into_iter()
+        .filter(|r| {
+            settings
+                .config
+                .environments
+                .get(r.environment())
+                .is_some_and(|e| e.max_key_age.is_some())
+        })
+        .collect();
+    let mut age_unknown = unknown;
+    age_unknown.extend(aged.iter().filter_map(|r| {
+        r.age_unknown()
+            .map(|reason| format!("{}: {reason}", r.place()))
+    }));
+    let known = aged.iter().filter(|r| r.age_unknown().is_none()).count();
+    let age = judge(
+        AGE,
+        &reports,
+        &["too-old"],
+        "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
+        &age_unknown,
+        known,
+        format!(
+            "{} younger than max_key_age",
+            printer::plural(known, "live key is", "live keys are")
+        ),
+    );
+    Ok(vec![scopes, age])
+}
+
+/// A PostHog item: `fail` with the reports' verdicts of `ids`, else `warn` with what is not
+/// known, else `skip` when no key could be judged, else `pass`.
+fn judge(
+    id: &'static str,
+    reports: &[KeyReport],
+    ids: &[&str],
+    fix: &str,
+    unknown: &[String],
+    judged: usize,
+    pass: String,
+) -> Item {
+    let failing: Vec<&KeyReport> = reports
+        .iter()
+        .filter(|r| r.verdicts.iter().any(|v| ids.contains(&v.id)))
+        .collect();
+    if !failing.is_empty() {
+        let details: Vec<String> = failing
             .iter()
             .flat_map(|r| {
                 r.verdicts
@@ -341,60 +461,51 @@ fn posthog_items(
                     .filter(|v| ids.contains(&v.id))
                     .map(move |v| format!("{}: {}", r.place(), v.message))
             })
-            .collect()
-    };
-    let unknown: Vec<String> = reports
-        .iter()
-        .filter(|r| r.status() == "unknown")
-        .map(|r| format!("{}: unknown", r.place()))
-        .collect();
-    let probed = reports.iter().filter(|r| r.status() == "live").count();
-    let judge = |id: &'static str, failures: Vec<String>, fix: &str, pass: String| {
-        if !failures.is_empty() {
-            Item::new(
-                id,
-                Outcome::Fail,
-                format!(
-                    "{} key{} break the policy",
-                    failures.len(),
-                    if failures.len() == 1 { "" } else { "s" }
-                ),
-                fix,
-            )
-            .details(failures)
-        } else if !unknown.is_empty() {
-            Item::new(
-                id,
-                Outcome::Warn,
-                "PostHog could not tell about some keys",
-                "run again when PostHog answers",
-            )
-            .details(unknown.clone())
-        } else if probed == 0 {
-            Item::new(
-                id,
-                Outcome::Skip,
-                "no live personal API key is configured",
-                "name keys in [environments.NAME.credentials]",
+            .chain(unknown.iter().cloned())
+            .collect();
+        let verdicts = details.len() - unknown.len();
+        let keys = printer::plural(failing.len(), "key breaks", "keys break");
+        let reason = if verdicts == failing.len() {
+            format!("{keys} the policy")
+        } else {
+            format!("{keys} the policy ({verdicts} verdicts)")
+        };
+        return Item::new(id, Outcome::Fail, reason, fix).details(details);
+    }
+    if !unknown.is_empty() {
+        let reason = if id == "key-age" {
+            format!(
+                "the age of {} not known",
+                printer::plural(unknown.len(), "key is", "keys are")
             )
         } else {
-            Item::new(id, Outcome::Pass, pass, "")
-        }
-    };
-    Ok(vec![
-        judge(
-            SCOPES,
-            verdicts(&["scope-not-allowed", "wildcard-scope", "not-project-scoped"]),
-            "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
-            format!("{probed} live keys hold only allowed scopes"),
-        ),
-        judge(
-            AGE,
-            verdicts(&["too-old"]),
-            "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
-            format!("{probed} live keys are younger than max_key_age"),
-        ),
-    ])
+            format!(
+                "PostHog could not tell about {}",
+                printer::plural(unknown.len(), "key", "keys")
+            )
+        };
+        return Item::new(
+            id,
+            Outcome::Warn,
+            reason,
+            "see each key's reason; run again when PostHog answers",
+        )
+        .details(unknown.to_vec());
+    }
+    if judged == 0 {
+        let reason = if id == "key-age" {
+            "no live key in an environment that sets max_key_age"
+        } else {
+            "no live PostHog key is configured"
+        };
+        return Item::new(
+            id,
+            Outcome::Skip,
+            reason,
+            "name keys in [environments.NAME.credentials]",
+        );
+    }
+    Item::new(id, Outcome::Pass, pass, "")
 }
 
 /// The fewest random bytes a webhook signing secret should carry.
@@ -412,6 +523,22 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
         ));
     }
     let credentials = environments::credentials(config, only)?;
+    let is_webhook_secret = |c: &environments::Credential| {
+        c.name.contains("webhook") || c.kind() == Some(CredentialKind::WebhookSecret)
+    };
+    // A project says it receives webhooks by naming a webhook secret somewhere; most apps
+    // receive none, and for them there is nothing to sign.
+    if !environments::credentials(config, None)?
+        .iter()
+        .any(is_webhook_secret)
+    {
+        return Ok(Item::new(
+            ID,
+            Outcome::Skip,
+            "no environment names a webhook secret: the project receives no webhooks",
+            "if it does, add a webhook_secret credential to each environment",
+        ));
+    }
     let mut problems = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for environment in config
@@ -421,11 +548,7 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
     {
         let secrets: Vec<_> = credentials
             .iter()
-            .filter(|c| {
-                &c.environment == environment
-                    && (c.name.contains("webhook")
-                        || c.kind() == Some(CredentialKind::WebhookSecret))
-            })
+            .filter(|c| &c.environment == environment && is_webhook_secret(c))
             .collect();
         if secrets.is_empty() {
             problems.push(format!("{environment}: no webhook secret configured"));
@@ -465,7 +588,10 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
         Item::new(
             ID,
             Outcome::Fail,
-            problems.join("; "),
+            format!(
+                "{} with the webhook secrets",
+                printer::plural(problems.len(), "problem", "problems")
+            ),
             "make one with `hogguard webhook secret` per environment and verify deliveries with it",
         )
         .details(problems)
@@ -483,22 +609,26 @@ fn random_bytes(secret: &str) -> usize {
 }
 
 /// The audit log: configured, present, and its chain verifies.
-fn audit_log(config: &Config) -> Item {
+fn audit_log(settings: &Settings) -> Item {
     const ID: &str = "audit-log";
-    match &config.audit {
+    match &settings.config.audit {
         None => Item::new(
             ID,
             Outcome::Fail,
             "no audit log is configured",
             "add an [audit] section with a path to hogguard.toml",
         ),
-        Some(audit) => crate::commands::audit::check_item(audit, ID),
+        Some(audit) => crate::commands::audit::check_item(settings, audit, ID),
     }
 }
 
-fn human(items: &[Item]) -> String {
+/// The report for people; `quiet` keeps only the items that fail or warn.
+fn human(items: &[Item], quiet: bool) -> String {
     let mut text = String::new();
     for item in items {
+        if quiet && !matches!(item.status, Outcome::Fail | Outcome::Warn) {
+            continue;
+        }
         let label = match item.status {
             Outcome::Pass => format!("{}PASS{}", style::GREEN, style::RESET),
             Outcome::Warn => format!("{}WARN{}", style::YELLOW, style::RESET),
@@ -509,11 +639,11 @@ fn human(items: &[Item]) -> String {
             text,
             "{label}  {:<22} {}",
             item.id,
-            crate::printer::escape(&item.reason)
+            crate::untrusted::escape(&item.reason)
         );
-        if item.status == Outcome::Fail {
-            for detail in &item.details {
-                let _ = writeln!(text, "      {}", crate::printer::escape(detail));
+        if matches!(item.status, Outcome::Fail | Outcome::Warn) {
+            for detail in item.details.iter().filter(|d| **d != item.reason) {
+                let _ = writeln!(text, "      {}", crate::untrusted::escape(detail));
             }
         }
         if !item.fix.is_empty() && item.status != Outcome::Pass {
@@ -526,8 +656,10 @@ fn human(items: &[Item]) -> String {
             );
         }
     }
-    let failed = items.iter().filter(|i| i.status == Outcome::Fail).count();
-    let _ = writeln!(text, "{} of {} checks failed", failed, items.len());
+    if !quiet {
+        let failed = items.iter().filter(|i| i.status == Outcome::Fail).count();
+        let _ = writeln!(text, "{} of {} checks failed", failed, items.len());
+    }
     text
 }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use hogguard_posthog::{ClientConfig, Evidence, KeyStatus, Verifier};
+use hogguard_posthog::{
+    ClientConfig, Evidence, KeyStatus, ProjectSecretKeyInfo, Verifier, WriterClient,
+};
 use hogguard_secret::CredentialKind;
 use serde::Serialize;
 
@@ -14,7 +16,8 @@ use crate::cli::{KeysArgs, KeysFormat};
 use crate::config::Config;
 use crate::environments::{self, Credential};
 use crate::interrupt::{self, Deferral};
-use crate::printer::{self, Printer, style};
+use crate::printer::{Printer, style};
+use crate::settings::{Scope, Settings};
 use crate::verification::{deployment, is_verifiable};
 use crate::{Status, age, policy};
 
@@ -38,7 +41,11 @@ pub(crate) struct KeyReport {
     last_used_at: Option<String>,
     last_rolled_at: Option<String>,
     age_days: Option<u64>,
+    /// Why a live key's age is not known (and so cannot be judged against max_key_age).
+    age_unknown: Option<String>,
     pub(crate) verdicts: Vec<Verdict>,
+    /// What deserves attention without breaking the policy (never changes the exit code).
+    warnings: Vec<Verdict>,
 }
 
 impl KeyReport {
@@ -50,6 +57,21 @@ impl KeyReport {
     /// `live`, `invalid`, `unknown`, `public`, `unverifiable` or `missing`.
     pub(crate) fn status(&self) -> &'static str {
         self.status
+    }
+
+    /// What PostHog could not tell, when it could not be asked (status `unknown`).
+    pub(crate) fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// The environment it belongs to.
+    pub(crate) fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// Why a live key's age is not known.
+    pub(crate) fn age_unknown(&self) -> Option<&str> {
+        self.age_unknown.as_deref()
     }
 }
 
@@ -63,8 +85,8 @@ pub(crate) struct Verdict {
     pub(crate) message: String,
 }
 
-pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<Status> {
-    let reports = inventory(config, args.env.as_deref(), printer)?;
+pub(crate) fn run(args: KeysArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let reports = inventory(settings, args.env.as_deref(), printer)?;
     let failed = reports.iter().any(|r| !r.verdicts.is_empty());
     let text = match args.format {
         KeysFormat::Json => {
@@ -74,13 +96,7 @@ pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<
         KeysFormat::Human => human(&reports),
     };
     printer.out(&text)?;
-    Ok(if interrupt::requested() {
-        Status::Interrupted
-    } else if failed {
-        Status::Findings
-    } else {
-        Status::Clean
-    })
+    Ok(Status::of_results(failed))
 }
 
 /// Reads, verifies and judges every configured credential (of `only`, when given); every key
@@ -88,10 +104,11 @@ pub(crate) fn run(args: KeysArgs, config: &Config, printer: &Printer) -> Result<
 /// lets the probes finish and be recorded, and the caller then ends with
 /// [`Status::Interrupted`].
 pub(crate) fn inventory(
-    config: &Config,
+    settings: &Settings,
     only: Option<&str>,
     printer: &Printer,
 ) -> Result<Vec<KeyReport>> {
+    let config = &settings.config;
     interrupt::install();
     let credentials = environments::credentials(config, only)?;
     let probed: Vec<usize> = (0..credentials.len())
@@ -113,8 +130,15 @@ pub(crate) fn inventory(
     let mut reports: Vec<KeyReport> = credentials
         .iter()
         .enumerate()
-        .map(|(i, credential)| report(credential, status_of.remove(&i), config, now))
+        .map(|(i, credential)| report(credential, status_of.remove(&i), now))
         .collect();
+    learn_secret_key_ages(settings, &mut reports, &credentials, now);
+    for report in &mut reports {
+        if report.status == "live" && report.age_days.is_none() && report.age_unknown.is_none() {
+            report.age_unknown = Some("PostHog does not show this credential's age".to_owned());
+        }
+        judge_policy(report, config);
+    }
     judge_sharing(&credentials, &mut reports);
     let recorder = Recorder::open(config, false, printer)?;
     for report in reports
@@ -137,12 +161,8 @@ pub(crate) fn inventory(
     Ok(reports)
 }
 
-fn report(
-    credential: &Credential,
-    status: Option<KeyStatus>,
-    config: &Config,
-    now: jiff::Timestamp,
-) -> KeyReport {
+/// What is known of `credential` from its value and PostHog's answer; judged later.
+fn report(credential: &Credential, status: Option<KeyStatus>, now: jiff::Timestamp) -> KeyReport {
     let kind = credential.kind();
     let mut report = KeyReport {
         environment: credential.environment.clone(),
@@ -161,7 +181,9 @@ fn report(
         last_used_at: None,
         last_rolled_at: None,
         age_days: None,
+        age_unknown: None,
         verdicts: Vec::new(),
+        warnings: Vec::new(),
     };
     if credential.value.is_none() {
         report.status = "missing";
@@ -205,8 +227,94 @@ fn report(
         }
         Some(_) | None => {}
     }
-    judge_policy(&mut report, config);
     report
+}
+
+/// A `phs_` key does not describe itself: its age (and scopes) come from the project's list of
+/// secret API keys, read with `[posthog] admin_key`, matched by PostHog's mask of the value.
+fn learn_secret_key_ages(
+    settings: &Settings,
+    reports: &mut [KeyReport],
+    credentials: &[Credential],
+    now: jiff::Timestamp,
+) {
+    let pending: Vec<usize> = (0..reports.len())
+        .filter(|&i| {
+            reports[i].status == "live"
+                && reports[i].kind == Some(CredentialKind::ProjectSecretApiKey.as_str())
+        })
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
+    let listed = list_project_secret_keys(settings);
+    for i in pending {
+        let report = &mut reports[i];
+        let keys = match &listed {
+            Ok(keys) => keys,
+            Err(reason) => {
+                report.age_unknown = Some(reason.clone());
+                continue;
+            }
+        };
+        let mask = credentials[i].value.as_ref().map(|value| value.mask());
+        match keys
+            .iter()
+            .find(|key| key.mask_value.is_some() && key.mask_value == mask)
+        {
+            Some(key) => {
+                report.scopes = Some(key.scopes.clone());
+                report.created_at = Some(key.created_at.clone());
+                report.last_used_at = key.last_used_at.clone();
+                report.last_rolled_at = key.last_rolled_at.clone();
+                report.age_days = age_days(&key.created_at, key.last_rolled_at.as_deref(), now);
+            }
+            None => {
+                report.age_unknown = Some(
+                    "not among the project's secret API keys: a team secret token, whose age \
+                     PostHog does not show"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+}
+
+/// The configured project's secret API keys, or why they cannot be listed.
+fn list_project_secret_keys(settings: &Settings) -> Result<Vec<ProjectSecretKeyInfo>, String> {
+    let posthog = &settings.config.posthog;
+    let Some(project) = posthog.project_id else {
+        return Err(
+            "set [posthog] project_id so that hogguard can read the project's secret \
+                    API keys and learn their ages"
+                .to_owned(),
+        );
+    };
+    let Some(variable) = &posthog.admin_key else {
+        return Err(
+            "set [posthog] admin_key to the variable holding a personal API key with \
+                    project:write, so that hogguard can read the project's secret API keys"
+                .to_owned(),
+        );
+    };
+    let admin = settings
+        .require_variable(
+            variable,
+            Scope::AnyEnvironment,
+            "[posthog] admin_key names it",
+        )
+        .map_err(|e| format!("{e:#}"))?;
+    let listed = posthog
+        .hosts()
+        .and_then(|hosts| {
+            Ok(WriterClient::connect(
+                &hosts,
+                &ClientConfig::default(),
+                admin,
+            )?)
+        })
+        .and_then(|client| Ok(client.project_secret_keys(project)?));
+    listed.map_err(|e| format!("cannot list project {project}'s secret API keys: {e:#}"))
 }
 
 /// Days since the key was made or last rolled, whichever is later.
@@ -286,7 +394,19 @@ fn judge_sharing(credentials: &[Credential], reports: &mut [KeyReport]) {
             })
             .map(|c| c.environment.clone())
             .collect();
-        if !others.is_empty() && reports[i].kind != Some(CredentialKind::ProjectApiKey.as_str()) {
+        if others.is_empty() {
+            continue;
+        }
+        if reports[i].kind == Some(CredentialKind::ProjectApiKey.as_str()) {
+            reports[i].warnings.push(Verdict {
+                id: "project-shared-between-environments",
+                message: format!(
+                    "the same project key is used in {}: its events and flags land in one \
+                     project; use one PostHog project per environment",
+                    others.join(", ")
+                ),
+            });
+        } else {
             reports[i].verdicts.push(Verdict {
                 id: "shared-between-environments",
                 message: format!("the same value is used in {}", others.join(", ")),
@@ -323,7 +443,7 @@ fn human(reports: &[KeyReport]) -> String {
             report
                 .reason
                 .as_deref()
-                .map(|r| format!(" ({})", printer::escape(r)))
+                .map(|r| format!(" ({})", crate::untrusted::escape(r)))
                 .unwrap_or_default(),
         );
         if let Some(scopes) = &report.scopes {
@@ -341,20 +461,36 @@ fn human(reports: &[KeyReport]) -> String {
             let _ = writeln!(
                 text,
                 "      created {}, last used {}, last rolled {}{}",
-                printer::escape(report.created_at.as_deref().unwrap_or("?")),
-                printer::escape(report.last_used_at.as_deref().unwrap_or("never")),
-                printer::escape(report.last_rolled_at.as_deref().unwrap_or("never")),
+                crate::untrusted::escape(report.created_at.as_deref().unwrap_or("?")),
+                crate::untrusted::escape(report.last_used_at.as_deref().unwrap_or("never")),
+                crate::untrusted::escape(report.last_rolled_at.as_deref().unwrap_or("never")),
                 report
                     .age_days
                     .map(|d| format!(" ({d} days old)"))
                     .unwrap_or_default(),
             );
         }
-        for verdict in &report.verdicts {
+        if let Some(reason) = &report.age_unknown {
             let _ = writeln!(
                 text,
-                "      {}✗ {}{}: {}",
-                style::RED,
+                "      age unknown: {}",
+                crate::untrusted::escape(reason)
+            );
+        }
+        let marked = report
+            .warnings
+            .iter()
+            .map(|warning| (style::YELLOW, '!', warning))
+            .chain(
+                report
+                    .verdicts
+                    .iter()
+                    .map(|verdict| (style::RED, '✗', verdict)),
+            );
+        for (colour, mark, verdict) in marked {
+            let _ = writeln!(
+                text,
+                "      {colour}{mark} {}{}: {}",
                 verdict.id,
                 style::RESET,
                 verdict.message

@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod check;
+pub(crate) mod docs;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod rotate;

@@ -15,12 +15,13 @@ use hogguard_secret::{CredentialKind, Secret};
 
 use crate::audit::Recorder;
 use crate::cli::RotateArgs;
-use crate::config::Config;
 use crate::printer::Printer;
+use crate::settings::{Scope, Settings};
 use crate::{Status, age, environments};
 
-pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Result<Status> {
-    let request = request(&args, config)?;
+pub(crate) fn run(args: RotateArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
+    let request = request(&args, settings)?;
     let rotator = Rotator::new(hogguard_rotate::ROTATIONS_DIR);
     if args.dry_run {
         printer.out(&format!("{}\n", rotator.plan(&request)))?;
@@ -52,14 +53,15 @@ pub(crate) fn run(args: RotateArgs, config: &Config, printer: &Printer) -> Resul
         }
         // A check that failed (the verify command, a refused key) is a finding, not a crash.
         Err(e) if e.exit_code() == 1 => {
-            printer.error(&e.to_string());
+            printer.error(&e.into());
             Ok(Status::Findings)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn request(args: &RotateArgs, config: &Config) -> Result<RotationRequest> {
+fn request(args: &RotateArgs, settings: &Settings) -> Result<RotationRequest> {
+    let config = &settings.config;
     let environment = config
         .environments
         .get(&args.environment)
@@ -102,19 +104,16 @@ fn request(args: &RotateArgs, config: &Config) -> Result<RotationRequest> {
                     "rotating a phs_ key needs [posthog] admin_key: the variable holding a personal API key with project:write"
                 );
             };
-            let admin = std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .with_context(|| format!("{var} is not set"))?;
+            let admin = settings.require_variable(
+                var,
+                Scope::Environment(&args.environment),
+                "[posthog] admin_key names it",
+            )?;
             let project = config
                 .posthog
                 .project_id
                 .context("rotating a phs_ key needs [posthog] project_id")?;
-            Provider::ProjectSecretKey(ProjectSecretKeyProvider::new(
-                access()?,
-                Secret::new(admin),
-                project,
-            ))
+            Provider::ProjectSecretKey(ProjectSecretKeyProvider::new(access()?, admin, project))
         }
         CredentialKind::PersonalApiKey | CredentialKind::LegacyPersonalApiKey => {
             let mut provider = PersonalKeyProvider::new(access()?).revoke_old(args.revoke_old);

@@ -224,7 +224,7 @@ fn verify(args: &VerifyArgs, printer: &Printer) -> Result<Status> {
             Ok(Status::Clean)
         }
         Err(e) => {
-            printer.error(&format!("invalid delivery: {e}"));
+            printer.error(&anyhow::Error::from(e).context("invalid delivery"));
             Ok(Status::Findings)
         }
     }

@@ -1,19 +1,17 @@
 //! `hogguard audit` and the entries other commands write.
 
-use crate::support::{self, Run, run};
-use hogguard_testkit::keys::{self, Prefix};
-use hogguard_testkit::posthog::{FakeHog, Fault, PersonalKeySpec, UserSpec};
+use crate::support::TestEnv;
+use hogguard_testkit::keys::Prefix;
+use hogguard_testkit::posthog::{Fault, PersonalKeySpec, UserSpec};
 
-fn hogguard(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let Run {
-        code,
-        stdout,
-        stderr,
-    } = run(
-        support::hogguard(dir).args(args).envs(env.iter().copied()),
-        b"",
-    );
-    (code, stdout, stderr)
+/// `hogguard ARGS` in `repo` with `vars` set: exit code, standard output, standard error.
+fn hogguard(repo: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = repo.hogguard(args);
+    for (name, value) in vars {
+        command = command.env(name, value);
+    }
+    let run = command.output();
+    (run.code, run.stdout, run.stderr)
 }
 
 const CONFIG: &str =
@@ -21,16 +19,16 @@ const CONFIG: &str =
 
 #[test]
 fn scripts_log_and_tampering_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hogguard.toml"), CONFIG).unwrap();
-    let key = keys::current(Prefix::Personal);
+    let repo = TestEnv::new();
+    repo.write("hogguard.toml", CONFIG);
+    let key = repo.key(Prefix::Personal);
     for (action, result) in [
         ("rotation.started", "success"),
         ("rotation.verified", "failure"),
     ] {
         let meta = format!("old={key}");
         let (code, _, stderr) = hogguard(
-            dir.path(),
+            &repo,
             &[
                 "audit",
                 "log",
@@ -48,7 +46,7 @@ fn scripts_log_and_tampering_is_named() {
         assert_eq!(code, 0, "{stderr}");
     }
     let (code, stdout, _) = hogguard(
-        dir.path(),
+        &repo,
         &["audit", "show", "--format", "json", "--result", "failure"],
         &[],
     );
@@ -65,10 +63,17 @@ fn scripts_log_and_tampering_is_named() {
         hogguard_secret::mask(&key),
         "credentials are masked whatever is passed"
     );
-    let log = dir.path().join("audit/audit.jsonl");
-    assert!(!std::fs::read_to_string(&log).unwrap().contains(&key));
+    let log = repo.path().join("audit/audit.jsonl");
+    let shown = repo.hogguard(["audit", "show"]).output();
+    insta::assert_snapshot!(shown.snapshot(), @r#"
+    exit code: 0
+    ----- stdout -----
+        1 [TIME] ada rotation.started production/personal_api_key success {"old":"phx_...[MASK]"}
+        2 [TIME] ada rotation.verified production/personal_api_key failure {"old":"phx_...[MASK]"}
+    ----- stderr -----
+    "#);
 
-    let (code, stdout, _) = hogguard(dir.path(), &["audit", "verify"], &[]);
+    let (code, stdout, _) = hogguard(&repo, &["audit", "verify"], &[]);
     assert_eq!(code, 0, "{stdout}");
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(
@@ -76,32 +81,31 @@ fn scripts_log_and_tampering_is_named() {
         text.replacen("rotation.verified", "rotation.verifieD", 1),
     )
     .unwrap();
-    let (code, _, stderr) = hogguard(dir.path(), &["audit", "verify"], &[]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.contains("seq 2") && stderr.contains("edited entry"),
-        "{stderr}"
-    );
+    let tampered = repo.hogguard(["audit", "verify"]).output();
+    insta::assert_snapshot!(tampered.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: audit/audit.jsonl does not verify: seq 2 (line 2): the hash does not match the line's content (edited entry)
+    ");
 }
 
 #[test]
 fn verification_is_logged_and_shipped_without_loss() {
-    let hog = FakeHog::start();
+    let repo = TestEnv::new();
+    let hog = repo.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let live = hog.add_personal_key(user.id, PersonalKeySpec::new("leaked"));
-    let project_key = keys::current(Prefix::Project);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hogguard.toml"), CONFIG).unwrap();
-    std::fs::write(dir.path().join("leak.txt"), format!("{}\n", live.value)).unwrap();
-    let env = [
-        ("POSTHOG_HOST", hog.base_url()),
-        ("AUDIT_PROJECT_KEY", project_key.as_str()),
-    ];
+    repo.seed(&live.value);
+    let project_key = repo.key(Prefix::Project);
+    repo.write("hogguard.toml", CONFIG);
+    repo.write("leak.txt", format!("{}\n", live.value));
+    let env = [("AUDIT_PROJECT_KEY", project_key.as_str())];
 
-    let (code, _, stderr) = hogguard(dir.path(), &["scan", "--verify", "leak.txt"], &env);
+    let (code, _, stderr) = hogguard(&repo, &["scan", "--verify", "leak.txt"], &env);
     assert_eq!(code, 1, "{stderr}");
     let (_, stdout, _) = hogguard(
-        dir.path(),
+        &repo,
         &["audit", "show", "--format", "json", "--action", "key.*"],
         &env,
     );
@@ -112,13 +116,21 @@ fn verification_is_logged_and_shipped_without_loss() {
 
     // PostHog is down for the first attempts: nothing is lost, nothing is sent twice.
     hog.inject(Fault::status(503).times(20).on_path("/batch"));
-    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("pending"), "{stderr}");
+    let down = repo
+        .hogguard(["audit", "ship"])
+        .env("AUDIT_PROJECT_KEY", &project_key)
+        .output();
+    insta::assert_snapshot!(down.snapshot(), @"
+    exit code: 2
+    ----- stdout -----
+    ----- stderr -----
+    shipped 0 entries; 1 pending
+    error: PostHog did not take 1 pending entries; they stay in the log's outbox, run `hogguard audit ship` again later: PostHog server error (HTTP 503): transient error, please retry
+    ");
     hog.clear_faults();
-    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
+    let (code, _, stderr) = hogguard(&repo, &["audit", "ship"], &env);
     assert_eq!(code, 0, "{stderr}");
-    let (code, _, _) = hogguard(dir.path(), &["audit", "ship"], &env);
+    let (code, _, _) = hogguard(&repo, &["audit", "ship"], &env);
     assert_eq!(code, 0);
     let events = hog.events();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -128,23 +140,19 @@ fn verification_is_logged_and_shipped_without_loss() {
 
 #[test]
 fn required_audit_fails_closed_before_changing_credentials() {
-    let hog = FakeHog::start();
+    let repo = TestEnv::new();
+    let hog = repo.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let live = hog.add_personal_key(user.id, PersonalKeySpec::new("leaked"));
-    let dir = tempfile::tempdir().unwrap();
+    repo.seed(&live.value);
     // The log's path is a directory: it cannot be written.
-    std::fs::create_dir_all(dir.path().join("audit.jsonl")).unwrap();
-    std::fs::write(
-        dir.path().join("hogguard.toml"),
+    std::fs::create_dir_all(repo.path().join("audit.jsonl")).unwrap();
+    repo.write(
+        "hogguard.toml",
         "[audit]\npath = 'audit.jsonl'\nrequired = true\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("leak.txt"), format!("{}\n", live.value)).unwrap();
-    let (code, _, stderr) = hogguard(
-        dir.path(),
-        &["scan", "--revoke", "--yes", "leak.txt"],
-        &[("POSTHOG_HOST", hog.base_url())],
     );
+    repo.write("leak.txt", format!("{}\n", live.value));
+    let (code, _, stderr) = hogguard(&repo, &["scan", "--revoke", "--yes", "leak.txt"], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("required = true"), "{stderr}");
     assert!(
@@ -155,23 +163,17 @@ fn required_audit_fails_closed_before_changing_credentials() {
 
 #[test]
 fn tokens_of_the_projects_own_rules_are_masked_in_the_log_and_in_posthog() {
-    let hog = FakeHog::start();
-    let project_key = keys::current(Prefix::Project);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("hogguard.toml"),
-        format!(
+    let repo = TestEnv::new();
+    let hog = repo.posthog();
+    let project_key = repo.key(Prefix::Project);
+    repo.write("hogguard.toml", format!(
             "{CONFIG}\n[[scan.rules]]\nid = 'internal-service-token'\nregex = 'itk_([a-z0-9]{{32}})'\nkeywords = ['itk_']\n"
-        ),
-    )
-    .unwrap();
+        ));
     let token = "itk_4f9a0c2e7b1d8e6f3a5c9b0d2e4f6a8c";
-    let env = [
-        ("POSTHOG_HOST", hog.base_url()),
-        ("AUDIT_PROJECT_KEY", project_key.as_str()),
-    ];
+    repo.seed(token);
+    let env = [("AUDIT_PROJECT_KEY", project_key.as_str())];
     let (code, _, stderr) = hogguard(
-        dir.path(),
+        &repo,
         &[
             "audit",
             "log",
@@ -187,11 +189,11 @@ fn tokens_of_the_projects_own_rules_are_masked_in_the_log_and_in_posthog() {
         &env,
     );
     assert_eq!(code, 0, "{stderr}");
-    let log = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
+    let log = std::fs::read_to_string(repo.path().join("audit/audit.jsonl")).unwrap();
     assert!(log.contains("token.rotated"), "{log}");
     assert!(!log.contains(token), "{log}");
 
-    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
+    let (code, _, stderr) = hogguard(&repo, &["audit", "ship"], &env);
     assert_eq!(code, 0, "{stderr}");
     let events = format!("{:?}", hog.events());
     assert!(events.contains("token.rotated"), "{events}");
@@ -200,22 +202,22 @@ fn tokens_of_the_projects_own_rules_are_masked_in_the_log_and_in_posthog() {
 
 #[test]
 fn a_log_rewritten_without_the_key_is_not_shipped() {
-    let hog = FakeHog::start();
-    let project_key = keys::current(Prefix::Project);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("hogguard.toml"),
+    let repo = TestEnv::new();
+    let hog = repo.posthog();
+    let project_key = repo.key(Prefix::Project);
+    let checkpoint_key = "a checkpoint key of thirty-two bytes or more";
+    repo.seed(checkpoint_key);
+    repo.write(
+        "hogguard.toml",
         format!("{CONFIG}checkpoint_key = 'AUDIT_KEY'\n"),
-    )
-    .unwrap();
+    );
     let env = [
-        ("POSTHOG_HOST", hog.base_url()),
         ("AUDIT_PROJECT_KEY", project_key.as_str()),
-        ("AUDIT_KEY", "a checkpoint key of thirty-two bytes or more"),
+        ("AUDIT_KEY", checkpoint_key),
     ];
     for action in ["deploy.started", "deploy.finished"] {
         let (code, _, stderr) = hogguard(
-            dir.path(),
+            &repo,
             &[
                 "audit",
                 "log",
@@ -232,11 +234,11 @@ fn a_log_rewritten_without_the_key_is_not_shipped() {
     }
     // Someone without the key rewrites the whole log and its checkpoint, with hogguard itself
     // and a configuration that names no key.
-    std::fs::write(dir.path().join("forger.toml"), CONFIG).unwrap();
-    std::fs::write(dir.path().join("audit/audit.jsonl"), "").unwrap();
-    std::fs::remove_file(dir.path().join("audit/audit.jsonl.checkpoint")).unwrap();
+    repo.write("forger.toml", CONFIG);
+    repo.write("audit/audit.jsonl", "");
+    std::fs::remove_file(repo.path().join("audit/audit.jsonl.checkpoint")).unwrap();
     let (code, _, stderr) = hogguard(
-        dir.path(),
+        &repo,
         &[
             "--config",
             "forger.toml",
@@ -253,7 +255,7 @@ fn a_log_rewritten_without_the_key_is_not_shipped() {
     );
     assert_eq!(code, 0, "{stderr}");
 
-    let (code, _, stderr) = hogguard(dir.path(), &["audit", "ship"], &env);
+    let (code, _, stderr) = hogguard(&repo, &["audit", "ship"], &env);
     assert_eq!(code, 2, "{stderr}");
     assert!(hog.events().is_empty(), "{:?}", hog.events());
 }

@@ -1,8 +1,8 @@
 //! `hogguard keys` against the PostHog stand-in: statuses, scopes, ages and policy verdicts.
 
-use crate::support::{self, Run, run};
+use crate::support::{Output, TestEnv};
 use hogguard_testkit::keys::{self, Prefix};
-use hogguard_testkit::posthog::{FakeHog, PersonalKeySpec, Timestamp, UserSpec};
+use hogguard_testkit::posthog::{PersonalKeySpec, Timestamp, UserSpec};
 
 const CONFIG: &str = r#"
 [environments.production]
@@ -26,29 +26,20 @@ personal_api_key = "DEV_POSTHOG_KEY"
 old_key = "DEV_OLD_KEY"
 "#;
 
-fn keys(
-    dir: &std::path::Path,
-    hog: &FakeHog,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (i32, String, String) {
-    let mut command = support::hogguard(dir);
-    command
-        .arg("keys")
-        .args(args)
-        .env("POSTHOG_HOST", hog.base_url())
-        .envs(env.iter().copied());
-    let Run {
-        code,
-        stdout,
-        stderr,
-    } = run(&mut command, b"");
-    (code, stdout, stderr)
+/// `hogguard keys ARGS` against the environment's PostHog stand-in, with `vars` set.
+fn keys<'e>(env: &'e TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Output<'e> {
+    env.posthog();
+    let mut command = env.hogguard(["keys"]).args(args);
+    for (name, value) in vars {
+        command = command.env(name, value);
+    }
+    command.output()
 }
 
 #[test]
 fn inventory_shows_status_scopes_age_and_verdicts() {
-    let hog = FakeHog::start();
+    let env = TestEnv::new();
+    let hog = env.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let hundred_days_ago = Timestamp::from_unix_seconds(hog.now().unix_seconds() - 100 * 86_400);
     let production = hog.add_personal_key(
@@ -58,45 +49,32 @@ fn inventory_shows_status_scopes_age_and_verdicts() {
             .created_at(hundred_days_ago),
     );
     let development = hog.add_personal_key(user.id, PersonalKeySpec::new("dev").scopes(["*"]));
-    let dead = keys::current(Prefix::Personal);
-    let public = keys::current(Prefix::Project);
+    env.seed(&production.value);
+    env.seed(&development.value);
+    let dead = env.key(Prefix::Personal);
+    let public = env.key(Prefix::Project);
     let webhook = keys::webhook_secret();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hogguard.toml"), CONFIG).unwrap();
-    std::fs::write(
-        dir.path().join(".env.production"),
+    env.seed(&webhook);
+    env.write("hogguard.toml", CONFIG);
+    env.write(
+        ".env.production",
         format!(
             "# production\nexport POSTHOG_PERSONAL_API_KEY=\"{}\"\nPOSTHOG_PROJECT_API_KEY={public}\nPOSTHOG_WEBHOOK_SECRET='{webhook}'\n",
             production.value
         ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join(".env.staging"),
-        format!("POSTHOG_PERSONAL_API_KEY={}\n", production.value),
-    )
-    .unwrap();
-
-    let (code, stdout, stderr) = keys(
-        dir.path(),
-        &hog,
-        &["--format", "json"],
-        &[
-            ("DEV_POSTHOG_KEY", &development.value),
-            ("DEV_OLD_KEY", &dead),
-        ],
     );
-    assert_eq!(code, 1, "{stderr}");
-    for secret in [
-        &production.value,
-        &development.value,
-        &dead,
-        &public,
-        &webhook,
-    ] {
-        assert!(!stdout.contains(secret.as_str()) && !stderr.contains(secret.as_str()));
-    }
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    env.write(
+        ".env.staging",
+        format!("POSTHOG_PERSONAL_API_KEY={}\n", production.value),
+    );
+
+    let vars = [
+        ("DEV_POSTHOG_KEY", development.value.as_str()),
+        ("DEV_OLD_KEY", dead.as_str()),
+    ];
+    let run = keys(&env, &["--format", "json"], &vars);
+    run.assert_code(1);
+    let report = run.json();
     let credential = |env: &str, name: &str| {
         report["credentials"]
             .as_array()
@@ -163,42 +141,59 @@ fn inventory_shows_status_scopes_age_and_verdicts() {
     );
     // Each distinct probed secret was asked once: production (shared with staging), dev, old.
     assert_eq!(hog.request_count("/api/personal_api_keys/@current/"), 3);
+
+    let human = keys(&env, &["--env", "production"], &vars);
+    insta::assert_snapshot!(human.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    production
+      personal_api_key (POSTHOG_PERSONAL_API_KEY): personal_api_key phx_...[MASK] live
+          scopes feature_flag:read insight:write; projects all
+          created [TIME], last used [TIME], last rolled never (100 days old)
+          ✗ scope-not-allowed: holds insight:write beyond allowed_scopes [feature_flag:read insight:read]
+          ✗ not-project-scoped: is not scoped to projects: it reaches every project of its owner
+          ✗ too-old: made or rolled 100 days ago, beyond max_key_age 30d: rotate it
+      project_api_key (POSTHOG_PROJECT_API_KEY): project_api_key phc_...[MASK] public
+      webhook_secret (POSTHOG_WEBHOOK_SECRET): webhook_secret whse...[MASK] unverifiable
+    ----- stderr -----
+    ");
 }
 
 #[test]
 fn one_environment_and_missing_values() {
-    let hog = FakeHog::start();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hogguard.toml"), CONFIG).unwrap();
-    let (code, stdout, stderr) = keys(
-        dir.path(),
-        &hog,
-        &["--env", "development", "--color", "never"],
-        &[],
-    );
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stdout.starts_with("development\n"), "{stdout}");
-    assert!(
-        stdout.contains("✗ missing-value: DEV_POSTHOG_KEY has no value in process environment"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("production"));
-    let (code, _, stderr) = keys(dir.path(), &hog, &["--env", "qa"], &[]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("no environment `qa`"), "{stderr}");
+    let env = TestEnv::new();
+    env.write("hogguard.toml", CONFIG);
+    let development = keys(&env, &["--env", "development", "--color", "never"], &[]);
+    insta::assert_snapshot!(development.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    development
+      old_key (DEV_OLD_KEY): unknown kind - missing
+          ✗ missing-value: DEV_OLD_KEY has no value in process environment
+      personal_api_key (DEV_POSTHOG_KEY): unknown kind - missing
+          ✗ missing-value: DEV_POSTHOG_KEY has no value in process environment
+    ----- stderr -----
+    ");
+    let unknown = keys(&env, &["--env", "qa"], &[]);
+    insta::assert_snapshot!(unknown.snapshot(), @"
+    exit code: 2
+    ----- stdout -----
+    ----- stderr -----
+    error: no environment `qa` in the configuration (known: development, production, staging)
+    ");
 }
 
 #[test]
 fn every_probe_leaves_an_audit_entry_that_says_whether_posthog_answered() {
-    let hog = FakeHog::start();
+    let env = TestEnv::new();
+    let hog = env.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let live = hog.add_personal_key(user.id, PersonalKeySpec::new("prod"));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("hogguard.toml"),
+    env.seed(&live.value);
+    env.write(
+        "hogguard.toml",
         "[audit]\npath = 'audit.jsonl'\n[environments.production.credentials]\npersonal_api_key = 'PROD_KEY'\n",
-    )
-    .unwrap();
+    );
     let entries = |dir: &std::path::Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(dir.join("audit.jsonl"))
             .unwrap()
@@ -208,14 +203,20 @@ fn every_probe_leaves_an_audit_entry_that_says_whether_posthog_answered() {
             .collect()
     };
 
-    let (code, _, stderr) = keys(dir.path(), &hog, &[], &[("PROD_KEY", &live.value)]);
     // 1: the key has every scope, which the default policy flags.
-    assert_eq!(code, 1, "{stderr}");
+    keys(&env, &[], &[("PROD_KEY", &live.value)]).assert_code(1);
     // PostHog cannot be reached for the second run: the probe is logged as failed.
     hog.inject(hogguard_testkit::posthog::Fault::status(503).times(100));
-    let (_, _, stderr) = keys(dir.path(), &hog, &[], &[("PROD_KEY", &live.value)]);
-    let checked = entries(dir.path());
-    assert_eq!(checked.len(), 2, "{stderr}");
+    let unreachable = keys(&env, &[], &[("PROD_KEY", &live.value)]);
+    insta::assert_snapshot!(unreachable.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    production
+      personal_api_key (PROD_KEY): personal_api_key phx_...[MASK] unknown (self-hosted: PostHog server error (HTTP 503): Service Unavailable)
+    ----- stderr -----
+    ");
+    let checked = entries(env.path());
+    assert_eq!(checked.len(), 2, "{}", unreachable.stderr);
     assert_eq!(checked[0]["resource"], "production.personal_api_key");
     assert_eq!(
         (&checked[0]["metadata"]["status"], &checked[0]["result"]),
@@ -225,6 +226,43 @@ fn every_probe_leaves_an_audit_entry_that_says_whether_posthog_answered() {
         (&checked[1]["metadata"]["status"], &checked[1]["result"]),
         (&serde_json::json!("unknown"), &serde_json::json!("failure"))
     );
-    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
-    assert!(!log.contains(live.value.as_str()));
+}
+
+#[test]
+fn a_project_key_shared_between_environments_is_a_warning_not_a_failure() {
+    let env = TestEnv::new();
+    let public = env.key(Prefix::Project);
+    env.write(
+        "hogguard.toml",
+        "[environments.production]\nenv_file = '.env.production'\n\
+         [environments.production.credentials]\nproject_api_key = 'POSTHOG_PROJECT_API_KEY'\n\
+         [environments.development]\nenv_file = '.env'\n\
+         [environments.development.credentials]\nproject_api_key = 'POSTHOG_PROJECT_API_KEY'\n",
+    );
+    env.write(
+        ".env.production",
+        format!("POSTHOG_PROJECT_API_KEY={public}\n"),
+    );
+    env.write(".env", format!("POSTHOG_PROJECT_API_KEY={public}\n"));
+    let run = keys(&env, &["--color", "never"], &[]);
+    insta::assert_snapshot!(run.snapshot(), @"
+    exit code: 0
+    ----- stdout -----
+    development
+      project_api_key (POSTHOG_PROJECT_API_KEY): project_api_key phc_...[MASK] public
+          ! project-shared-between-environments: the same project key is used in production: its events and flags land in one project; use one PostHog project per environment
+    production
+      project_api_key (POSTHOG_PROJECT_API_KEY): project_api_key phc_...[MASK] public
+          ! project-shared-between-environments: the same project key is used in development: its events and flags land in one project; use one PostHog project per environment
+    ----- stderr -----
+    ");
+    let item = env
+        .hogguard(["check", "--offline", "--format", "json"])
+        .output()
+        .check_item("keys-per-environment");
+    assert_eq!(item["status"], "warn", "{item}");
+    assert_eq!(
+        item["fix"],
+        "use one PostHog project (and its phc_ key) per environment"
+    );
 }

@@ -1,45 +1,40 @@
 //! `scan --verify` and `scan --revoke` over real HTTP against the PostHog stand-in.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::support::{self, Run, run};
-use hogguard_testkit::keys::{self, Prefix};
-use hogguard_testkit::posthog::{FakeHog, Fault, Gate, PersonalKeySpec, UserSpec};
+use crate::support::{Output, TestEnv};
+use hogguard_testkit::keys::Prefix;
+use hogguard_testkit::posthog::{Fault, Gate, PersonalKeySpec, UserSpec};
 
-fn scan(dir: &std::path::Path, hog: &FakeHog, args: &[&str]) -> Run {
-    run(
-        support::hogguard(dir)
-            .arg("scan")
-            .args(args)
-            .env("POSTHOG_HOST", hog.base_url()),
-        b"",
-    )
+/// `hogguard scan ARGS` against the environment's PostHog stand-in.
+fn scan<'e>(env: &'e TestEnv, args: &[&str]) -> Output<'e> {
+    env.posthog();
+    env.hogguard(["scan"]).args(args).output()
 }
 
 #[test]
 fn verify_tells_live_from_dead_with_one_probe_per_secret() {
-    let hog = FakeHog::start();
+    let env = TestEnv::new();
+    let hog = env.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let live = hog.add_personal_key(
         user.id,
         PersonalKeySpec::new("ci").scopes(["feature_flag:read", "insight:read"]),
     );
-    let dead = keys::current(Prefix::Personal);
-    let public = keys::current(Prefix::Project);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.env"),
+    env.seed(&live.value);
+    let dead = env.key(Prefix::Personal);
+    let public = env.key(Prefix::Project);
+    env.write(
+        "a.env",
         format!("KEY={}\nOLD={dead}\nPUB={public}\n", live.value),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("b.py"), format!("key = '{}'\n", live.value)).unwrap();
+    );
+    env.write("b.py", format!("key = '{}'\n", live.value));
 
-    let run = scan(dir.path(), &hog, &["--verify", "--format", "json"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let run = scan(&env, &["--verify", "--format", "json"]);
+    run.assert_code(1);
+    let report = run.json();
     let status_of = |mask: &str| {
         report["findings"]
             .as_array()
@@ -69,68 +64,72 @@ fn verify_tells_live_from_dead_with_one_probe_per_secret() {
     );
     // Two distinct secrets, three findings: two probes.
     assert_eq!(hog.request_count("/api/personal_api_keys/@current/"), 2);
-    for secret in [&live.value, &dead, &public] {
-        assert!(!run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()));
-    }
+    hog.reset_requests();
+    let human = scan(&env, &["--verify", "b.py", "a.env"]);
+    insta::assert_snapshot!(human.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    a.env:1:5: critical posthog-personal-api-key phx_...[MASK]
+        live: scopes feature_flag:read insight:read, every project
+    a.env:2:5: critical posthog-personal-api-key phx_...[MASK]
+        invalid
+    a.env:3:5: info posthog-project-api-key phc_...[MASK]
+    b.py:1:8: critical posthog-personal-api-key phx_...[MASK]
+        live: scopes feature_flag:read insight:read, every project
+    3 secrets found, 1 public project key listed (2 inputs, [SIZE] in [DURATION])
+    ----- stderr -----
+    ");
 }
 
 #[test]
 fn revoke_needs_consent_then_rolls_live_keys() {
-    let hog = FakeHog::start();
+    let env = TestEnv::new();
+    let hog = env.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let live = hog.add_personal_key(user.id, PersonalKeySpec::new("leaked"));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("leak.txt"), format!("{}\n", live.value)).unwrap();
+    env.seed(&live.value);
+    env.write("leak.txt", format!("{}\n", live.value));
 
-    let refused = scan(dir.path(), &hog, &["--revoke"]);
-    assert_eq!(refused.code, 2);
-    assert!(
-        refused.stderr.contains("--revoke needs --yes"),
-        "{}",
-        refused.stderr
-    );
+    let refused = scan(&env, &["--revoke"]);
+    insta::assert_snapshot!(refused.snapshot(), @"
+    exit code: 2
+    ----- stdout -----
+    ----- stderr -----
+    error: --revoke needs --yes when standard input is not a terminal
+    ");
     assert!(hog.is_live(&live.value));
 
-    let run = scan(dir.path(), &hog, &["--revoke", "--yes", "--color", "never"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("PostHog rolled the personal api key"),
-        "{}",
-        run.stdout
-    );
+    let run = scan(&env, &["--revoke", "--yes", "--color", "never"]);
+    insta::assert_snapshot!(run.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    leak.txt:1:1: critical posthog-personal-api-key phx_...[MASK]
+        live: scopes *, every project
+        revoked in http://127.0.0.1:[PORT]: PostHog rolled the personal api key
+    1 secret found (1 inputs, [SIZE] in [DURATION])
+    ----- stderr -----
+    ");
     assert!(!hog.is_live(&live.value));
-    assert!(!run.stdout.contains(&live.value) && !run.stderr.contains(&live.value));
 }
 
 #[test]
 fn ctrl_c_during_a_revocation_lets_it_finish_and_be_audited_then_stops() {
-    let hog = FakeHog::start();
+    let env = TestEnv::new();
+    let hog = env.posthog();
     let user = hog.add_user(UserSpec::new("ops@acme.test"));
     let first = hog.add_personal_key(user.id, PersonalKeySpec::new("first"));
     let second = hog.add_personal_key(user.id, PersonalKeySpec::new("second"));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("leak.txt"),
-        format!("{}\n{}\n", first.value, second.value),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("hogguard.toml"),
-        "[audit]\npath = 'audit.jsonl'\n",
-    )
-    .unwrap();
+    env.seed(&first.value);
+    env.seed(&second.value);
+    env.write("leak.txt", format!("{}\n{}\n", first.value, second.value));
+    env.write("hogguard.toml", "[audit]\npath = 'audit.jsonl'\n");
     // The first revocation is held at PostHog until the interrupt has been taken.
     let gate = Gate::new();
     hog.inject(Fault::hold(&gate).on_path("/api/revoke_leaked_key"));
 
-    let mut child = support::hogguard(dir.path())
-        .args(["scan", "--revoke", "--yes", "--color", "never", "leak.txt"])
-        .env("POSTHOG_HOST", hog.base_url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hogguard starts");
+    let mut child = env
+        .hogguard(["scan", "--revoke", "--yes", "--color", "never", "leak.txt"])
+        .spawn();
     let (lines, stderr_lines) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -191,7 +190,7 @@ fn ctrl_c_during_a_revocation_lets_it_finish_and_be_audited_then_stops() {
     );
 
     // The revocation that happened is in the log, and the log is whole.
-    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let log = env.read("audit.jsonl");
     let revoked: Vec<serde_json::Value> = log
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
@@ -209,11 +208,12 @@ fn ctrl_c_during_a_revocation_lets_it_finish_and_be_audited_then_stops() {
     assert!(started[0]["seq"].as_u64() < revoked[0]["seq"].as_u64());
     assert_eq!(revoked[0]["resource"], hogguard_secret::mask(&first.value));
     assert_eq!(revoked[0]["result"], "success");
-    let verified = run(support::hogguard(dir.path()).args(["audit", "verify"]), b"");
-    assert_eq!(verified.code, 0, "{}", verified.stderr);
-    for secret in [&first.value, &second.value] {
-        for text in [&stdout, &stderr, &log] {
-            assert!(!text.contains(secret.as_str()));
-        }
+    env.hogguard(["audit", "verify"]).output().assert_code(0);
+    for (what, text) in [
+        ("stdout", &stdout),
+        ("stderr", &stderr),
+        ("audit log", &log),
+    ] {
+        env.assert_no_leak(what, text);
     }
 }

@@ -3,10 +3,13 @@
 mod audit;
 mod check;
 mod cli;
+mod distribution;
 mod init;
 mod keys;
+mod leaks;
 mod live;
 mod rotate;
 mod serve;
+mod settings;
 mod support;
 mod webhook;

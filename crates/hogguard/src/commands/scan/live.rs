@@ -128,7 +128,7 @@ pub(super) fn revoke(
                             revocation.found = Some(report.found);
                             revocation.kind = report.kind;
                         }
-                        Err(e) => revocation.error = Some(e.to_string()),
+                        Err(e) => revocation.error = Some(e.with_causes()),
                     }
                     revocation
                 })
@@ -200,7 +200,7 @@ pub(super) fn describe(verification: &Verification) -> String {
     if let Some(reason) = &verification.reason {
         text.push_str(&format!(" ({reason})"));
     }
-    crate::printer::escape(&text)
+    crate::untrusted::escape(&text)
 }
 
 /// One line for people about a leak report.
@@ -221,5 +221,5 @@ pub(super) fn describe_revocation(revocation: &Revocation) -> String {
         ),
         (None, _) => format!("{place} does not know it"),
     };
-    crate::printer::escape(&text)
+    crate::untrusted::escape(&text)
 }

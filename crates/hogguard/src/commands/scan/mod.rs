@@ -168,7 +168,7 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
         let _ = writeln!(
             text,
             "{}:{}:{}: {colour}{label}{} {} {}",
-            printer::escape(&finding.path),
+            crate::untrusted::escape(&finding.path),
             finding.line,
             finding.column,
             style::RESET,
@@ -197,7 +197,7 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
                 text,
                 "    {}commit {short} by {} on {}{}",
                 style::DIM,
-                printer::escape(finding.author.as_deref().unwrap_or("?")),
+                crate::untrusted::escape(finding.author.as_deref().unwrap_or("?")),
                 finding.date.as_deref().unwrap_or("?"),
                 style::RESET
             );
