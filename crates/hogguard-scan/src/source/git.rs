@@ -9,8 +9,9 @@
 //! [`MAX_OBJECT_BYTES`] is held in memory: a larger blob is inflated as a stream, anything else
 //! that large is skipped with a warning.
 //!
-//! Commits met on the way are kept (id, parents, tree, author), so findings can be attributed
-//! afterwards to the first commit, in topological order, whose tree holds their blob; blobs that
+//! Commits met on the way are kept (id, parents, tree, author), and trees as the short keys of
+//! their entries, so findings can be attributed afterwards to the first commit, in topological
+//! order, whose tree holds their blob, without decoding the trees again; blobs that
 //! no commit holds are reported at their path in the index when it holds them (staged), and
 //! marked unreachable otherwise.
 
@@ -64,6 +65,9 @@ struct Shared {
     /// Blobs, commits and tags already handled: each is scanned once however many packs and
     /// passes meet it.
     seen: Mutex<HashSet<ObjectId>>,
+    /// Every tree met, by key: its id and the keys of its entries, so that findings are placed
+    /// afterwards without decoding any tree a second time.
+    trees: Mutex<TreeMap>,
     found: Mutex<Vec<(Place, Located)>>,
     commits: Mutex<Vec<CommitInfo>>,
     outcome: Mutex<ScanOutcome>,
@@ -107,7 +111,10 @@ struct ObjectHandler<'a> {
 
 impl ObjectHandler<'_> {
     fn handle(&mut self, kind: Kind, data: &[u8], id: ObjectId) {
-        if kind == Kind::Tree || !self.shared.first_time(id) {
+        if kind == Kind::Tree {
+            return self.keep_tree(data, id);
+        }
+        if !self.shared.first_time(id) {
             return;
         }
         match kind {
@@ -192,6 +199,20 @@ impl ObjectHandler<'_> {
                 .shared
                 .warn(Warning::unread(id.to_string(), "could not be inflated").because(e)),
         }
+    }
+
+    /// Keeps the keys of a tree's entries (a few bytes each), for placing findings later.
+    fn keep_tree(&mut self, data: &[u8], id: ObjectId) {
+        let entries: Box<[u64]> = gix::objs::TreeRefIter::from_bytes(data, self.hash_kind)
+            .filter_map(Result::ok)
+            .filter(|entry| entry.mode.is_tree() || entry.mode.is_blob())
+            .map(|entry| entry_key(entry.oid, entry.mode.is_tree()))
+            .collect();
+        self.shared
+            .trees
+            .lock()
+            .expect("no panics under the lock")
+            .insert(key(&id), (id, entries));
     }
 
     fn keep_commit(&mut self, data: &[u8], id: ObjectId) {
@@ -310,6 +331,7 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error>
         found,
         commits,
         outcome,
+        trees,
         ..
     } = shared;
     let mut outcome = outcome.into_inner().expect("no thread panicked");
@@ -325,7 +347,8 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error>
             _ => None,
         })
         .collect();
-    let introduced = first_introductions(&repo, &commits, &targets, &mut outcome.warnings);
+    let trees = trees.into_inner().expect("no thread panicked");
+    let introduced = first_introductions(&repo, &commits, &targets, &trees, &mut outcome.warnings);
     let staged = staged_paths(&repo, &targets, &introduced);
     outcome.findings = attribute(scanner, found, &commits, &introduced, &staged);
     Ok(outcome)
@@ -612,53 +635,87 @@ fn topological(mut commits: Vec<CommitInfo>) -> Vec<CommitInfo> {
         .collect()
 }
 
+/// Trees by [`key`]: the full id and the [`entry_key`]s of the entries.
+type TreeMap = HashMap<u64, (ObjectId, Box<[u64]>)>;
+
+/// The top bit of an [`entry_key`], set for trees.
+const TREE_BIT: u64 = 1 << 63;
+
+/// 63 bits of an object id: enough to tell apart the objects of one store (a collision is
+/// caught when the path is read from the real trees).
+fn key(id: &gix::oid) -> u64 {
+    let bytes = id.as_bytes();
+    u64::from_be_bytes(
+        bytes[..8]
+            .try_into()
+            .expect("ids are longer than eight bytes"),
+    ) >> 1
+}
+
+/// The key of a tree entry, with [`TREE_BIT`] set for trees.
+fn entry_key(id: &gix::oid, is_tree: bool) -> u64 {
+    key(id) | if is_tree { TREE_BIT } else { 0 }
+}
+
 /// Where a blob first appeared: the index of the commit in topological order and the path.
 type Introductions = HashMap<ObjectId, (usize, String)>;
 
 /// For each target blob, the first commit in topological order whose tree holds it and its
-/// path there. Each tree is read once: a tree seen in an earlier commit has already given its
-/// blobs their first commit.
+/// path there. Trees come from the map the traversal filled, each visited once: a tree seen
+/// in an earlier commit has already given its blobs their first commit. Only the trees on
+/// the path to a found blob are decoded again, for the names.
 fn first_introductions(
     repo: &gix::Repository,
     commits: &[CommitInfo],
     targets: &HashSet<ObjectId>,
+    trees: &TreeMap,
     warnings: &mut Vec<Warning>,
 ) -> Introductions {
     let mut introduced = Introductions::new();
-    let mut visited_trees = HashSet::new();
-    let hash_kind = repo.object_hash();
     if targets.is_empty() {
         return introduced;
     }
+    let mut wanted: HashMap<u64, Vec<ObjectId>> = HashMap::new();
+    for target in targets {
+        wanted
+            .entry(entry_key(target, false))
+            .or_default()
+            .push(*target);
+    }
+    // The tree through which each tree was first reached, for the path back to its root.
+    let mut parent: HashMap<u64, Option<u64>> = HashMap::new();
     'commits: for (index, commit) in commits.iter().enumerate() {
-        let mut stack = vec![(commit.tree, String::new())];
-        while let Some((tree_id, prefix)) = stack.pop() {
-            if !visited_trees.insert(tree_id) {
+        let root = key(&commit.tree);
+        if parent.contains_key(&root) {
+            continue;
+        }
+        parent.insert(root, None);
+        let mut stack = vec![root];
+        while let Some(tree) = stack.pop() {
+            let Some((tree_id, entries)) = trees.get(&tree) else {
+                // The first 63 bits of its id, shown as the id's first hex digits.
+                warnings.push(Warning::note(
+                    format!("{:016x}", tree << 1),
+                    "tree could not be read",
+                ));
                 continue;
-            }
-            let tree = match repo.find_object(tree_id) {
-                Ok(tree) => tree,
-                Err(e) => {
-                    warnings.push(
-                        Warning::note(tree_id.to_string(), "tree could not be read").because(e),
-                    );
-                    continue;
-                }
             };
-            for entry in
-                gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind).filter_map(Result::ok)
-            {
-                let path = if prefix.is_empty() {
-                    entry.filename.to_string()
-                } else {
-                    format!("{prefix}/{}", entry.filename)
-                };
-                if entry.mode.is_tree() {
-                    stack.push((entry.oid.to_owned(), path));
-                } else if entry.mode.is_blob() && targets.contains(entry.oid) {
-                    introduced
-                        .entry(entry.oid.to_owned())
-                        .or_insert((index, path));
+            for &entry in entries.iter() {
+                if entry & TREE_BIT != 0 {
+                    let child = entry & !TREE_BIT;
+                    if let std::collections::hash_map::Entry::Vacant(slot) = parent.entry(child) {
+                        slot.insert(Some(tree));
+                        stack.push(child);
+                    }
+                } else if let Some(blobs) = wanted.get(&entry) {
+                    for blob in blobs {
+                        if introduced.contains_key(blob) {
+                            continue;
+                        }
+                        if let Some(path) = path_to(repo, *tree_id, *blob, tree, &parent, trees) {
+                            introduced.insert(*blob, (index, path));
+                        }
+                    }
                 }
             }
             if introduced.len() == targets.len() {
@@ -667,6 +724,39 @@ fn first_introductions(
         }
     }
     introduced
+}
+
+/// The path of `blob` in the tree `holder` (keyed `holder_key`), through the trees that first
+/// reached it, read from the object store; `None` if the trees do not hold it after all.
+fn path_to(
+    repo: &gix::Repository,
+    holder: ObjectId,
+    blob: ObjectId,
+    holder_key: u64,
+    parent: &HashMap<u64, Option<u64>>,
+    trees: &TreeMap,
+) -> Option<String> {
+    let mut chain = vec![(holder_key, holder)];
+    let mut at = holder_key;
+    while let Some(Some(up)) = parent.get(&at) {
+        chain.push((*up, trees.get(up)?.0));
+        at = *up;
+    }
+    chain.reverse();
+    let hash_kind = repo.object_hash();
+    let mut names = Vec::new();
+    for (depth, (_, tree_id)) in chain.iter().enumerate() {
+        let tree = repo.find_object(*tree_id).ok()?;
+        let next = chain.get(depth + 1).map(|(_, id)| *id);
+        let entry = gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind)
+            .filter_map(Result::ok)
+            .find(|entry| match next {
+                Some(subtree) => entry.mode.is_tree() && entry.oid == subtree.as_ref(),
+                None => entry.mode.is_blob() && entry.oid == blob.as_ref(),
+            })?;
+        names.push(entry.filename.to_string());
+    }
+    Some(names.join("/"))
 }
 
 /// The index path of each target blob that no commit holds but the index does.
