@@ -58,12 +58,12 @@ pub struct GatewayConfig {
     pub secrets: Vec<WebhookSecret>,
     /// How far a signed timestamp may lie from "now", in either direction (whole seconds).
     pub tolerance: Duration,
-    /// How deliveries accepted once are refused afterwards.
+    /// How deliveries the upstream took are refused afterwards.
     pub replay: ReplayProtection,
-    /// Most unexpired deliveries the replay store (memory or file) holds. When it is full of
-    /// deliveries still inside their replay window, new verified deliveries are answered `503`
-    /// with `Retry-After: 1` rather than forgetting one; size it for the peak delivery rate times
-    /// twice the tolerance.
+    /// Most deliveries the replay store (memory or file) holds, being forwarded or taken and
+    /// still inside their replay window. When it is full, new verified deliveries are answered
+    /// `503` with `Retry-After: 1` rather than forgetting one; size it for the peak delivery
+    /// rate times twice the tolerance.
     pub replay_capacity: usize,
     /// Largest request body accepted, in bytes; larger ones are answered `413`.
     pub body_limit: usize,
@@ -163,10 +163,7 @@ impl GatewayConfig {
             }
             ReplayProtection::File(path) => {
                 let store = FileReplayStore::open_with(path, self.replay_capacity, &SystemClock)
-                    .map_err(|source| GatewayError::ReplayStore {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    .map_err(GatewayError::ReplayStore)?;
                 verifier.with_replay_store(store)
             }
             ReplayProtection::Disabled => verifier,
@@ -211,16 +208,18 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// enough to see what a burst is, too few for a flood to fill the disk or slow the gateway.
 pub const DEFAULT_REJECTION_LOG_LIMIT: u32 = 20;
 
-/// How the gateway refuses a delivery it has already accepted (Standard Webhooks and Stripe;
-/// GitHub and hex deliveries sign no timestamp, so no store can protect them).
+/// How the gateway refuses a delivery the upstream already took.
+///
+/// Deliveries are remembered for twice the tolerance after they were taken; GitHub and hex
+/// deliveries, which sign no time, only for that window (see [`hogguard_webhook::replay`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ReplayProtection {
-    /// Remember accepted deliveries in memory; a restart forgets them, reopening the replay
-    /// window for up to twice the tolerance.
+    /// Remember taken deliveries in memory; a restart forgets them, reopening the replay window
+    /// for up to twice the tolerance.
     #[default]
     Memory,
-    /// Remember them in this file too (one `fsync` per accepted delivery), so a restart does not
-    /// reopen the window. The file is locked: one gateway per file.
+    /// Remember them in this file too (one `fsync` per delivery taken; created private), so a
+    /// restart does not reopen the window. The file is locked: one gateway per file.
     File(PathBuf),
     /// Remember nothing, so a captured delivery can be replayed within the tolerance. Only for
     /// benchmarks and for upstreams that deduplicate deliveries themselves.

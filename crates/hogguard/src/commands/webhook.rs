@@ -38,10 +38,11 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
         .iter()
         .map(|var| secret_from_env(var))
         .collect::<Result<Vec<_>>>()?;
+    // The URL itself is not repeated: it may carry credentials.
     let upstream = args
         .forward
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--forward {}: {e}", args.forward))?;
+        .parse::<hogguard_gateway::Upstream>()
+        .context("--forward is not a usable upstream URL")?;
     let mut gateway = GatewayConfig::new(args.listen, upstream, scheme(&args.scheme), secrets);
     gateway.tolerance = Duration::from_secs(args.tolerance);
     gateway.replay = match (&args.replay_store, args.no_replay) {
@@ -58,13 +59,9 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
     gateway.max_concurrent_requests = args.max_requests;
     gateway.max_connections = args.max_connections;
     gateway.rejection_log_limit = args.rejection_log_limit;
+    announce_replay_window(&gateway, printer);
     let stats = hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
-        GatewayError::Secret { index, source } => {
-            anyhow::anyhow!(
-                "the secret in {} is not usable: {source}",
-                args.secret_env[index]
-            )
-        }
+        GatewayError::Secret { index, source } => unusable_secret(source, &args.secret_env[index]),
         other => anyhow::Error::new(other),
     })?;
     // The gateway summarises its run in the audit log: what it let through and why it refused.
@@ -91,6 +88,24 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
     Ok(Status::Clean)
 }
 
+/// Warns when the gateway cannot refuse every replay: its protection is off, or the scheme
+/// signs no time, so a delivery is remembered only for a window.
+fn announce_replay_window(gateway: &GatewayConfig, printer: &Printer) {
+    if gateway.replay == ReplayProtection::Disabled {
+        printer.warning(
+            "replay protection is off (--no-replay): every copy of a delivery is forwarded",
+        );
+    } else if !gateway.scheme.has_signed_timestamp() {
+        printer.warning(&format!(
+            "scheme {} signs no time or id: each delivery is remembered by its body for {} s \
+             (twice --tolerance) and refused as a replay within that time; a copy sent later is \
+             forwarded again",
+            gateway.scheme.name(),
+            gateway.tolerance.as_secs().saturating_mul(2)
+        ));
+    }
+}
+
 fn scheme(args: &SchemeArgs) -> Scheme {
     match args.scheme {
         SchemeName::Standard => Scheme::Standard,
@@ -98,6 +113,11 @@ fn scheme(args: &SchemeArgs) -> Scheme {
         SchemeName::Github => Scheme::GitHub,
         SchemeName::Stripe => Scheme::Stripe,
     }
+}
+
+/// The error for a secret in `var` that the scheme cannot use.
+fn unusable_secret(err: hogguard_webhook::SecretError, var: &str) -> anyhow::Error {
+    anyhow::Error::new(err).context(format!("the secret in {var} is not usable"))
 }
 
 /// The secret held by environment variable `var`.
@@ -135,9 +155,7 @@ fn sign(args: &SignArgs, printer: &Printer) -> Result<Status> {
     let secret = secret_from_env(&args.secret_env)?;
     let body = read_body(&args.body)?;
     let timestamp = args.timestamp.unwrap_or_else(unix_now);
-    let invalid = |e: hogguard_webhook::SecretError| {
-        anyhow::anyhow!("the secret in {} is not usable: {e}", args.secret_env)
-    };
+    let invalid = |e| unusable_secret(e, &args.secret_env);
     let headers: Vec<(String, String)> = match scheme(&args.scheme) {
         Scheme::Standard => {
             let id = match &args.id {
@@ -147,7 +165,8 @@ fn sign(args: &SignArgs, printer: &Printer) -> Result<Status> {
             let signature =
                 standard::sign(&secret, &id, timestamp, &body).map_err(|e| match e {
                     standard::SignError::Secret(e) => invalid(e),
-                    other => anyhow::anyhow!("--id {id:?}: {other}"),
+                    other => anyhow::Error::new(other)
+                        .context(format!("--id {id:?} is not a usable message id")),
                 })?;
             vec![
                 (standard::ID_HEADER.to_owned(), id),
@@ -198,11 +217,8 @@ fn verify(args: &VerifyArgs, printer: &Printer) -> Result<Status> {
     let body = read_body(&args.body)?;
     let mut verifier = Verifier::new(scheme(&args.scheme), &secrets)
         .map_err(|e| match e {
-            BuildError::Secret(e) => anyhow::anyhow!(
-                "a secret in {} is not usable: {e}",
-                args.secret_env.join(",")
-            ),
-            other => anyhow::anyhow!("--signature-header: {other}"),
+            BuildError::Secret(e) => unusable_secret(e, &args.secret_env.join(" or ")),
+            other => anyhow::Error::new(other).context("--signature-header is not usable"),
         })?
         .with_tolerance(Duration::from_secs(args.tolerance));
     if let Some(now) = args.now {
