@@ -49,7 +49,7 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
 
     for warning in &outcome.warnings {
         // The warning says where and what; its source says why, each once.
-        printer.warning(&format!("{:#}", anyhow::Error::new(warning.clone())));
+        printer.warning_from(&anyhow::Error::new(warning.clone()));
     }
     if outcome.inputs == 0 && !outcome.is_complete() {
         bail!("nothing could be scanned");
