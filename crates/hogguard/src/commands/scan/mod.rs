@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::printer::{self, Printer, style};
 
 mod live;
-use crate::{Status, fsutil, interrupt};
+use crate::{Status, interrupt};
 
 pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
     let options = ScanOptions {
@@ -58,7 +58,11 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
 
     if let Some(path) = &args.write_baseline {
         let written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
-        fsutil::write_atomic(path, written.to_json().as_bytes())?;
+        hogguard_fs::replace(
+            path,
+            written.to_json().as_bytes(),
+            hogguard_fs::DEFAULT_FILE_MODE,
+        )?;
         printer.note(&format!(
             "wrote {} accepted secrets to {}",
             written.findings.len(),
@@ -105,7 +109,11 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         }
     };
     match &args.output {
-        Some(path) => fsutil::write_atomic(path, printer::strip_styles(&text).as_bytes())?,
+        Some(path) => hogguard_fs::replace(
+            path,
+            printer::strip_styles(&text).as_bytes(),
+            hogguard_fs::DEFAULT_FILE_MODE,
+        )?,
         None => printer.out(&text)?,
     }
     if interrupt::requested() {
