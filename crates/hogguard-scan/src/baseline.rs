@@ -10,6 +10,23 @@ use crate::{Error, Finding};
 
 /// The current baseline file format.
 const VERSION: u32 = 1;
+/// The largest baseline file read: far beyond any real one (a few hundred bytes per secret).
+const MAX_BASELINE_BYTES: u64 = 64 << 20;
+
+/// What is wrong with a baseline document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BaselineError {
+    /// It is not the JSON of a baseline.
+    #[error("it is not a baseline document")]
+    Syntax(#[source] serde_json::Error),
+    /// Its format version is not one this hogguard reads.
+    #[error("version {0} is not supported (expected {VERSION})")]
+    Version(u32),
+    /// A key of `findings` is not a fingerprint (a raw secret, say).
+    #[error("`{0}` is not a fingerprint (64 lowercase hex digits)")]
+    NotAFingerprint(String),
+}
 
 /// A set of accepted findings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,31 +70,25 @@ impl Baseline {
         baseline
     }
 
-    /// Reads a baseline file.
+    /// Reads a baseline file, which must be a regular file of reasonable size.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let bytes = hogguard_fs::read_regular(path, MAX_BASELINE_BYTES)
+            .map_err(|source| Error::BaselineFile { source })?;
+        Self::parse(&bytes).map_err(|source| Error::Baseline {
             path: path.to_owned(),
             source,
-        })?;
-        Self::parse(&text).map_err(|message| Error::Baseline {
-            path: path.to_owned(),
-            message,
         })
     }
 
     /// Parses a baseline document.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let baseline: Baseline = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &[u8]) -> Result<Self, BaselineError> {
+        let baseline: Baseline = serde_json::from_slice(text).map_err(BaselineError::Syntax)?;
         if baseline.version != VERSION {
-            return Err(format!(
-                "version {} is not supported (expected {VERSION})",
-                baseline.version
-            ));
+            return Err(BaselineError::Version(baseline.version));
         }
         if let Some(bad) = baseline.findings.keys().find(|k| !is_fingerprint(k)) {
-            return Err(format!(
-                "`{bad}` is not a fingerprint (64 lowercase hex digits)"
-            ));
+            // A raw secret pasted here must not be echoed back whole.
+            return Err(BaselineError::NotAFingerprint(hogguard_secret::mask(bad)));
         }
         Ok(baseline)
     }
@@ -108,19 +119,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_documents() {
-        assert!(Baseline::parse("").is_err());
-        assert!(
-            Baseline::parse(r#"{"version":2,"findings":{}}"#)
-                .unwrap_err()
-                .contains("version 2")
-        );
-        assert!(
-            Baseline::parse(
-                r#"{"version":1,"findings":{"phx_raw":{"rule":"r","masked":"m","path":"p"}}}"#
-            )
-            .unwrap_err()
-            .contains("not a fingerprint")
-        );
-        assert!(Baseline::parse(r#"{"version":1,"findings":{}}"#).is_ok());
+        assert!(matches!(
+            Baseline::parse(b""),
+            Err(BaselineError::Syntax(_))
+        ));
+        assert!(matches!(
+            Baseline::parse(br#"{"version":2,"findings":{}}"#),
+            Err(BaselineError::Version(2))
+        ));
+        let bad = Baseline::parse(
+            br#"{"version":1,"findings":{"phx_raw":{"rule":"r","masked":"m","path":"p"}}}"#,
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("not a fingerprint"), "{bad}");
+        assert!(Baseline::parse(br#"{"version":1,"findings":{}}"#).is_ok());
     }
 }

@@ -529,7 +529,8 @@ Examples:
 /// Arguments of `hogguard scan`.
 #[derive(Debug, Args)]
 pub(crate) struct ScanArgs {
-    /// Files and directories to scan; `-` reads standard input [default: .]
+    /// Files and directories to scan; `-` reads standard input, and pipes, FIFOs and
+    /// `<(command)` are read as streams [default: .]
     #[arg(value_name = "PATH", conflicts_with_all = ["git", "staged"])]
     pub(crate) paths: Vec<PathBuf>,
     /// Scan every blob of the repository's object store (all refs, reflogs, stashes and
@@ -557,8 +558,8 @@ pub(crate) struct ScanArgs {
     /// Also scan files that look binary
     #[arg(long)]
     pub(crate) binary: bool,
-    /// Worker threads [default: number of CPUs]
-    #[arg(long, value_name = "N")]
+    /// Worker threads, 1 to 256 [default: number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=hogguard_scan::MAX_THREADS as u64))]
     pub(crate) threads: Option<usize>,
     /// Ask PostHog whether each found personal key, OAuth token and secret key is live, and
     /// what it can reach (both cloud regions; POSTHOG_HOST or [posthog] host for self-hosted)

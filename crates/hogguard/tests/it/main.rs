@@ -2,13 +2,13 @@
 
 mod audit;
 mod check;
-mod cli;
 mod distribution;
 mod init;
 mod keys;
 mod leaks;
 mod live;
 mod rotate;
+mod scan;
 mod serve;
 mod settings;
 mod support;

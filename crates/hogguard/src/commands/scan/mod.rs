@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::printer::{self, Printer, style};
 
 mod live;
-use crate::{Status, fsutil, interrupt};
+use crate::{Status, interrupt};
 
 pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
     let options = ScanOptions {
@@ -48,20 +48,29 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     let elapsed = started.elapsed();
 
     for warning in &outcome.warnings {
-        printer.warning(&format!("{}: {}", warning.path, warning.message));
+        // The warning says where and what; its source says why, each once.
+        printer.warning_from(&anyhow::Error::new(warning.clone()));
     }
-    if outcome.inputs == 0 && !outcome.warnings.is_empty() {
+    if outcome.inputs == 0 && !outcome.is_complete() {
         bail!("nothing could be scanned");
     }
+    let unread = outcome.warnings.iter().filter(|w| w.incomplete).count();
 
     if let Some(path) = &args.write_baseline {
         let written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
-        fsutil::write_atomic(path, written.to_json().as_bytes())?;
+        hogguard_fs::replace(
+            path,
+            written.to_json().as_bytes(),
+            hogguard_fs::DEFAULT_FILE_MODE,
+        )?;
         printer.note(&format!(
             "wrote {} accepted secrets to {}",
             written.findings.len(),
             path.display()
         ));
+        if unread > 0 {
+            bail!(incomplete(unread));
+        }
         return Ok(Status::Clean);
     }
 
@@ -100,18 +109,34 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         }
     };
     match &args.output {
-        Some(path) => fsutil::write_atomic(path, printer::strip_styles(&text).as_bytes())?,
+        Some(path) => hogguard_fs::replace(
+            path,
+            printer::strip_styles(&text).as_bytes(),
+            hogguard_fs::DEFAULT_FILE_MODE,
+        )?,
         None => printer.out(&text)?,
     }
     if interrupt::requested() {
         printer.warning("interrupted: the report above shows what was verified and revoked");
         return Ok(Status::Interrupted);
     }
-    Ok(if summary.secrets > 0 {
-        Status::Findings
+    // Secrets fail the scan whatever else happened; without them, a scan that left content
+    // unread is no pass.
+    if summary.secrets > 0 {
+        Ok(Status::Findings)
+    } else if unread > 0 {
+        bail!(incomplete(unread))
     } else {
-        Status::Clean
-    })
+        Ok(Status::Clean)
+    }
+}
+
+/// The error of a scan that found no secret but could not read everything.
+fn incomplete(unread: usize) -> String {
+    format!(
+        "the scan is incomplete: {unread} input{} could not be read (see the warnings above)",
+        if unread == 1 { "" } else { "s" }
+    )
 }
 
 fn scan(scanner: &Scanner, args: &ScanArgs) -> Result<ScanOutcome> {
@@ -158,6 +183,16 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
             finding.rule,
             finding.masked,
         );
+        if finding.repeats > 0 {
+            let _ = writeln!(
+                text,
+                "    {}and {} more time{} in this input{}",
+                style::DIM,
+                finding.repeats,
+                if finding.repeats == 1 { "" } else { "s" },
+                style::RESET
+            );
+        }
         if let Some(verification) = &finding.verification {
             let _ = writeln!(text, "    {}", live::describe(verification));
         }
@@ -172,6 +207,13 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
                 style::DIM,
                 crate::untrusted::escape(finding.author.as_deref().unwrap_or("?")),
                 finding.date.as_deref().unwrap_or("?"),
+                style::RESET
+            );
+        } else if finding.staged {
+            let _ = writeln!(
+                text,
+                "    {}staged in the index, in no commit yet{}",
+                style::DIM,
                 style::RESET
             );
         } else if finding.unreachable {
