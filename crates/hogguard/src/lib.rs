@@ -10,7 +10,6 @@ mod cli;
 mod commands;
 mod config;
 mod environments;
-mod fsutil;
 mod interrupt;
 mod policy;
 mod printer;
