@@ -318,6 +318,13 @@ fn reports_can_go_to_a_file() {
         .output();
     assert_eq!((run.code, run.stdout.as_str()), (1, ""));
     assert!(env.read("out.sarif").contains("\"2.1.0\""));
+    // The verdict still reaches the terminal (issue 12 point 8).
+    insta::assert_snapshot!(run.snapshot(), @"
+    exit code: 1
+    ----- stdout -----
+    ----- stderr -----
+    1 secret found, 1 public project key listed (2 inputs, [SIZE] in [DURATION]); report written to out.sarif
+    ");
 }
 
 #[test]

@@ -109,11 +109,19 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         }
     };
     match &args.output {
-        Some(path) => hogguard_fs::replace(
-            path,
-            printer::strip_styles(&text).as_bytes(),
-            hogguard_fs::DEFAULT_FILE_MODE,
-        )?,
+        Some(path) => {
+            hogguard_fs::replace(
+                path,
+                printer::strip_styles(&text).as_bytes(),
+                hogguard_fs::DEFAULT_FILE_MODE,
+            )?;
+            // The report went to a file; the person at the terminal still sees the verdict.
+            printer.note(&format!(
+                "{}; report written to {}",
+                printer::strip_styles(&summary_line(&summary, elapsed.as_secs_f64())),
+                path.display()
+            ));
+        }
         None => printer.out(&text)?,
     }
     if interrupt::requested() {
@@ -226,29 +234,39 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
         }
     }
     if !quiet {
-        let public = summary.findings - summary.secrets;
-        let verdict = match summary.secrets {
-            0 => format!("{}no secrets found{}", style::GREEN, style::RESET),
-            1 => format!("{}1 secret found{}", style::BOLD_RED, style::RESET),
-            n => format!("{}{n} secrets found{}", style::BOLD_RED, style::RESET),
-        };
-        let _ = write!(text, "{verdict}");
-        if public > 0 {
-            let _ = write!(
-                text,
-                ", {public} public project key{} listed",
-                if public == 1 { "" } else { "s" }
-            );
-        }
-        if summary.suppressed > 0 {
-            let _ = write!(text, ", {} suppressed by the baseline", summary.suppressed);
-        }
-        let _ = writeln!(
+        text.push_str(&summary_line(summary, seconds));
+        text.push('\n');
+    }
+    text
+}
+
+/// `1 secret found, 2 public project keys listed (12 inputs, 3.4 KiB in 0.01s)`.
+fn summary_line(summary: &Summary, seconds: f64) -> String {
+    let public = summary.findings - summary.secrets;
+    let mut text = match summary.secrets {
+        0 => format!("{}no secrets found{}", style::GREEN, style::RESET),
+        1 => format!("{}1 secret found{}", style::BOLD_RED, style::RESET),
+        n => format!("{}{n} secrets found{}", style::BOLD_RED, style::RESET),
+    };
+    if public > 0 {
+        let _ = write!(
             text,
-            " ({} inputs, {} in {seconds:.2}s)",
-            summary.inputs,
-            printer::bytes(summary.bytes)
+            ", {}",
+            printer::plural(
+                public,
+                "public project key listed",
+                "public project keys listed"
+            )
         );
     }
+    if summary.suppressed > 0 {
+        let _ = write!(text, ", {} suppressed by the baseline", summary.suppressed);
+    }
+    let _ = write!(
+        text,
+        " ({} inputs, {} in {seconds:.2}s)",
+        summary.inputs,
+        printer::bytes(summary.bytes)
+    );
     text
 }
