@@ -165,19 +165,25 @@ fn name_bounds(window: &[u8], at: usize) -> (usize, usize) {
     (start, end)
 }
 
-/// Quote marks, raw and as JSON, URL, C and HTML escapes write them.
-const QUOTES: &[&[u8]] = &[
+/// Quote marks as JSON, URL, C and HTML escapes write them.
+const ESCAPED_QUOTES: &[&[u8]] = &[
     b"\\\"", b"\\'", b"\\u0022", b"\\u0027", b"\\x22", b"\\x27", b"%22", b"%27", b"&quot;",
-    b"&#34;", b"\"", b"'", b"`",
+    b"&#34;",
 ];
 
-/// The quote mark at `at`, if one starts there.
+/// The quote mark at `at`, raw or escaped, if one starts there.
+#[inline]
 fn quote_at(window: &[u8], at: usize) -> Option<&'static [u8]> {
-    let rest = &window[at..];
-    QUOTES
-        .iter()
-        .copied()
-        .find(|quote| rest.len() >= quote.len() && rest[..quote.len()].eq_ignore_ascii_case(quote))
+    let rest = window.get(at..)?;
+    match rest.first()? {
+        b'"' => Some(b"\""),
+        b'\'' => Some(b"'"),
+        b'`' => Some(b"`"),
+        b'\\' | b'%' | b'&' => ESCAPED_QUOTES.iter().copied().find(|quote| {
+            rest.len() >= quote.len() && rest[..quote.len()].eq_ignore_ascii_case(quote)
+        }),
+        _ => None,
+    }
 }
 
 /// Assignment operators, raw and URL-encoded; the second item says whether it is one.
@@ -211,6 +217,9 @@ fn skip_space(window: &[u8], mut at: usize, end: usize) -> usize {
 /// After a name: past a closing quote and blanks, the length of an assignment operator.
 fn operator_at(window: &[u8], at: usize, end: usize) -> Option<usize> {
     let rest = window.get(at..end)?;
+    if !matches!(rest.first(), Some(b'=' | b':' | b'?' | b'|' | b'%')) {
+        return None;
+    }
     for &(operator, assigns) in OPERATORS {
         if rest.len() >= operator.len() && rest[..operator.len()].eq_ignore_ascii_case(operator) {
             return assigns.then_some(operator.len());
@@ -228,11 +237,16 @@ fn value_at(window: &[u8], at: usize, end: usize) -> Option<(usize, usize)> {
     }
     if let Some(quote) = quote_at(window, at) {
         let start = at + quote.len();
-        let limit = (start + MAX_ASSIGNED_LEN + 1).min(end);
+        let limit = (start + MAX_ASSIGNED_LEN + 1).min(end).max(start);
         let mut i = start;
-        while i < limit && !matches!(window[i], b'\n' | b'\r') {
-            if window[i..].starts_with(quote) {
+        // The closing quote, on the same line.
+        while let Some(found) = memchr::memchr3(quote[0], b'\n', b'\r', &window[i..limit]) {
+            i += found;
+            if window[i] == quote[0] && window[i..].starts_with(quote) {
                 return Some((start, i));
+            }
+            if window[i] != quote[0] {
+                return None;
             }
             i += 1;
         }
@@ -340,9 +354,7 @@ pub(crate) fn find_at_name(
     // tell them from the rest by what follows the name, before reading the name whole.
     let (name_end, last_segment) = name_end_from(window, at);
     let mut next = name_end;
-    if window.get(next).is_some_and(|b| b"\"'`\\%&".contains(b))
-        && let Some(quote) = quote_at(window, next)
-    {
+    if let Some(quote) = quote_at(window, next) {
         next += quote.len();
     }
     next = skip_blanks(window, next, (next + 64).min(window.len()));
@@ -384,22 +396,21 @@ fn name_end_from(window: &[u8], at: usize) -> (usize, &[u8]) {
     // The spelling itself is seven name bytes.
     let mut end = (at + 7).min(ceiling);
     let mut segment = at;
-    while end < ceiling {
-        match window[end] {
-            b'.' => segment = end + 1,
-            b':' if window.get(end + 1) == Some(&b':') => {
-                end += 1;
-                segment = end + 1;
-            }
-            b if is_name_byte(b) => {}
-            _ => break,
+    loop {
+        end += window[end..ceiling]
+            .iter()
+            .position(|&b| b == b'.' || !is_name_byte(b))
+            .unwrap_or(ceiling - end);
+        if end < ceiling && window[end] == b'.' {
+            end += 1;
+        } else if end + 1 < ceiling && window[end] == b':' && window[end + 1] == b':' {
+            end += 2;
+        } else {
+            break;
         }
-        end += 1;
+        segment = end;
     }
-    (
-        end.min(ceiling),
-        &window[segment.min(end)..end.min(ceiling)],
-    )
+    (end, &window[segment..end])
 }
 
 /// Whether a call's first positional argument is the project key: SDK constructors and init

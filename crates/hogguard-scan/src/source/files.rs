@@ -91,7 +91,8 @@ fn scan_one(
 /// How a path is shown: as given, without a leading `./`.
 fn display_path(path: &Path) -> String {
     let shown = path.strip_prefix(".").unwrap_or(path);
-    shown.display().to_string()
+    // As `display()` shows it, without the formatting machinery: this runs for every file.
+    shown.to_string_lossy().into_owned()
 }
 
 pub(crate) fn scan(scanner: &Scanner, paths: &[PathBuf]) -> Result<ScanOutcome, Error> {
