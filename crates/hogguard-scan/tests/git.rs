@@ -334,3 +334,59 @@ fn a_staged_blob_is_reported_at_its_index_path() {
     assert!(f.staged && !f.unreachable, "{f:?}");
     assert_eq!(f.commit, None);
 }
+
+#[test]
+fn large_files_and_their_deltas_are_read_beside_the_rest() {
+    let repo = TempRepo::new();
+    // Two versions of a file of over a megabyte, which the pack stores as a base and a delta
+    // (decoded by a traversal of their own), beside small files (decoded by the other).
+    let lines: String = (0..45_000u32)
+        .map(|i| format!("{i:06} {:08x} event row\n", i.wrapping_mul(2_654_435_761)))
+        .collect();
+    let first = keys::current(Prefix::Personal);
+    let second = keys::current(Prefix::Secret);
+    let small = keys::current(Prefix::OAuthAccess);
+    repo.write("fixtures/events.log", format!("{lines}K={first}\n"));
+    repo.write("small.env", format!("TOKEN={small}\n"));
+    let added = repo.commit_all("fixture", "2024-01-01T00:00:00+00:00");
+    repo.write(
+        "fixtures/events.log",
+        format!("{lines}K={first}\nNEXT={second}\n"),
+    );
+    let appended = repo.commit_all("append", "2024-02-01T00:00:00+00:00");
+    repo.git(&["gc", "-q"]);
+    let (pack, _) = pack_offsets(&repo);
+    let listing = repo.git(&["verify-pack", "-v", pack.to_str().unwrap()]);
+    // id, type, size, size in pack, offset[, depth, base]: a delta against a large blob.
+    let rows: Vec<Vec<&str>> = listing
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    let large_delta = rows.iter().any(|delta| {
+        delta.len() == 7
+            && rows.iter().any(|base| {
+                base.len() >= 5
+                    && base[0] == delta[6]
+                    && base[1] == "blob"
+                    && base[2].parse::<u64>().unwrap() > 1 << 20
+            })
+    });
+    assert!(large_delta, "{listing}");
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    assert!(outcome.is_complete(), "{:?}", outcome.warnings);
+    let by_mask: HashMap<String, _> = outcome
+        .findings
+        .iter()
+        .map(|f| (f.masked.clone(), f))
+        .collect();
+    assert_eq!(outcome.findings.len(), 3, "{:#?}", outcome.findings);
+    let f = by_mask[&hogguard_secret::mask(&first)];
+    assert_eq!((f.path.as_str(), f.line), ("fixtures/events.log", 45_001));
+    assert_eq!(f.commit.as_deref(), Some(added.as_str()));
+    let f = by_mask[&hogguard_secret::mask(&second)];
+    assert_eq!(f.commit.as_deref(), Some(appended.as_str()));
+    assert_eq!(f.line, 45_002);
+    let f = by_mask[&hogguard_secret::mask(&small)];
+    assert_eq!(f.path, "small.env");
+}

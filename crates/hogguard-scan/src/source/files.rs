@@ -91,8 +91,12 @@ fn scan_one(
 /// How a path is shown: as given, without a leading `./`.
 fn display_path(path: &Path) -> String {
     let shown = path.strip_prefix(".").unwrap_or(path);
-    // As `display()` shows it, without the formatting machinery: this runs for every file.
-    shown.to_string_lossy().into_owned()
+    // As `display()` shows it, without the formatting machinery: this runs for every file,
+    // and nearly every path is UTF-8, which `to_str` checks fastest.
+    match shown.to_str() {
+        Some(utf8) => utf8.to_owned(),
+        None => shown.to_string_lossy().into_owned(),
+    }
 }
 
 pub(crate) fn scan(scanner: &Scanner, paths: &[PathBuf]) -> Result<ScanOutcome, Error> {

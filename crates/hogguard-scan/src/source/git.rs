@@ -3,7 +3,9 @@
 //! objects are covered; commit and tag messages too.
 //!
 //! Packs are decoded in pack order with gitoxide's delta-tree traversal, which resolves each
-//! delta base once instead of once per object that depends on it. That traversal stops at the
+//! delta base once instead of once per object that depends on it. The delta trees of files of a
+//! megabyte or more are traversed apart, by one thread, beside the rest, so that memory holds
+//! one such file's versions at a time, not one per core. That traversal stops at the
 //! first object it cannot decode, so a pack it could not finish is read again object by object,
 //! and only the objects that really cannot be read cost a warning each. No object larger than
 //! [`MAX_OBJECT_BYTES`] is held in memory: a larger blob is inflated as a stream, anything else
@@ -23,7 +25,6 @@ use std::sync::atomic::Ordering;
 
 use gix::ObjectId;
 use gix::objs::Kind;
-use gix::odb::pack::index::traverse::{Algorithm, Options, SafetyCheck};
 
 use crate::matcher::Match;
 use crate::stream::{self, Located, Scanned, Window};
@@ -383,27 +384,144 @@ fn scan_pack(index_path: &Path, handler: ObjectHandler<'_>) {
             return shared.warn(Warning::unread(shown, "pack could not be opened").because(e));
         }
     };
-    let mut traversal_handler = handler.clone();
-    let traversed = bundle.index.traverse(
-        &bundle.pack,
-        &mut gix::progress::Discard,
-        &scanner.progress.interrupted,
-        move |kind, data, entry, _progress| {
-            traversal_handler.handle(kind, data, entry.oid);
-            Ok(())
-        },
-        Options {
-            traversal: Algorithm::DeltaTreeLookup,
-            thread_limit: Some(scanner.threads()),
-            // Object ids come from the index; rehashing every object would double the work.
-            check: SafetyCheck::SkipFileAndObjectChecksumVerificationAndNoAbortOnDecodeError,
-            alloc_limit_bytes: Some(MAX_OBJECT_BYTES),
-            make_pack_lookup_cache: || gix::odb::pack::cache::Never,
-        },
-    );
-    if traversed.is_err() && !scanner.progress.interrupted.load(Ordering::Relaxed) {
+    let traversed = traverse_pack(&bundle, &handler);
+    if !traversed && !scanner.progress.interrupted.load(Ordering::Relaxed) {
         scan_pack_by_object(bundle, handler);
     }
+}
+
+/// Objects this large, and the delta trees that hold one, are decoded by a traversal of their
+/// own with one thread. A traversal thread holds a decoded base and the object decoded from it
+/// at once (and keeps the larger buffer for the next), so two threads in the delta trees of
+/// multi-megabyte files would hold twice that; beside them, the other objects still use every
+/// core.
+const LARGE_OBJECT_BYTES: u64 = 1 << 20;
+
+/// Decodes every object of a pack in pack order, each delta base once, and hands each to
+/// `handler`. The delta trees that hold a large object are traversed apart, by one thread,
+/// while the rest uses all of them. False when a traversal stopped early (a corrupt object, an
+/// interruption).
+fn traverse_pack(bundle: &gix::odb::pack::Bundle, handler: &ObjectHandler<'_>) -> bool {
+    let mut entries: Vec<(u64, ObjectId)> = bundle
+        .index
+        .iter()
+        .map(|e| (e.pack_offset, e.oid))
+        .collect();
+    entries.sort_unstable_by_key(|&(offset, _)| offset);
+    let Some(large) = large_delta_trees(bundle, &entries) else {
+        return false;
+    };
+    let (large, rest): (Vec<u32>, Vec<u32>) =
+        (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).partition(|&i| large[i as usize]);
+    let threads = handler.scanner.threads();
+    let traverse = |subset: Vec<u32>, threads: usize| {
+        subset.is_empty() || traverse_subset(bundle, handler.clone(), &entries, subset, threads)
+    };
+    if threads == 1 {
+        return traverse(rest, 1) && traverse(large, 1);
+    }
+    std::thread::scope(|scope| {
+        let large = scope.spawn(|| traverse(large, 1));
+        let rest = traverse(rest, threads);
+        large.join().unwrap_or(false) && rest
+    })
+}
+
+/// For each entry (by pack offset), whether its delta tree holds an object of at least
+/// [`LARGE_OBJECT_BYTES`]; `None` if a header cannot be read or a delta has no base here.
+fn large_delta_trees(
+    bundle: &gix::odb::pack::Bundle,
+    entries: &[(u64, ObjectId)],
+) -> Option<Vec<bool>> {
+    use gix::odb::pack::data::entry::Header;
+    let position = |offset: u64| entries.binary_search_by_key(&offset, |&(o, _)| o).ok();
+    // The entry each entry is decoded from (itself for whole objects).
+    let mut base = Vec::with_capacity(entries.len());
+    let mut sizes = Vec::with_capacity(entries.len());
+    for (i, &(offset, _)) in entries.iter().enumerate() {
+        let entry = bundle.pack.entry(offset).ok()?;
+        let base_offset = match entry.header {
+            Header::OfsDelta { base_distance } => {
+                Some(Header::verified_base_pack_offset(offset, base_distance)?)
+            }
+            Header::RefDelta { base_id } => bundle
+                .index
+                .lookup(base_id)
+                .map(|at| bundle.index.pack_offset_at_index(at)),
+            _ => None,
+        };
+        base.push(match base_offset {
+            Some(base_offset) => position(base_offset)?,
+            None => i,
+        });
+        sizes.push(entry.decompressed_size);
+    }
+    // Each entry's root, following bases; a chain longer than the pack is a cycle.
+    let root = |mut i: usize| {
+        for _ in 0..=entries.len() {
+            if base[i] == i {
+                return Some(i);
+            }
+            i = base[i];
+        }
+        None
+    };
+    let mut roots = Vec::with_capacity(entries.len());
+    let mut large_roots = vec![false; entries.len()];
+    for (i, &size) in sizes.iter().enumerate() {
+        let r = root(i)?;
+        roots.push(r);
+        large_roots[r] |= size >= LARGE_OBJECT_BYTES;
+    }
+    Some(roots.into_iter().map(|r| large_roots[r]).collect())
+}
+
+/// Traverses the delta trees of the entries `subset` (positions in `entries`, which is sorted
+/// by pack offset) with `threads` threads.
+fn traverse_subset(
+    bundle: &gix::odb::pack::Bundle,
+    handler: ObjectHandler<'_>,
+    entries: &[(u64, ObjectId)],
+    subset: Vec<u32>,
+    threads: usize,
+) -> bool {
+    use gix::odb::pack::cache::delta::{Tree, traverse};
+    let index = &bundle.index;
+    let interrupted = &handler.scanner.progress.interrupted;
+    let tree = Tree::from_offsets_in_pack(
+        bundle.pack.path(),
+        subset.into_iter(),
+        &|&i| entries[i as usize].0,
+        &|id| Ok(index.lookup(id).map(|at| index.pack_offset_at_index(at))),
+        &mut gix::progress::Discard,
+        interrupted,
+        handler.hash_kind,
+    );
+    let Ok(tree) = tree else {
+        return false;
+    };
+    let mut handler = handler;
+    tree.traverse(
+        |range, pack: &gix::odb::pack::data::File| pack.entry_slice(range),
+        &bundle.pack,
+        bundle.pack.pack_end() as u64,
+        move |&mut i, _progress, object: traverse::Context<'_>| {
+            // A delta carries the header of its base: every object has a kind here.
+            if let Some(kind) = object.entry.header.as_kind() {
+                handler.handle(kind, object.decompressed, entries[i as usize].1);
+            }
+            Ok(())
+        },
+        traverse::Options {
+            object_progress: Box::new(gix::progress::Discard),
+            size_progress: &mut gix::progress::Discard,
+            thread_limit: Some(threads),
+            should_interrupt: interrupted,
+            object_hash: bundle.index.object_hash(),
+            alloc_limit_bytes: Some(MAX_OBJECT_BYTES),
+        },
+    )
+    .is_ok()
 }
 
 /// Reads every object of a pack that the traversal did not reach, one by one, so that each
