@@ -329,7 +329,7 @@ fn judge(
     } else {
         return None;
     };
-    Some(Match { rule, start, end })
+    Some(Match::plain(rule, start, end))
 }
 
 /// Whether `start..end` continues a longer base64 or hex run: next to `+`, `/` or `=`
@@ -525,11 +525,7 @@ pub(crate) fn find_bearer(
     let near = &window[line_start.max(start.saturating_sub(256))..line_end.min(end + 256)];
     let names_posthog = near.windows(7).any(|w| w.eq_ignore_ascii_case(b"posthog"));
     if names_posthog {
-        out.push(Match {
-            rule: builtin::LEGACY_PERSONAL_API_KEY,
-            start,
-            end,
-        });
+        out.push(Match::plain(builtin::LEGACY_PERSONAL_API_KEY, start, end));
     }
 }
 

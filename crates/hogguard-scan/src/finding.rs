@@ -43,6 +43,10 @@ pub struct Finding {
     /// (history scans). `path` is then its path in the index.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub staged: bool,
+    /// The encoding the secret was decoded from (`base64`), when it was found inside an encoded
+    /// blob; `line` and `column` are then where the blob starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoded_from: Option<&'static str>,
     /// Further occurrences of the same secret by the same rule in the same input, counted
     /// rather than listed (beyond [`MAX_IDENTICAL_FINDINGS`](crate::MAX_IDENTICAL_FINDINGS)).
     #[serde(skip_serializing_if = "is_zero")]

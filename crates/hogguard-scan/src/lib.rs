@@ -24,6 +24,7 @@
 
 mod baseline;
 mod context;
+mod encoded;
 mod entropy;
 mod error;
 mod finding;
@@ -411,6 +412,7 @@ impl Scanner {
             blob: origin.blob.clone(),
             unreachable: false,
             staged: false,
+            decoded_from: located.decoded.then_some("base64"),
             repeats: located.repeats,
             verification: None,
             revocations: Vec::new(),

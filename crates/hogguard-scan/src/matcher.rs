@@ -1,10 +1,11 @@
 //! Finds credentials in a window of bytes: a literal prefilter, then exact checks per rule.
 //!
-//! One SIMD pass for five two-byte literals finds every place worth a closer look: `ph` (the
-//! tokens `phc_`, `phx_`, `phs_`, `pha_`, `phr_`), `hs` (`whsec_`), `Be` (`Bearer`), and `og`
-//! or `OG` (the end of the word PostHog in any case). Two-byte literals are rare enough in code
-//! and let the search run at about memchr's speed, where longer literals would halve it. Each
-//! hit is checked in place. Tokens are then measured as whole alphanumeric runs, so a longer run
+//! One SIMD pass for two-byte literals finds every place worth a closer look: `ph` (the tokens
+//! `phc_`, `phx_`, `phs_`, `pha_`, `phr_`), `hs` (`whsec_`), `Be` (`Bearer`), `og` or `OG` (the
+//! end of the word PostHog in any case), and `Gh`, `Bo`, `aG`, `aH` (a token prefix in base64,
+//! see [`encoded`](crate::encoded)). Two-byte literals are rare enough in code and let the
+//! search run at about memchr's speed, where longer literals would halve it. Each hit is checked
+//! in place. Tokens are then measured as whole alphanumeric runs, so a longer run
 //! is never reported cut short; a token may follow a JSON, C or URL escape (`\n`, `\u0022`,
 //! `\x22`, `%22`). Around each PostHog name, and only there, [`context`](crate::context) reads
 //! the value assigned or passed to it.
@@ -13,6 +14,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, packed};
 use regex::bytes::Regex;
 
 use crate::context;
+use crate::encoded::{self, MAX_ENCODED_LEN};
 use crate::entropy::{is_placeholder, shannon_entropy};
 use crate::error::Error;
 use crate::rules::{CustomRule, builtin};
@@ -21,9 +23,9 @@ use crate::rules::{CustomRule, builtin};
 /// comments). Lines longer than this are judged by their nearby part.
 pub(crate) const CONTEXT: usize = 1024;
 
-/// The longest match the matcher can report, plus slack; a window must keep this much beyond
-/// the last position it reports from.
-pub(crate) const OVERLAP: usize = 4 * CONTEXT;
+/// The longest match the matcher can report (a base64 blob), plus slack; a window must keep
+/// this much beyond the last position it reports from.
+pub(crate) const OVERLAP: usize = MAX_ENCODED_LEN + 4 * CONTEXT;
 
 /// Inline comments that suppress a finding on their line.
 const ALLOW_MARKERS: &[&[u8]] = &[
@@ -32,12 +34,27 @@ const ALLOW_MARKERS: &[&[u8]] = &[
     b"pragma: allowlist secret",
 ];
 
-/// A credential found in a window: the rule's index and the byte range of the secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A credential found in a window: the rule's index and the byte range of the secret, or of
+/// the base64 blob that encodes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Match {
     pub(crate) rule: usize,
     pub(crate) start: usize,
     pub(crate) end: usize,
+    /// The secret, when `start..end` is the blob it was decoded from.
+    pub(crate) decoded: Option<Box<[u8]>>,
+}
+
+impl Match {
+    /// A secret at `start..end` as it stands.
+    pub(crate) fn plain(rule: usize, start: usize, end: usize) -> Self {
+        Match {
+            rule,
+            start,
+            end,
+            decoded: None,
+        }
+    }
 }
 
 /// A PostHog token prefix with the body lengths it was ever issued with.
@@ -98,12 +115,64 @@ pub(crate) const WEBHOOK_PREFIX: &[u8] = b"whsec_";
 const WEBHOOK_MIN_BODY: usize = 24;
 const WEBHOOK_MAX_BODY: usize = 128;
 
-/// The literals of the prefilter: where a token, a webhook secret, a `Bearer` header or a
-/// PostHog name may be. What each hit is, is decided by the bytes around it.
-const PREFILTER: [&[u8]; 5] = [b"ph", b"hs", b"Be", b"og", b"OG"];
-const PATTERN_TOKEN: usize = 0;
-const PATTERN_WEBHOOK: usize = 1;
-const PATTERN_BEARER: usize = 2;
+/// The literals of the prefilter: where a token, a webhook secret, a `Bearer` header, a PostHog
+/// name or a token in base64 may be. What each hit is, is decided by the bytes around it.
+///
+/// Teddy puts at most eight literals in separate buckets, and literals of a bucket match each
+/// other's bytes too; `og` and `OG` share one (their low nibbles are equal), which costs nothing
+/// since `oG` and `Og` are rare. In leftmost-first order a hit hides a literal that starts on
+/// its second byte; only `phs` (`ph`, then `hs`) does that here, and `whsec_` never follows `p`.
+const PREFILTER: [(&[u8], Literal); 9] = [
+    (b"ph", Literal::Token),
+    (b"hs", Literal::Webhook),
+    (b"Be", Literal::Bearer),
+    (b"og", Literal::PostHog),
+    (
+        b"Gh",
+        Literal::Base64 {
+            alignment: 0,
+            offset: 1,
+        },
+    ),
+    (
+        b"Bo",
+        Literal::Base64 {
+            alignment: 1,
+            offset: 0,
+        },
+    ),
+    (
+        b"aG",
+        Literal::Base64 {
+            alignment: 2,
+            offset: 1,
+        },
+    ),
+    (
+        b"aH",
+        Literal::Base64 {
+            alignment: 2,
+            offset: 1,
+        },
+    ),
+    (b"OG", Literal::PostHog),
+];
+
+/// What a prefilter literal may be the start or part of.
+#[derive(Debug, Clone, Copy)]
+enum Literal {
+    /// `ph`: a token prefix.
+    Token,
+    /// `hs`: `whsec_`, one byte before.
+    Webhook,
+    /// `Be`: `Bearer`.
+    Bearer,
+    /// The end of the word PostHog.
+    PostHog,
+    /// Part of a token prefix's base64 form of this alignment (see
+    /// [`TOKEN_FORMS`](encoded::TOKEN_FORMS)), `offset` bytes into it.
+    Base64 { alignment: usize, offset: usize },
+}
 
 /// The word PostHog less its last two letters, which the prefilter found; compared without
 /// regard to case, so `posthog`, `PostHog`, `POSTHOG` and `Posthog` all name it.
@@ -134,7 +203,7 @@ impl Matcher {
         let mut prefilter = packed::Config::new()
             .match_kind(packed::MatchKind::LeftmostFirst)
             .builder();
-        prefilter.extend(PREFILTER);
+        prefilter.extend(PREFILTER.iter().map(|&(literal, _)| literal));
         let prefilter = prefilter.build().expect("fixed literals build a searcher");
 
         let mut compiled = Vec::with_capacity(custom.len());
@@ -182,17 +251,35 @@ impl Matcher {
         report_to: usize,
         out: &mut Vec<Match>,
     ) {
+        self.find_layer(window, report_from, report_to, out, true);
+    }
+
+    /// [`find`](Self::find), decoding base64 blobs when `decode` (one layer deep, as Kingfisher).
+    fn find_layer(
+        &self,
+        window: &[u8],
+        report_from: usize,
+        report_to: usize,
+        out: &mut Vec<Match>,
+        decode: bool,
+    ) {
         let first = out.len();
         // The end of the last name read for context, so that a name that spells PostHog twice
-        // is read once.
+        // is read once; and of the last base64 run read.
         let mut name_end = 0;
+        let mut run_end = 0;
         for hit in self.prefilter.find_iter(window) {
             let start = hit.start();
-            if start >= report_to {
+            let literal = PREFILTER[hit.pattern().as_usize()].1;
+            // A blob that starts before `report_to` may hold its token's form after it.
+            if start >= report_to + MAX_ENCODED_LEN {
                 break;
             }
-            match hit.pattern().as_usize() {
-                PATTERN_TOKEN => {
+            if start >= report_to && !matches!(literal, Literal::Base64 { .. }) {
+                continue;
+            }
+            match literal {
+                Literal::Token => {
                     let shape = window
                         .get(start + 2..start + 4)
                         .and_then(|rest| TOKEN_SHAPES.iter().find(|s| s.prefix[2..] == *rest));
@@ -203,7 +290,7 @@ impl Matcher {
                         out.extend(token_at(window, start, shape));
                     }
                 }
-                PATTERN_WEBHOOK => {
+                Literal::Webhook => {
                     if let Some(at) = start.checked_sub(1)
                         && at >= report_from
                         && window[at..].starts_with(WEBHOOK_PREFIX)
@@ -212,17 +299,26 @@ impl Matcher {
                         out.extend(webhook_secret_at(window, at));
                     }
                 }
-                PATTERN_BEARER => {
+                Literal::Bearer => {
                     if window[start..].starts_with(b"Bearer") {
                         context::find_bearer(window, start, report_from, report_to, out);
                     }
                 }
-                _ => {
+                Literal::PostHog => {
                     if let Some(at) = start.checked_sub(POSTHOG_HEAD.len())
                         && at >= name_end
                         && window[at..start].eq_ignore_ascii_case(POSTHOG_HEAD)
                     {
                         name_end = context::find_at_name(window, at, report_from, report_to, out);
+                    }
+                }
+                Literal::Base64 { alignment, offset } => {
+                    if decode
+                        && start >= run_end
+                        && let Some(form) = start.checked_sub(offset)
+                        && encoded::token_form_at(window, form, alignment)
+                    {
+                        run_end = self.find_in_blob(window, form, report_from, report_to, out);
                     }
                 }
             }
@@ -237,6 +333,37 @@ impl Matcher {
                 i += 1;
             }
         }
+    }
+
+    /// Matches in the base64 blob around `at` (where a token prefix's form starts), reported
+    /// at the blob; returns where the run of base64 around `at` ends.
+    fn find_in_blob(
+        &self,
+        window: &[u8],
+        at: usize,
+        report_from: usize,
+        report_to: usize,
+        out: &mut Vec<Match>,
+    ) -> usize {
+        let (start, end) = match encoded::blob_around(window, at) {
+            Ok(blob) => blob,
+            Err(run_end) => return run_end,
+        };
+        if !(report_from..report_to).contains(&start) {
+            return end;
+        }
+        let Some(text) = encoded::decode_text(&window[start..end]) else {
+            return end;
+        };
+        let mut inner = Vec::new();
+        self.find_layer(&text, 0, text.len(), &mut inner, false);
+        out.extend(inner.into_iter().map(|m| Match {
+            rule: m.rule,
+            start,
+            end,
+            decoded: Some(text[m.start..m.end].into()),
+        }));
+        end
     }
 
     fn find_custom(
@@ -273,11 +400,7 @@ impl Matcher {
                 {
                     continue;
                 }
-                out.push(Match {
-                    rule: custom.rule,
-                    start: secret.start(),
-                    end: secret.end(),
-                });
+                out.push(Match::plain(custom.rule, secret.start(), secret.end()));
             }
         }
     }
@@ -319,11 +442,7 @@ fn token_at(window: &[u8], start: usize, shape: &TokenShape) -> Option<Match> {
     if is_placeholder(body) {
         return None;
     }
-    Some(Match {
-        rule: shape.rule,
-        start,
-        end: body_start + body_len,
-    })
+    Some(Match::plain(shape.rule, start, body_start + body_len))
 }
 
 /// The `whsec_` secret at `start`: a base64 body of plausible length and randomness.
@@ -346,11 +465,11 @@ fn webhook_secret_at(window: &[u8], start: usize) -> Option<Match> {
         .take(2)
         .take_while(|&&b| b == b'=')
         .count();
-    Some(Match {
-        rule: crate::rules::builtin::WEBHOOK_SECRET,
+    Some(Match::plain(
+        crate::rules::builtin::WEBHOOK_SECRET,
         start,
-        end: body_start + body_len + padding,
-    })
+        body_start + body_len + padding,
+    ))
 }
 
 /// The bounds of the line around `pos`, at most [`CONTEXT`] bytes each way.

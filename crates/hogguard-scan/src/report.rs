@@ -65,6 +65,9 @@ pub fn sarif(findings: &[Finding], rules: &[Rule], tool_version: &str) -> String
             if let Some(index) = rule_index(&f.rule) {
                 result["ruleIndex"] = json!(index);
             }
+            if let Some(encoding) = f.decoded_from {
+                result["properties"]["decodedFrom"] = json!(encoding);
+            }
             if let Some(commit) = &f.commit {
                 result["properties"]["commit"] = json!(commit);
                 result["properties"]["author"] = json!(f.author);

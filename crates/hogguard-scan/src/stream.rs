@@ -22,8 +22,28 @@ pub(crate) struct Located {
     pub(crate) value: Vec<u8>,
     pub(crate) line: u64,
     pub(crate) column: u64,
+    /// Whether the value was decoded from the base64 blob at `line` and `column`.
+    pub(crate) decoded: bool,
     /// Identical matches after this one that were counted, not kept.
     pub(crate) repeats: u64,
+}
+
+impl Located {
+    /// `m`, found in `data`, placed at `line` and `column`.
+    fn new(m: &Match, data: &[u8], line: u64, column: u64) -> Self {
+        Located {
+            rule: m.rule,
+            value: m
+                .decoded
+                .as_deref()
+                .unwrap_or(&data[m.start..m.end])
+                .to_vec(),
+            line,
+            column,
+            decoded: m.decoded.is_some(),
+            repeats: 0,
+        }
+    }
 }
 
 /// What scanning one input did.
@@ -135,13 +155,8 @@ fn scan_windows(
         window.matches.sort_unstable_by_key(|m| (m.start, m.rule));
         for m in &window.matches {
             cursor.advance(data, base, m.start);
-            emit(Located {
-                rule: m.rule,
-                value: data[m.start..m.end].to_vec(),
-                line: cursor.line,
-                column: base + m.start as u64 - cursor.line_start + 1,
-                repeats: 0,
-            });
+            let column = base + m.start as u64 - cursor.line_start + 1;
+            emit(Located::new(m, data, cursor.line, column));
         }
         if eof {
             return Ok(Scanned::Bytes(base + len as u64));
@@ -363,13 +378,8 @@ fn scan_decoded(
     };
     for m in matches.iter() {
         cursor.advance(data, 0, m.start);
-        emit(Located {
-            rule: m.rule,
-            value: data[m.start..m.end].to_vec(),
-            line: cursor.line,
-            column: m.start as u64 - cursor.line_start + 1,
-            repeats: 0,
-        });
+        let column = m.start as u64 - cursor.line_start + 1;
+        emit(Located::new(m, data, cursor.line, column));
     }
     Scanned::Bytes(data.len() as u64)
 }
@@ -483,7 +493,7 @@ mod tests {
             let secret_at = input.find(&secret).unwrap();
             let line = input[..secret_at].matches('\n').count() as u64 + 1;
             let column = (secret_at - input[..secret_at].rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
-            let expected = vec![Located { rule: shape.2, value: secret.into_bytes(), line, column, repeats: 0 }];
+            let expected = vec![Located { rule: shape.2, value: secret.into_bytes(), line, column, decoded: false, repeats: 0 }];
 
             let matcher = Matcher::new(&[]).unwrap();
             let mut window = Window::with_reach(reach);
@@ -496,6 +506,37 @@ mod tests {
             let mut whole = Vec::new();
             scan_slice(&matcher, input.as_bytes(), &mut Vec::new(), false, |m| whole.push(m));
             prop_assert_eq!(&whole, &expected);
+        }
+    }
+
+    #[test]
+    fn a_base64_blob_across_window_boundaries_is_decoded_once() {
+        use base64::Engine;
+        let matcher = Matcher::new(&[]).unwrap();
+        let token = keys::current(Prefix::Personal);
+        let blob = base64::engine::general_purpose::STANDARD.encode(format!("key: {token}\n"));
+        let reach = 2 * CONTEXT + 300;
+        // Blob starts on every side of the first window's last reported position.
+        for start in reach - blob.len() - 3..reach + 3 {
+            let filler = "abc de\n".repeat(start / 7) + &"x".repeat(start % 7);
+            let input = format!("{filler}\n{blob}\n{}", "tail\n".repeat(5000));
+            let mut found = Vec::new();
+            let mut window = Window::with_reach(reach);
+            let reader = Trickle {
+                data: input.as_bytes(),
+                chunk: 4096,
+            };
+            scan_reader(&matcher, reader, &mut window, false, |m| found.push(m)).unwrap();
+            let line = filler.matches('\n').count() as u64 + 2;
+            let expected = Located {
+                rule: builtin::PERSONAL_API_KEY,
+                value: token.clone().into_bytes(),
+                line,
+                column: 1,
+                decoded: true,
+                repeats: 0,
+            };
+            assert_eq!(found, vec![expected], "{start}");
         }
     }
 

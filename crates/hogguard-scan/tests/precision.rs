@@ -3,15 +3,20 @@
 //! every real secret is still found with its exact extent, in every context real text puts
 //! it in.
 
-use hogguard_scan::{ScanOptions, Scanner};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use hogguard_scan::{Finding, ScanOptions, Scanner};
 use hogguard_testkit::keys::{self, Era, Prefix};
+
+/// Every finding in `text`.
+fn findings(text: &str) -> Vec<Finding> {
+    let scanner = Scanner::new(&[], ScanOptions::default()).unwrap();
+    scanner.scan_reader("-", text.as_bytes()).unwrap().findings
+}
 
 /// (rule, value) of every finding in `text`.
 fn found(text: &str) -> Vec<(String, String)> {
-    let scanner = Scanner::new(&[], ScanOptions::default()).unwrap();
-    let outcome = scanner.scan_reader("-", text.as_bytes()).unwrap();
-    outcome
-        .findings
+    findings(text)
         .iter()
         .map(|f| (f.rule.clone(), f.value.expose().to_owned()))
         .collect()
@@ -255,5 +260,59 @@ fn recall_legacy_personal_keys_after_escapes() {
             vec![("posthog-legacy-personal-api-key".to_owned(), key.clone())],
             "{line}"
         );
+    }
+}
+
+#[test]
+fn recall_tokens_inside_base64_blobs_are_reported_at_the_blob() {
+    let mut checked = 0;
+    for (token, rule) in recall_tokens() {
+        if rule == "posthog-webhook-secret" {
+            continue;
+        }
+        // The token at each byte offset modulo 3, so at each of its three base64 forms; in
+        // both alphabets, padded or not.
+        for lead in ["", "#", "# "] {
+            let text = format!("{lead}POSTHOG_KEY={token}\nregion=us\n");
+            for blob in [
+                STANDARD.encode(&text),
+                URL_SAFE.encode(&text),
+                URL_SAFE_NO_PAD.encode(format!("{text}x")),
+            ] {
+                if blob.len() % 4 != 0 {
+                    continue;
+                }
+                let input = format!("kind: Secret\ndata:\n  env: {blob}\n");
+                let found = findings(&input);
+                assert_eq!(found.len(), 1, "{lead:?} {blob}");
+                let f = &found[0];
+                assert_eq!((f.rule.as_str(), f.value.expose()), (rule, token.as_str()));
+                assert_eq!((f.line, f.column), (3, 8));
+                assert_eq!(f.decoded_from, Some("base64"));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 60, "{checked}");
+}
+
+#[test]
+fn base64_that_decodes_to_bytes_is_never_read() {
+    let token = keys::current(Prefix::Personal);
+    for round in 0..300 {
+        // Random bytes around a real token, as in a compressed file or an image: the blob
+        // holds the token's base64 form, but it does not decode to text.
+        let mut bytes = keys::random_bytes(24 + round % 200);
+        let at = usize::from(bytes[0]) % bytes.len();
+        bytes.splice(at..at, token.bytes());
+        let blob = STANDARD.encode(&bytes);
+        for line in [
+            format!("\"integrity\": \"sha512-{blob}\","),
+            format!("background: url(data:image/png;base64,{blob});"),
+            format!("-----BEGIN CERTIFICATE-----\n{blob}\n-----END CERTIFICATE-----"),
+            format!("{{\"avatar\": \"{blob}\"}}"),
+        ] {
+            assert_eq!(found(&format!("{line}\n")), vec![], "{line}");
+        }
     }
 }

@@ -626,3 +626,31 @@ fn a_pack_declaring_a_huge_blob_is_never_allocated_whole() {
     assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert!(stderr.contains(&"ab".repeat(20)), "{stderr}");
 }
+
+#[test]
+fn keys_inside_base64_are_reported_at_the_blob_and_marked_decoded() {
+    let env = TestEnv::new();
+    let key = env.key(Prefix::Personal);
+    let script = format!(
+        "blob=$(printf 'POSTHOG_PERSONAL_API_KEY={key}\\n' | base64 -w0) && \
+         printf 'kind: Secret\\ndata:\\n  env: %s\\n' \"$blob\" > secret.yaml && \
+         \"$0\" scan --color never secret.yaml"
+    );
+    let (code, stdout, stderr) = through_bash(&env, &script);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let masked = hogguard_secret::mask(&key);
+    assert!(
+        stdout.starts_with(&format!(
+            "secret.yaml:3:8: critical posthog-personal-api-key {masked}\n    \
+             decoded from the base64 text that starts here\n"
+        )),
+        "{stdout}"
+    );
+    let report = env
+        .hogguard(["scan", "-q", "--format", "json", "secret.yaml"])
+        .output()
+        .json();
+    let finding = &report["findings"][0];
+    assert_eq!(finding["decoded_from"], "base64");
+    assert_eq!(finding["fingerprint"], hogguard_secret::fingerprint(&key));
+}

@@ -191,6 +191,14 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
             finding.rule,
             finding.masked,
         );
+        if let Some(encoding) = finding.decoded_from {
+            let _ = writeln!(
+                text,
+                "    {}decoded from the {encoding} text that starts here{}",
+                style::DIM,
+                style::RESET
+            );
+        }
         if finding.repeats > 0 {
             let _ = writeln!(
                 text,
