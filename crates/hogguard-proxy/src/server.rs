@@ -68,6 +68,9 @@ pub enum ProxyError {
     /// The HTTPS client cannot be set up.
     #[error("cannot set up HTTPS to PostHog")]
     Tls(#[source] BoxError),
+    /// The runtime or the signal handlers cannot be set up.
+    #[error("cannot start the proxy's runtime")]
+    Runtime(#[source] std::io::Error),
     /// The listen address cannot be bound.
     #[error("cannot listen on {address}")]
     Bind {

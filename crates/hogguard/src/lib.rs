@@ -109,5 +109,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Rotate(args) => commands::rotate::run(args, &resolve()?, printer),
         Command::Keys(args) => commands::keys::run(args, &resolve()?, printer),
         Command::Audit(command) => commands::audit::run(command, &resolve()?, printer),
+        Command::Proxy(args) => commands::proxy::run(args, cli.global.config.as_deref(), printer),
+        Command::Scopes(args) => commands::scopes::run(args, &resolve()?, printer),
     }
 }

@@ -404,6 +404,10 @@ fn posthog_items(
             printer::plural(live.len(), "live key holds", "live keys hold")
         ),
     );
+    let scopes = least_privilege_evidence(
+        scopes,
+        crate::commands::scopes::unused_key_scopes(&settings.config, &reports, printer)?,
+    );
     // Only environments with a max_key_age have an age to keep; a key whose age PostHog did
     // not tell is never counted as young.
     let aged: Vec<&KeyReport> = live
@@ -435,6 +439,30 @@ fn posthog_items(
         ),
     );
     Ok(vec![scopes, age])
+}
+
+/// `least-privilege` with the audit log's evidence: keys holding scopes that no call through
+/// the proxy used in the window make a passing item a warning (a failing one keeps failing),
+/// with each key's suggested list.
+fn least_privilege_evidence(mut item: Item, unused: Vec<String>) -> Item {
+    if unused.is_empty() {
+        return item;
+    }
+    if matches!(item.status, Outcome::Pass | Outcome::Skip) {
+        item.status = Outcome::Warn;
+        item.reason = format!(
+            "{} scopes no call through the proxy used in the last {}",
+            printer::plural(unused.len(), "key holds", "keys hold"),
+            crate::commands::scopes::CHECK_WINDOW
+        );
+        item.fix = "reduce each key to its suggested scopes (`hogguard scopes`) and rotate to the reduced key".to_owned();
+    }
+    item.details.extend(
+        unused
+            .iter()
+            .map(|detail| untrusted::redact(detail).into_owned()),
+    );
+    item
 }
 
 /// A PostHog item: `fail` with the reports' verdicts of `ids`, else `warn` with what is not
