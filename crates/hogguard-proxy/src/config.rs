@@ -130,6 +130,7 @@ pub trait SnapshotSource: Send + Sync + 'static {
     /// Reads the clients, credentials and table as they are now.
     fn load(&self) -> Result<Snapshot, BoxError>;
 
-    /// The files whose change means the snapshot should be read again.
+    /// The files whose change means the snapshot should be read again; asked at start and
+    /// after each reload (their state is looked at every watch interval).
     fn watched_files(&self) -> Vec<PathBuf>;
 }

@@ -133,6 +133,8 @@ struct Shared {
     events: Arc<dyn EventSink>,
     reload: Arc<Notify>,
     reloading: tokio::sync::Mutex<()>,
+    /// The files to watch, as the source named them at start or at the last reload.
+    watched: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 /// One snapshot, ready for calls.
@@ -206,6 +208,12 @@ impl Proxy {
                 .map_err(ProxyError::Snapshot)?
         };
         let state = State::new(&snapshot)?;
+        let watched = {
+            let source = Arc::clone(&source);
+            tokio::task::spawn_blocking(move || source.watched_files())
+                .await
+                .unwrap_or_default()
+        };
         let api = Base::parse(config.hosts.api().as_str()).map_err(ProxyError::Upstream)?;
         let ingest = Base::parse(config.hosts.ingest().as_str()).map_err(ProxyError::Upstream)?;
         let upstream = Upstream::new().map_err(ProxyError::Tls)?;
@@ -250,6 +258,7 @@ impl Proxy {
                 events: config.events,
                 reload: Arc::new(Notify::new()),
                 reloading: tokio::sync::Mutex::new(()),
+                watched: std::sync::Mutex::new(watched),
             }),
         })
     }
@@ -302,7 +311,7 @@ impl Proxy {
         let mut connections = JoinSet::new();
         let mut reloads = JoinSet::new();
         let mut shutdown = pin!(shutdown);
-        let mut watched = Fingerprints::of(&shared.source.watched_files());
+        let mut watched = Fingerprints::of(&shared.watched_files());
         let mut watch = tokio::time::interval(watch_interval);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The next connection's place under the limit is taken before it is accepted: at the
@@ -315,7 +324,8 @@ impl Proxy {
                     reloads.spawn(Arc::clone(&shared).reload(ReloadTrigger::Signal));
                 }
                 _ = watch.tick() => {
-                    let now = Fingerprints::of(&shared.source.watched_files());
+                    // A few `stat` calls: cheap enough for the serving thread.
+                    let now = Fingerprints::of(&shared.watched_files());
                     if now != watched {
                         watched = now;
                         reloads.spawn(Arc::clone(&shared).reload(ReloadTrigger::FileChanged));
@@ -460,6 +470,13 @@ impl Call {
 }
 
 impl Shared {
+    fn watched_files(&self) -> Vec<PathBuf> {
+        self.watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn state(&self) -> Arc<State> {
         Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
     }
@@ -468,13 +485,22 @@ impl Shared {
     async fn reload(self: Arc<Self>, trigger: ReloadTrigger) {
         let _one_at_a_time = self.reloading.lock().await;
         let source = Arc::clone(&self.source);
-        let loaded = tokio::task::spawn_blocking(move || source.load())
-            .await
-            .map_err(BoxError::from)
-            .and_then(|loaded| loaded)
-            .and_then(|snapshot| State::new(&snapshot).map_err(BoxError::from));
+        let loaded = tokio::task::spawn_blocking(move || {
+            source
+                .load()
+                .map(|snapshot| (snapshot, source.watched_files()))
+        })
+        .await
+        .map_err(BoxError::from)
+        .and_then(|loaded| loaded)
+        .and_then(|(snapshot, watched)| {
+            State::new(&snapshot)
+                .map(|state| (state, watched))
+                .map_err(BoxError::from)
+        });
         match loaded {
-            Ok(state) => {
+            Ok((state, watched)) => {
+                *self.watched.lock().unwrap_or_else(PoisonError::into_inner) = watched;
                 Counters::add(&self.counters.reloads);
                 self.events.record(&ProxyEvent::Reloaded {
                     trigger,
