@@ -91,6 +91,16 @@ impl Settings {
         })
     }
 
+    /// Settings without a configuration, for the commands that must work beside a broken
+    /// one: variables come from the process environment only.
+    pub(crate) fn without_configuration() -> Settings {
+        Settings {
+            config: Config::default(),
+            root: PathBuf::new(),
+            env_files: Vec::new(),
+        }
+    }
+
     /// The value of `variable`: the process environment's, else the first env file in
     /// `scope` that sets it. Empty values count as unset.
     pub(crate) fn variable(&self, variable: &str, scope: Scope<'_>) -> Result<Option<Secret>> {

@@ -2,13 +2,13 @@
 
 use anyhow::{Context, Result, bail};
 use hogguard_audit::{
-    AuditLog, CheckpointKey, EntryInput, Filter, Outcome as EntryOutcome, ShipOptions, Timestamp,
+    AuditLog, EntryInput, Filter, Outcome as EntryOutcome, ShipOptions, Timestamp,
 };
 use hogguard_posthog::{CaptureClient, ClientConfig, RetryPolicy};
 use std::fmt::Write as _;
 
 use crate::Status;
-use crate::audit::{current_user, options, redaction_scanner};
+use crate::audit::{checkpoint_key, current_user, options, redaction_scanner};
 use crate::cli::{AuditCommand, AuditFormat, AuditLogArgs, AuditShowArgs, ResultName};
 use crate::commands::check::{Item, Outcome};
 use crate::config::{AuditConfig, Config};
@@ -21,26 +21,13 @@ fn audit_config(config: &Config) -> AuditConfig {
     config.audit.clone().unwrap_or_default()
 }
 
-/// The key that signs the log's checkpoint, from the variable `[audit] checkpoint_key` names.
-fn checkpoint_key(settings: &Settings, audit: &AuditConfig) -> Result<Option<CheckpointKey>> {
-    let Some(variable) = &audit.checkpoint_key else {
-        return Ok(None);
-    };
-    let key = settings.require_variable(
-        variable,
-        Scope::AnyEnvironment,
-        "[audit] checkpoint_key names it",
-    )?;
-    Ok(Some(CheckpointKey::new(key.expose().as_bytes())))
-}
-
 pub(crate) fn run(command: AuditCommand, settings: &Settings, printer: &Printer) -> Result<Status> {
     let config = &settings.config;
     let audit = audit_config(config);
     match command {
         AuditCommand::Verify => verify(settings, &audit, printer),
         AuditCommand::Show(args) => show(&audit, &args, printer),
-        AuditCommand::Log(args) => log(&audit, config, args, printer),
+        AuditCommand::Log(args) => log(&audit, settings, args, printer),
         AuditCommand::Ship => ship(settings, &audit, printer),
     }
 }
@@ -127,12 +114,12 @@ fn entry_outcome(result: ResultName) -> EntryOutcome {
 
 fn log(
     audit: &AuditConfig,
-    config: &Config,
+    settings: &Settings,
     args: AuditLogArgs,
     printer: &Printer,
 ) -> Result<Status> {
     hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path))?;
-    let log = AuditLog::open(&audit.path, &options(config, audit)?)
+    let log = AuditLog::open(&audit.path, &options(settings, audit)?)
         .with_context(|| format!("the audit log {} cannot be opened", audit.path.display()))?;
     let user = args.user.unwrap_or_else(current_user);
     let mut input = EntryInput::new(args.action, user, args.resource, entry_outcome(args.result));

@@ -140,7 +140,7 @@ pub(crate) fn inventory(
         judge_policy(report, config);
     }
     judge_sharing(&credentials, &mut reports);
-    let recorder = Recorder::open(config, false, printer)?;
+    let recorder = Recorder::open(settings, false, printer)?;
     for report in reports
         .iter()
         .filter(|r| matches!(r.status, "live" | "invalid" | "unknown"))

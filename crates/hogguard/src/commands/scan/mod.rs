@@ -11,13 +11,14 @@ use hogguard_scan::{Baseline, Finding, ScanOptions, ScanOutcome, Scanner, Severi
 
 use crate::audit::Recorder;
 use crate::cli::{Format, ScanArgs};
-use crate::config::Config;
 use crate::printer::{self, Printer, style};
+use crate::settings::Settings;
 
 mod live;
 use crate::{Status, interrupt};
 
-pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(args: ScanArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
     let options = ScanOptions {
         no_ignore: args.no_ignore,
         scan_binary: args.binary,
@@ -85,7 +86,7 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         .into_iter()
         .partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
     if args.verify || args.revoke {
-        let recorder = Recorder::open(config, args.revoke, printer)?;
+        let recorder = Recorder::open(settings, args.revoke, printer)?;
         live::verify(&mut findings, config, &recorder)?;
         if args.revoke && !interrupt::requested() {
             live::revoke(&mut findings, config, args.yes, printer, &recorder)?;
