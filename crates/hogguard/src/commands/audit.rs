@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use crate::Status;
 use crate::audit::{checkpoint_key, current_user, options, redaction_scanner};
 use crate::cli::{AuditCommand, AuditFormat, AuditLogArgs, AuditShowArgs, ResultName};
-use crate::commands::check::{Item, Outcome};
 use crate::config::{AuditConfig, Config};
 use crate::printer::Printer;
 use crate::settings::{Scope, Settings};
@@ -176,56 +175,5 @@ fn ship(settings: &Settings, audit: &AuditConfig, printer: &Printer) -> Result<S
             report.pending
         ))),
         _ => Ok(Status::Clean),
-    }
-}
-
-/// The `audit-log` checklist item: configured, present, and its chain verifies.
-pub(crate) fn check_item(settings: &Settings, audit: &AuditConfig, id: &'static str) -> Item {
-    if !audit.path.is_file() {
-        // A log that is not there yet fails only where the project made it mandatory.
-        let outcome = if audit.required {
-            Outcome::Fail
-        } else {
-            Outcome::Warn
-        };
-        return Item::new(
-            id,
-            outcome,
-            format!("the audit log {} does not exist yet", audit.path.display()),
-            "run a command that logs (or `hogguard audit log ...`) to start it",
-        );
-    }
-    let key = match checkpoint_key(settings, audit) {
-        Ok(key) => key,
-        Err(e) => {
-            return Item::new(
-                id,
-                Outcome::Fail,
-                format!("{e:#}"),
-                "set the checkpoint key variable",
-            );
-        }
-    };
-    match hogguard_audit::verify(&audit.path, key.as_ref()) {
-        Ok(report) => match &report.problem {
-            None => Item::new(
-                id,
-                Outcome::Pass,
-                format!("{} entries, the chain verifies", report.entries),
-                "",
-            ),
-            Some(problem) => Item::new(
-                id,
-                Outcome::Fail,
-                format!("the log does not verify: {problem}"),
-                "find out who changed the log; keep the damaged file as evidence and start a new log",
-            ),
-        },
-        Err(e) => Item::new(
-            id,
-            Outcome::Fail,
-            format!("the log cannot be read: {:#}", anyhow::Error::from(e)),
-            "check the file's permissions",
-        ),
     }
 }
