@@ -58,7 +58,11 @@ pub(crate) fn run(args: ScanArgs, settings: &Settings, printer: &Printer) -> Res
     let unread = outcome.warnings.iter().filter(|w| w.incomplete).count();
 
     if let Some(path) = &args.write_baseline {
-        let written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
+        let mut written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
+        // Writing a baseline again keeps the reasons people gave for what it still accepts.
+        if path.exists() {
+            written = written.with_reasons_from(&Baseline::load(path)?);
+        }
         hogguard_fs::replace(
             path,
             written.to_json().as_bytes(),
