@@ -197,12 +197,45 @@ KINDS = {
 KIND_WEIGHTS = {"py": 24, "rs": 14, "ts": 24, "json": 14, "log": 10, "csv": 4, "md": 10}
 
 
+# Lines that name PostHog without holding a key, per kind: real SDK code and the apps that use
+# it name PostHog on 3-6 % of their lines (PostHog's Python SDK: 3.4 %), which costs a scanner
+# whose context rules look at every mention. No value here is key-shaped.
+POSTHOG_MENTIONS = {
+    "py": ["import posthog", "from posthog import Posthog",
+           "    posthog.capture(distinct_id, \"{w}_{w}\", properties={{\"{w}\": {n}}})",
+           "posthog.project_api_key = os.environ[\"POSTHOG_API_KEY\"]",
+           "posthog_client = Posthog(settings.POSTHOG_KEY, host=settings.POSTHOG_HOST)",
+           "    # send the {w} to PostHog once the {w} is flushed", "    posthog.flush()"],
+    "rs": ["    let posthog = PostHogClient::new(config.posthog_key.clone());",
+           "    posthog.capture(\"{w}_{w}\", &{w}).await?;", "use posthog_rs::Event;"],
+    "ts": ["import posthog from 'posthog-js'", "  posthog.capture('{w}_{w}', {{ {w}: {n} }})",
+           "  posthog.identify({w}.id)", "const posthogKey = process.env.NEXT_PUBLIC_POSTHOG_KEY",
+           "  posthog.init(posthogKey, {{ api_host: 'https://us.i.posthog.com' }})"],
+    "json": ['    "posthog-js": "^1.{n}.0",', '  "posthogHost": "https://us.i.posthog.com",',
+             '  "posthog": {{ "enabled": true, "{w}": {n} }},'],
+    "log": ["2024-03-01T10:22:13Z INFO posthog flush ok batch={n} {w}={w}",
+            "2024-03-01T10:22:14Z DEBUG PostHog request {w} status=200 dur_ms={n}"],
+    "csv": ["{n},posthog,{w},{n}"],
+    "md": ["Send {w} events to PostHog with `posthog.capture()`.", "## PostHog {w}"],
+}
+POSTHOG_LINE_SHARE = 0.035
+
+
+def posthog_line(rng: random.Random, kind: str) -> str:
+    return rng.choice(POSTHOG_MENTIONS[kind]).format(w=rng.choice(_WORDS), n=rng.randint(0, 9999))
+
+
 class LinePools:
     """Pre-generated line pools per kind; files are assembled by sampling them, which is far
-    faster than generating every line and still gives varied, compressible, code-like text."""
+    faster than generating every line and still gives varied, compressible, code-like text.
+    A share of each pool names PostHog, as real code that uses it does."""
 
     def __init__(self, rng: random.Random, per_kind: int = 60_000):
-        self.pools = {k: [gen(rng).encode() for _ in range(per_kind)] for k, (gen, _) in KINDS.items()}
+        self.pools = {
+            k: [(posthog_line(rng, k) if rng.random() < POSTHOG_LINE_SHARE else gen(rng)).encode()
+                for _ in range(per_kind)]
+            for k, (gen, _) in KINDS.items()
+        }
 
     def lines(self, rng: random.Random, kind: str, approx_bytes: int) -> list[bytes]:
         pool = self.pools[kind]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of hogguard and its peers on the same input in one run.
-#   bash bench/run.sh [tree|history|staged|all]
-# Missing data sets are generated first (bench/gen_*.{py,sh}, into bench/work/).
+#   bash bench/run.sh [tree|history|staged|real-tree|real-history|real|all]
+# Missing data sets are generated first (bench/gen_*.{py,sh}, into bench/work/). The real-*
+# modes use a real PostHog SDK repository (bench/gen_real.sh, from ../shared/corpora).
 # Results: bench/work/results/<mode>.{json,md} (hyperfine), <mode>-<tool>.{out,time}
 # (one checked run per tool: its output and /usr/bin/time -v), <mode>-summary.md.
 # Knobs (env): RUNS (tree, default 5), RUNS_HISTORY (3), RUNS_STAGED (30), HOGGUARD (binary),
@@ -19,7 +20,7 @@ RUNS_STAGED="${RUNS_STAGED:-30}"
 HG="${HOGGUARD:-$root/target/release/hogguard}"
 mkdir -p "$results"
 
-case "$mode" in tree|history|staged|all) ;; *) echo "usage: $0 [tree|history|staged|all]" >&2; exit 2 ;; esac
+case "$mode" in tree|history|staged|real-tree|real-history|real|all) ;; *) echo "usage: $0 [tree|history|staged|real-tree|real-history|real|all]" >&2; exit 2 ;; esac
 
 for tool in rg hyperfine python3 git; do
     command -v "$tool" >/dev/null || { echo "missing $tool: run bash bench/setup.sh" >&2; exit 2; }
@@ -90,7 +91,18 @@ bench() {
 run_tree() {
     local tree="$work/tree"
     [ -f "$work/tree.manifest.json" ] || python3 "$here/gen_tree.py" --out "$tree"
-    rm -f "$results"/tree-*
+    tree_mode tree "$tree" "$work/tree.manifest.json"
+}
+
+run_real_tree() {
+    [ -f "$work/real/manifest.json" ] || bash "$here/gen_real.sh" "$work/real"
+    tree_mode real-tree "$work/real/tree" "$work/real/manifest.json"
+}
+
+# Args: mode tree manifest.
+tree_mode() {
+    local m="$1" tree="$2" manifest="$3"
+    rm -f "$results/$m"-* "$results/$m".*
     # rg -uuu: no ignore files, hidden files and binary files searched as text, i.e. every
     # byte of the tree, as `hogguard --no-ignore` and Kingfisher (tree has no hidden/ignore files).
     local rg_cmd="rg -uuu --no-messages -c 'ph[cxsar]_[A-Za-z0-9]{40,49}' '$tree'"
@@ -103,33 +115,45 @@ run_tree() {
     if hg_supports --no-ignore --format; then
         cmds+=(hogguard "$hg_cmd")
     else
-        echo "!! hogguard SKIPPED for tree: $HG missing or its scan --help lacks --no-ignore/--format"
+        echo "!! hogguard SKIPPED for $m: $HG missing or its scan --help lacks --no-ignore/--format"
     fi
     local i
-    for ((i = 0; i < ${#cmds[@]}; i += 2)); do checked_run tree "${cmds[i]}" "${cmds[i+1]}"; done
-    bench tree "$RUNS" 1 "${cmds[@]}"
-    python3 "$here/report.py" tree "$results" "$work/tree.manifest.json"
+    for ((i = 0; i < ${#cmds[@]}; i += 2)); do checked_run "$m" "${cmds[i]}" "${cmds[i+1]}"; done
+    bench "$m" "$RUNS" 1 "${cmds[@]}"
+    python3 "$here/report.py" "$m" "$results" "$manifest"
 }
 
 run_history() {
-    local repo="$work/history/repo"
     [ -f "$work/history/manifest.json" ] || bash "$here/gen_repo.sh" "$work/history"
-    rm -f "$results"/history-*
+    history_mode history "$work/history/repo" "$work/history/manifest.json"
+}
+
+run_real_history() {
+    [ -f "$work/real/manifest.json" ] || bash "$here/gen_real.sh" "$work/real"
+    history_mode real-history "$work/real/history.git" "$work/real/manifest.json"
+}
+
+# Args: mode repo manifest.
+history_mode() {
+    local m="$1" repo="$2" manifest="$3"
+    rm -f "$results/$m"-* "$results/$m".*
+    # The physical floor: git inflating every object of the store once, in pack order.
+    local git_cmd="git -C '$repo' cat-file --batch-all-objects --batch --unordered >/dev/null"
     # A repository path means full history (all refs) for Kingfisher: --git-history full
     # is its default. The repo has no checked-out files, so only history is scanned.
     local kf_cmd="'$KF' scan '$repo' --no-validate --no-update-check $KF_RULES --format json"
     local hg_cmd="'$HG' scan --git '$repo' -q --format json"
-    local cmds=(kingfisher "$kf_cmd")
+    local cmds=(git-cat-file "$git_cmd" kingfisher "$kf_cmd")
     [ "${KF_TURBO:-0}" = 1 ] && cmds+=(kingfisher-turbo "$kf_cmd --turbo")
     if hg_supports --git --format; then
         cmds+=(hogguard "$hg_cmd")
     else
-        echo "!! hogguard SKIPPED for history: $HG missing or its scan --help lacks --git/--format"
+        echo "!! hogguard SKIPPED for $m: $HG missing or its scan --help lacks --git/--format"
     fi
     local i
-    for ((i = 0; i < ${#cmds[@]}; i += 2)); do checked_run history "${cmds[i]}" "${cmds[i+1]}"; done
-    bench history "$RUNS_HISTORY" 1 "${cmds[@]}"
-    python3 "$here/report.py" history "$results" "$work/history/manifest.json"
+    for ((i = 0; i < ${#cmds[@]}; i += 2)); do checked_run "$m" "${cmds[i]}" "${cmds[i+1]}"; done
+    bench "$m" "$RUNS_HISTORY" 1 "${cmds[@]}"
+    python3 "$here/report.py" "$m" "$results" "$manifest"
 }
 
 run_staged() {
@@ -159,5 +183,8 @@ case "$mode" in
     tree) run_tree ;;
     history) run_history ;;
     staged) run_staged ;;
-    all) run_tree; run_history; run_staged ;;
+    real-tree) run_real_tree ;;
+    real-history) run_real_history ;;
+    real) run_real_tree; run_real_history ;;
+    all) run_tree; run_history; run_staged; run_real_tree; run_real_history ;;
 esac

@@ -3,8 +3,9 @@
 //! no test vector, so seeding the corpus with real deliveries cannot trip that check).
 //!
 //! Input layout: the first line is the body; every further line is one header, `name:value`,
-//! where a name byte below 0x08 picks one of the schemes' real header names so the fuzzer
-//! reaches the parsers quickly. Values are raw bytes (not necessarily UTF-8).
+//! where a name byte below 0x0b picks one of the schemes' real header names (Svix's aliases
+//! included) so the fuzzer reaches the parsers quickly. Values are raw bytes (not necessarily
+//! UTF-8).
 
 #![no_main]
 
@@ -15,10 +16,13 @@ use libfuzzer_sys::fuzz_target;
 
 const NOW: u64 = 1_614_265_330;
 
-const KNOWN_NAMES: [&str; 8] = [
+const KNOWN_NAMES: [&str; 11] = [
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
     "stripe-signature",
     "x-hub-signature-256",
     "x-signature",

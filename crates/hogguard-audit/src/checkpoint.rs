@@ -12,9 +12,9 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::AuditError;
+use crate::files::MAX_SIDECAR_BYTES;
 use crate::format::{Digest, FORMAT_VERSION, hex, parse_hex};
-use crate::fsutil;
-use crate::verify::CheckpointMismatch;
+use crate::problem::CheckpointMismatch;
 
 /// The prefix of the `mac` member's value.
 const MAC_PREFIX: &str = "hmac-sha256:";
@@ -99,7 +99,8 @@ pub(crate) enum KeyCheck {
 /// Why the checkpoint file could not be read.
 #[derive(Debug)]
 pub(crate) enum ReadFailure {
-    Io(io::Error),
+    /// Reading it failed, or it is not a regular file of checkpoint size.
+    File(hogguard_fs::Error),
     Malformed(String),
 }
 
@@ -173,10 +174,11 @@ impl Checkpoint {
 
     /// The checkpoint stored beside `log`, or `None` when there is no checkpoint file.
     pub(crate) fn read(log: &Path) -> Result<Option<Checkpoint>, ReadFailure> {
-        let text = match std::fs::read(fsutil::sidecar(log, CHECKPOINT_SUFFIX)) {
+        let path = hogguard_fs::sidecar(log, CHECKPOINT_SUFFIX);
+        let text = match hogguard_fs::read_regular(&path, MAX_SIDECAR_BYTES) {
             Ok(text) => text,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(ReadFailure::Io(error)),
+            Err(error) => return Err(ReadFailure::File(error)),
         };
         let malformed = |reason: &str| ReadFailure::Malformed(reason.to_owned());
         let file: CheckpointFile = serde_json::from_slice(&text)
@@ -206,8 +208,8 @@ impl Checkpoint {
         }))
     }
 
-    /// Replaces the checkpoint beside `log` atomically.
-    pub(crate) fn write(&self, log: &Path) -> io::Result<()> {
+    /// Replaces the checkpoint beside `log` atomically (a new one is private).
+    pub(crate) fn write(&self, log: &Path) -> Result<(), hogguard_fs::Error> {
         let file = CheckpointFile {
             v: FORMAT_VERSION,
             log: self.log_id.clone(),
@@ -218,7 +220,11 @@ impl Checkpoint {
         };
         let mut line = serde_json::to_vec(&file).expect("a checkpoint serialises");
         line.push(b'\n');
-        fsutil::replace_atomically(&fsutil::sidecar(log, CHECKPOINT_SUFFIX), &line)
+        hogguard_fs::replace(
+            &hogguard_fs::sidecar(log, CHECKPOINT_SUFFIX),
+            &line,
+            hogguard_fs::PRIVATE_FILE_MODE,
+        )
     }
 }
 

@@ -2,9 +2,10 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::verify::Problem;
+use crate::problem::Problem;
 
 /// What went wrong with a local log.
 ///
@@ -17,20 +18,22 @@ use crate::verify::Problem;
 #[non_exhaustive]
 pub enum AuditError {
     /// A file of the log (the log, its checkpoint, lock or directory) could not be created,
-    /// written or fsynced.
-    #[error("cannot write the audit log at {path}: {source}")]
+    /// written or fsynced, or is not a regular file.
+    #[error("cannot write the audit log at {}", path.display())]
     Unwritable {
         /// The file that failed.
         path: PathBuf,
-        /// The operating system's error.
+        /// The operating system's error, or why the file was refused.
+        #[source]
         source: io::Error,
     },
-    /// A file of the log could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// A file of the log could not be read, or is not a regular file.
+    #[error("cannot read {}", path.display())]
     Unreadable {
         /// The file that failed.
         path: PathBuf,
-        /// The operating system's error.
+        /// The operating system's error, or why the file was refused.
+        #[source]
         source: io::Error,
     },
     /// Another process holds the log's lock (one writer process at a time).
@@ -69,20 +72,25 @@ pub enum AuditError {
     },
     /// The scanner that redacts entries could not be built, so nothing can be written
     /// safely.
-    #[error("cannot build the scanner that redacts audit entries: {source}")]
+    #[error("cannot build the scanner that redacts audit entries")]
     ScannerUnavailable {
         /// The scanner's error.
+        #[source]
         source: hogguard_scan::Error,
     },
     /// An earlier write or fsync failed. The file descriptor is not trusted again (after a
     /// failed fsync the kernel may have dropped the dirty pages); reopen the log, which runs
     /// recovery.
-    #[error("an earlier write to the audit log at {path} failed ({cause}); reopen the log")]
+    #[error(
+        "an earlier write to the audit log at {} failed; reopen the log",
+        path.display()
+    )]
     Poisoned {
         /// The log.
         path: PathBuf,
         /// The first failure.
-        cause: String,
+        #[source]
+        source: Arc<io::Error>,
     },
 }
 
@@ -101,11 +109,39 @@ impl AuditError {
         )
     }
 
+    /// A failed write-side operation on a file of the log: [`Locked`](Self::Locked) for a busy
+    /// lock, else [`Unwritable`](Self::Unwritable).
+    pub(crate) fn unwritable(error: hogguard_fs::Error) -> AuditError {
+        match file_failure(error) {
+            Ok((path, source)) => AuditError::Unwritable { path, source },
+            Err(locked) => locked,
+        }
+    }
+
+    /// A failed read of a file of the log: [`Unreadable`](Self::Unreadable).
+    pub(crate) fn unreadable(error: hogguard_fs::Error) -> AuditError {
+        match file_failure(error) {
+            Ok((path, source)) => AuditError::Unreadable { path, source },
+            Err(locked) => locked,
+        }
+    }
+
     /// The verification failure, for [`Corrupt`](Self::Corrupt).
     pub fn problem(&self) -> Option<&Problem> {
         match self {
             AuditError::Corrupt { problem, .. } => Some(problem),
             _ => None,
         }
+    }
+}
+
+/// The file and the cause of a failed file operation, or [`AuditError::Locked`] for a lock
+/// that stayed busy. The operating system's error stands alone (this crate's message names
+/// the file); a refused file (not regular, too large) is its own cause.
+fn file_failure(error: hogguard_fs::Error) -> Result<(PathBuf, io::Error), AuditError> {
+    match error {
+        hogguard_fs::Error::Locked { path, waited } => Err(AuditError::Locked { path, waited }),
+        hogguard_fs::Error::Io { path, source, .. } => Ok((path, source)),
+        other => Ok((other.path().to_owned(), io::Error::from(other))),
     }
 }

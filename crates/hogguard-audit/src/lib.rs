@@ -54,8 +54,12 @@
 //! | `audit.jsonl.outbox` | the last entry PostHog acknowledged | atomically, after each batch |
 //! | `audit.jsonl.outbox.lock` | `flock` of the one shipper | held during `ship` |
 //!
-//! "Atomically" means: write `<file>.tmp`, fsync it, rename it over `<file>`, fsync the
-//! directory. A crash leaves the old or the new file, never a mix.
+//! "Atomically" means [`hogguard_fs::replace`]: write a uniquely named temporary file beside
+//! `<file>`, fsync it, rename it over `<file>`, fsync the directory. A crash leaves the old or
+//! the new file, never a mix. The directory and files are private whatever the umask. The log
+//! and its checkpoint and outbox must be regular files (a link to one is followed): a device
+//! or FIFO given as the log is refused before it is read, and every file is read one bounded
+//! line at a time, so no reader waits forever or holds more than a line of a log in memory.
 //!
 //! ## Log line
 //!
@@ -190,9 +194,10 @@
 mod checkpoint;
 mod entry;
 mod error;
+mod files;
 mod format;
-mod fsutil;
 mod log;
+mod problem;
 mod query;
 mod redact;
 mod ship;
@@ -204,9 +209,8 @@ pub use entry::{Entry, EntryInput, Outcome};
 pub use error::AuditError;
 pub use format::{GENESIS_PREV, MAX_LINE_BYTES};
 pub use log::{AuditLog, AuditOptions, RECOVERED_ACTION, SYSTEM_USER_ID};
+pub use problem::{CheckpointMismatch, Problem, ProblemKind};
 pub use query::{Entries, Filter, query};
 pub use ship::{AUDIT_EVENT, ShipError, ShipOptions, ShipReport, ship};
 pub use time::{InvalidTimestamp, Timestamp};
-pub use verify::{
-    CheckpointMismatch, CheckpointSummary, Head, Problem, ProblemKind, Report, verify,
-};
+pub use verify::{CheckpointSummary, Head, Report, verify};

@@ -2,7 +2,7 @@
 //! keeping the checkpoint current.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,16 +14,16 @@ use sha2::{Digest as _, Sha256};
 use crate::checkpoint::{CHECKPOINT_SUFFIX, Checkpoint, CheckpointKey, KeyCheck, ReadFailure};
 use crate::entry::{Entry, EntryInput, Outcome};
 use crate::error::AuditError;
+use crate::files::{read_line, seq_appears};
 use crate::format::{
     Digest, GENESIS_DIGEST, LinePosition, MAX_LINE_BYTES, hex, parse_hex, serialize_caller_members,
     write_line,
 };
-use crate::fsutil;
+use crate::problem::{CheckpointMismatch, Problem, ProblemKind};
 use crate::redact::{default_scanner, redact_input};
 use crate::time::Timestamp;
-use crate::verify::{
-    Chain, CheckpointMismatch, Problem, ProblemKind, refine_seq_problem, verify_checkpointed,
-};
+use crate::verify::{Chain, refine_seq_problem, verify_checkpointed};
+use hogguard_fs::open_regular;
 
 /// The action of the entry that records a recovery cut.
 pub const RECOVERED_ACTION: &str = "audit.recovered";
@@ -143,8 +143,8 @@ pub struct AuditLog {
     path: PathBuf,
     log_id: String,
     file: File,
-    /// Held for the log's lifetime: the advisory lock lasts while this stays open.
-    _lock: File,
+    /// Held for the log's lifetime.
+    _lock: hogguard_fs::Lock,
     scanner: Arc<Scanner>,
     key: Option<CheckpointKey>,
     checkpoint_every_entries: u64,
@@ -193,7 +193,7 @@ struct WriterState {
     /// it ran): the batch size the next leader waits for, briefly.
     expected_batch: u64,
     /// The first write, fsync or checkpoint failure; no write is tried after it.
-    failure: Option<String>,
+    failure: Option<Arc<io::Error>>,
 }
 
 impl AuditLog {
@@ -217,10 +217,22 @@ impl AuditLog {
             Some(scanner) => Arc::clone(scanner),
             None => default_scanner()?,
         };
-        create_private_dir(fsutil::parent_dir(&path))?;
-        let lock =
-            fsutil::lock_exclusive(&fsutil::sidecar(&path, LOCK_SUFFIX), options.lock_timeout)?;
-        let (file, checkpoint, end) = match OpenOptions::new().read(true).append(true).open(&path) {
+        hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&path))
+            .map_err(AuditError::unwritable)?;
+        let log_options = OpenOptions::new().read(true).append(true).clone();
+        // A log that is no regular file is refused before a lock file is made beside it
+        // (`/dev/zero.lock`); it is checked again once opened under the lock.
+        if let Err(error) = open_regular(&path, &log_options)
+            && error.kind() != io::ErrorKind::NotFound
+        {
+            return Err(AuditError::unwritable(error));
+        }
+        let lock = hogguard_fs::Lock::acquire(
+            &hogguard_fs::sidecar(&path, LOCK_SUFFIX),
+            options.lock_timeout,
+        )
+        .map_err(AuditError::unwritable)?;
+        let (file, checkpoint, end) = match open_regular(&path, &log_options) {
             Ok(mut file) => {
                 let length = file.metadata().map_err(unwritable(&path))?.len();
                 let checkpoint = match read_checkpoint(&path, key.as_ref(), length == 0)? {
@@ -250,7 +262,7 @@ impl AuditLog {
                 };
                 (file, checkpoint, empty)
             }
-            Err(source) => return Err(AuditError::Unwritable { path, source }),
+            Err(error) => return Err(AuditError::unwritable(error)),
         };
 
         let log = AuditLog {
@@ -376,7 +388,7 @@ impl AuditLog {
         let mut state = self.lock_state();
         match written {
             Ok(()) => state.durable = target,
-            Err(error) => state.failure = Some(error.to_string()),
+            Err(error) => state.failure = Some(Arc::new(error)),
         }
         state.expected_batch = batch_entries + (state.assigned.seq - target.seq);
         if state.pending.is_empty() {
@@ -397,7 +409,7 @@ impl AuditLog {
                     state.checkpointed_seq = target.seq;
                     state.checkpointed_at = Instant::now();
                 }
-                Err(error) => state.failure = Some(error.to_string()),
+                Err(error) => state.failure = Some(Arc::new(io::Error::from(error))),
             }
         }
         state.committing = false;
@@ -434,7 +446,7 @@ impl AuditLog {
         state
     }
 
-    fn write_checkpoint(&self, at: Position) -> io::Result<()> {
+    fn write_checkpoint(&self, at: Position) -> Result<(), hogguard_fs::Error> {
         Checkpoint::new(&self.log_id, at.seq, at.hash, at.offset, self.key.as_ref())
             .write(&self.path)
     }
@@ -471,11 +483,13 @@ impl AuditLog {
                 state.checkpointed_at = Instant::now();
                 Ok(())
             }
-            Err(source) => {
-                state.failure = Some(source.to_string());
+            Err(error) => {
+                // Kept as the cause of every later refusal, and this one's cause too.
+                let cause = Arc::new(io::Error::from(error));
+                state.failure = Some(Arc::clone(&cause));
                 Err(AuditError::Unwritable {
-                    path: fsutil::sidecar(&self.path, CHECKPOINT_SUFFIX),
-                    source,
+                    path: hogguard_fs::sidecar(&self.path, CHECKPOINT_SUFFIX),
+                    source: io::Error::new(cause.kind(), cause),
                 })
             }
         }
@@ -508,10 +522,10 @@ impl AuditLog {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn poisoned(&self, cause: &str) -> AuditError {
+    fn poisoned(&self, cause: &Arc<io::Error>) -> AuditError {
         AuditError::Poisoned {
             path: self.path.clone(),
-            cause: cause.to_owned(),
+            source: Arc::clone(cause),
         }
     }
 }
@@ -539,21 +553,6 @@ fn corrupt(path: &Path, seq: u64, kind: ProblemKind) -> AuditError {
             kind,
         },
     }
-}
-
-/// Creates `dir` (mode 0700) and its missing parents, unless it exists.
-fn create_private_dir(dir: &Path) -> Result<(), AuditError> {
-    if dir.exists() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(unwritable(dir))?;
-    // The new directory's own entry must survive a crash, or the log goes with it.
-    let parent = fsutil::parent_dir(dir);
-    fsutil::sync_dir(parent).map_err(unwritable(parent))
 }
 
 /// `input` redacted, checked, and its caller-decided members serialised.
@@ -594,12 +593,7 @@ fn read_checkpoint(
 ) -> Result<Option<Checkpoint>, AuditError> {
     let checkpoint = match Checkpoint::read(log) {
         Ok(checkpoint) => checkpoint,
-        Err(ReadFailure::Io(source)) => {
-            return Err(AuditError::Unreadable {
-                path: fsutil::sidecar(log, CHECKPOINT_SUFFIX),
-                source,
-            });
-        }
+        Err(ReadFailure::File(error)) => return Err(AuditError::unreadable(error)),
         Err(ReadFailure::Malformed(reason)) => {
             return Err(corrupt(log, 0, ProblemKind::CheckpointMalformed { reason }));
         }
@@ -625,23 +619,20 @@ fn read_checkpoint(
 /// exists, so that a log file never lacks a checkpoint.
 fn start_checkpoint(log: &Path, key: Option<&CheckpointKey>) -> Result<Checkpoint, AuditError> {
     let checkpoint = Checkpoint::new(&new_log_id(log)?, 0, GENESIS_DIGEST, 0, key);
-    checkpoint
-        .write(log)
-        .map_err(unwritable(&fsutil::sidecar(log, CHECKPOINT_SUFFIX)))?;
+    checkpoint.write(log).map_err(AuditError::unwritable)?;
     Ok(checkpoint)
 }
 
 /// Creates the empty log file durably (the file, then its directory entry).
 fn create_log_file(path: &Path) -> Result<File, AuditError> {
-    let file = fsutil::private_file_options()
+    let file = hogguard_fs::private_file()
         .read(true)
         .append(true)
         .create(true)
         .open(path)
+        .and_then(|file| file.sync_all().map(|()| file))
         .map_err(unwritable(path))?;
-    file.sync_all().map_err(unwritable(path))?;
-    let dir = fsutil::parent_dir(path);
-    fsutil::sync_dir(dir).map_err(unwritable(dir))?;
+    hogguard_fs::sync_dir(hogguard_fs::parent_dir(path)).map_err(AuditError::unwritable)?;
     Ok(file)
 }
 
@@ -650,7 +641,7 @@ fn new_log_id(path: &Path) -> Result<String, AuditError> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|error| AuditError::Unwritable {
         path: path.to_owned(),
-        source: io::Error::other(format!("no random log id: {error}")),
+        source: io::Error::from(error),
     })?;
     Ok(hex(&id))
 }
@@ -709,46 +700,67 @@ fn recover(
         .ok_or_else(|| mismatch(CheckpointMismatch::LogId))?;
     verify_checkpointed(file, path, checkpoint, key)?;
     let mut chain = Chain::resume(log_id, checkpoint.seq, checkpoint.hash);
-    let mut after = Vec::new();
     file.seek(SeekFrom::Start(checkpoint.offset))
         .map_err(unreadable)?;
-    file.read_to_end(&mut after).map_err(unreadable)?;
-
-    let mut end = 0;
+    // A line at a time, each at most one byte longer than an entry; no one else appends
+    // under the lock, so the file ends where it ended when it was opened.
+    let mut after = BufReader::new((&*file).take(length - checkpoint.offset));
+    let mut end = checkpoint.offset;
     let mut end_hash = checkpoint.hash;
-    let mut reason = "the last line has no newline (torn write)";
-    while let Some(newline) = after[end..].iter().position(|&b| b == b'\n') {
-        let line = &after[end..end + newline];
-        let later = &after[end + newline + 1..];
-        match chain.link(line) {
-            Ok(parsed) => {
-                end_hash = parsed.hash;
-                end += newline + 1;
+    let mut torn = Vec::new();
+    let reason = loop {
+        if read_line(&mut after, &mut torn).map_err(unreadable)? == 0 {
+            return Ok(Position {
+                seq: chain.next_seq() - 1,
+                hash: end_hash,
+                offset: end,
+            });
+        }
+        let Some(line) = torn.strip_suffix(b"\n") else {
+            if torn.len() > MAX_LINE_BYTES {
+                // Longer than any append: not a torn write.
+                let kind = ProblemKind::Malformed {
+                    reason: "longer than 64 KiB".to_owned(),
+                };
+                return Err(corrupt(path, chain.next_seq(), kind));
             }
-            Err(_) if !later.contains(&b'\n') && line.contains(&0) => {
-                reason = "the last line holds NUL bytes (torn write)";
-                break;
+            break "the last line has no newline (torn write)";
+        };
+        let linked = chain.link(line).map(|parsed| parsed.hash);
+        match linked {
+            Ok(hash) => {
+                end_hash = hash;
+                end += torn.len() as u64;
             }
             Err(kind) => {
+                let mut rest = Vec::new();
+                read_line(&mut after, &mut rest).map_err(unreadable)?;
+                // A line holding NUL bytes with no complete line after it: torn.
+                if torn.contains(&0) && !rest.contains(&b'\n') && rest.len() <= MAX_LINE_BYTES {
+                    torn.extend_from_slice(&rest);
+                    break "the last line holds NUL bytes (torn write)";
+                }
                 let expected = chain.next_seq();
-                let kind = refine_seq_problem(kind, expected, later.split(|&b| b == b'\n'));
+                let kind = refine_seq_problem(kind, || {
+                    seq_appears(
+                        &mut BufReader::new(rest.as_slice().chain(&mut after)),
+                        expected,
+                    )
+                })
+                .map_err(unreadable)?;
                 return Err(corrupt(path, expected, kind));
             }
         }
-    }
+    };
     let last = Position {
         seq: chain.next_seq() - 1,
         hash: end_hash,
-        offset: checkpoint.offset + end as u64,
+        offset: end,
     };
-    if end == after.len() {
-        return Ok(last);
-    }
-    let torn = &after[end..];
     let cut = Cut {
         offset: last.offset,
         bytes: torn.len() as u64,
-        sha256: Sha256::digest(torn).into(),
+        sha256: Sha256::digest(&torn).into(),
         reason,
     };
     let (_, caller_members) = prepare(scanner, cut.entry_input(path))?;
@@ -764,7 +776,7 @@ fn recover(
         },
         &caller_members,
     );
-    write_over_torn_tail(path, last.offset, torn, &line).map_err(unwritable(path))?;
+    write_over_torn_tail(path, last.offset, &torn, &line).map_err(unwritable(path))?;
     Ok(Position {
         seq,
         hash,

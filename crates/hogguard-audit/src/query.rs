@@ -1,14 +1,17 @@
 //! Reading entries back, filtered, with the chain checked along the way.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::fs::{File, OpenOptions};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use crate::entry::{Entry, Outcome};
 use crate::error::AuditError;
-use crate::format::ParsedLine;
+use crate::files::read_line;
+use crate::format::{MAX_LINE_BYTES, ParsedLine};
+use crate::problem::{Problem, ProblemKind};
 use crate::time::Timestamp;
-use crate::verify::{Chain, Problem, ProblemKind};
+use crate::verify::Chain;
+use hogguard_fs::open_regular;
 
 /// Which entries [`query`] yields; every condition set must hold.
 ///
@@ -69,10 +72,8 @@ impl Filter {
 /// [`verify`]: crate::verify()
 pub fn query(path: impl AsRef<Path>, filter: &Filter) -> Result<Entries, AuditError> {
     let path = path.as_ref().to_owned();
-    let file = File::open(&path).map_err(|source| AuditError::Unreadable {
-        path: path.clone(),
-        source,
-    })?;
+    let file =
+        open_regular(&path, OpenOptions::new().read(true)).map_err(AuditError::unreadable)?;
     Ok(Entries {
         reader: BufReader::with_capacity(1 << 16, file),
         chain: Chain::genesis(None),
@@ -101,16 +102,22 @@ impl Iterator for Entries {
 
     fn next(&mut self) -> Option<Result<Entry, AuditError>> {
         while !self.finished {
-            self.line.clear();
-            match self.reader.read_until(b'\n', &mut self.line) {
+            match read_line(&mut self.reader, &mut self.line) {
                 Ok(0) => self.finished = true,
                 Ok(_) => {
                     self.line_number += 1;
+                    let expected_seq = self.chain.next_seq();
                     let Some(complete) = self.line.strip_suffix(b"\n") else {
                         self.finished = true;
+                        if self.line.len() > MAX_LINE_BYTES {
+                            // Longer than any entry: damage, not an append in progress.
+                            let kind = ProblemKind::Malformed {
+                                reason: "longer than 64 KiB".to_owned(),
+                            };
+                            return Some(Err(self.corrupt(expected_seq, kind)));
+                        }
                         break;
                     };
-                    let expected_seq = self.chain.next_seq();
                     match self.chain.link(complete) {
                         Ok(parsed) if self.filter.matches(&parsed) => {
                             return Some(Ok(parsed.to_entry()));

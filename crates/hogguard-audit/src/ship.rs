@@ -1,7 +1,7 @@
 //! Shipping entries to PostHog as `audit` events, with a durable outbox so that none is
 //! lost and a resend is the same event.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,11 +16,13 @@ use sha2::{Digest as _, Sha256};
 use crate::checkpoint::{Checkpoint, CheckpointKey, ReadFailure};
 use crate::entry::Entry;
 use crate::error::AuditError;
-use crate::format::{Digest, FORMAT_VERSION, GENESIS_DIGEST, hex, parse_hex};
-use crate::fsutil;
+use crate::files::{MAX_SIDECAR_BYTES, read_line};
+use crate::format::{Digest, FORMAT_VERSION, GENESIS_DIGEST, MAX_LINE_BYTES, hex, parse_hex};
+use crate::problem::{CheckpointMismatch, Problem, ProblemKind};
 use crate::redact::{default_scanner, redact_map, redact_string};
 use crate::time::Timestamp;
-use crate::verify::{Chain, CheckpointMismatch, Problem, ProblemKind, verify_checkpointed};
+use crate::verify::{Chain, verify_checkpointed};
+use hogguard_fs::open_regular;
 
 /// The name of the PostHog events entries become.
 pub const AUDIT_EVENT: &str = "audit";
@@ -223,9 +225,10 @@ pub enum ShipError {
     Audit(#[from] AuditError),
     /// PostHog refused the events for a reason retrying cannot fix (an invalid project key,
     /// a malformed request).
-    #[error("PostHog refused the audit events ({pending} pending): {source}")]
+    #[error("PostHog refused the audit events ({pending} pending)")]
     Rejected {
         /// PostHog's answer.
+        #[source]
         source: hogguard_posthog::Error,
         /// Entries still waiting.
         pending: u64,
@@ -291,10 +294,14 @@ pub fn ship(
     options: &ShipOptions,
 ) -> Result<ShipReport, ShipError> {
     let path = path.as_ref();
-    let _lock = fsutil::lock_exclusive(
-        &fsutil::sidecar(path, OUTBOX_LOCK_SUFFIX),
+    // Opened first: a log that is no regular file gets no lock file beside it.
+    let mut file =
+        open_regular(path, OpenOptions::new().read(true)).map_err(AuditError::unreadable)?;
+    let _lock = hogguard_fs::Lock::acquire(
+        &hogguard_fs::sidecar(path, OUTBOX_LOCK_SUFFIX),
         options.lock_timeout,
-    )?;
+    )
+    .map_err(AuditError::unwritable)?;
     let scanner = match &options.scanner {
         Some(scanner) => Arc::clone(scanner),
         None => default_scanner()?,
@@ -303,11 +310,10 @@ pub fn ship(
         path: path.to_owned(),
         source,
     };
-    let mut file = File::open(path).map_err(unreadable)?;
     let checkpoint = match Checkpoint::read(path) {
         Ok(Some(checkpoint)) => checkpoint,
         Ok(None) => return Err(corrupt(path, 0, ProblemKind::CheckpointMissing).into()),
-        Err(ReadFailure::Io(source)) => return Err(unreadable(source).into()),
+        Err(ReadFailure::File(error)) => return Err(AuditError::unreadable(error).into()),
         Err(ReadFailure::Malformed(reason)) => {
             return Err(corrupt(path, 0, ProblemKind::CheckpointMalformed { reason }).into());
         }
@@ -319,7 +325,7 @@ pub fn ship(
             ProblemKind::CheckpointMismatch(CheckpointMismatch::LogId),
         )
     })?;
-    let outbox_path = fsutil::sidecar(path, OUTBOX_SUFFIX);
+    let outbox_path = hogguard_fs::sidecar(path, OUTBOX_SUFFIX);
     let mut acked = match read_outbox(&outbox_path)? {
         // An outbox of another log id belongs to a log this one replaced: start over.
         Some((outbox_log, progress)) if outbox_log == checkpoint.log_id => progress,
@@ -369,12 +375,8 @@ pub fn ship(
             match client.capture_batch(&batch.events) {
                 Ok(()) => {
                     acked = batch.end;
-                    write_outbox(&outbox_path, &checkpoint.log_id, acked).map_err(|source| {
-                        AuditError::Unwritable {
-                            path: outbox_path.clone(),
-                            source,
-                        }
-                    })?;
+                    write_outbox(&outbox_path, &checkpoint.log_id, acked)
+                        .map_err(AuditError::unwritable)?;
                     report.shipped += batch.events.len() as u64;
                     report.acked_seq = acked.seq;
                     failures = 0;
@@ -442,19 +444,24 @@ impl Batcher<'_> {
         };
         let mut line = Vec::with_capacity(1024);
         while events.len() < size {
-            line.clear();
-            let read = self.reader.read_until(b'\n', &mut line).map_err(|source| {
+            let read = read_line(&mut self.reader, &mut line).map_err(|source| {
                 AuditError::Unreadable {
                     path: self.path.to_owned(),
                     source,
                 }
             })?;
+            let expected = self.chain.next_seq();
             // Only a checkpoint whose offset is not a line's end cuts a line short; the check
             // against the checkpoint after the last batch reports it.
             let Some(complete) = line.strip_suffix(b"\n") else {
+                if line.len() > MAX_LINE_BYTES {
+                    let kind = ProblemKind::Malformed {
+                        reason: "longer than 64 KiB".to_owned(),
+                    };
+                    return Err(corrupt(self.path, expected, kind).into());
+                }
                 break;
             };
-            let expected = self.chain.next_seq();
             let parsed = self
                 .chain
                 .link(complete)
@@ -527,16 +534,10 @@ fn count_lines(reader: &mut impl BufRead, path: &Path) -> Result<u64, ShipError>
 
 /// The outbox's log id and progress, or `None` when there is no outbox yet.
 fn read_outbox(path: &Path) -> Result<Option<(String, Progress)>, ShipError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match hogguard_fs::read_regular(path, MAX_SIDECAR_BYTES) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(AuditError::Unreadable {
-                path: path.to_owned(),
-                source,
-            }
-            .into());
-        }
+        Err(error) => return Err(AuditError::unreadable(error).into()),
     };
     let mismatch = |reason| ShipError::OutboxMismatch {
         path: path.to_owned(),
@@ -559,7 +560,7 @@ fn read_outbox(path: &Path) -> Result<Option<(String, Progress)>, ShipError> {
     )))
 }
 
-fn write_outbox(path: &Path, log_id: &str, progress: Progress) -> io::Result<()> {
+fn write_outbox(path: &Path, log_id: &str, progress: Progress) -> Result<(), hogguard_fs::Error> {
     let file = OutboxFile {
         v: FORMAT_VERSION,
         log: log_id.to_owned(),
@@ -569,7 +570,7 @@ fn write_outbox(path: &Path, log_id: &str, progress: Progress) -> io::Result<()>
     };
     let mut line = serde_json::to_vec(&file).expect("an outbox serialises");
     line.push(b'\n');
-    fsutil::replace_atomically(path, &line)
+    hogguard_fs::replace(path, &line, hogguard_fs::PRIVATE_FILE_MODE)
 }
 
 #[cfg(test)]

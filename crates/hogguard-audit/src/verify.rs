@@ -1,122 +1,18 @@
 //! Checking a log from its first line to its last and against its checkpoint, and the
 //! problems that can be found.
 
-use std::fmt;
-use std::fs::File;
-use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read as _, Seek as _, SeekFrom};
 use std::path::Path;
 
 use crate::checkpoint::{Checkpoint, CheckpointKey, KeyCheck, ReadFailure};
 use crate::error::AuditError;
+use crate::files::seq_appears;
 use crate::format::{
     Digest, GENESIS_DIGEST, LineError, MAX_LINE_BYTES, ParsedLine, claimed_seq, hex, parse_line,
 };
-
-/// The first thing wrong with a log, and where.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// The seq at fault: for a line, the seq the line at that position should have (its
-    /// predecessor's plus one); for the checkpoint, the seq it names.
-    pub seq: u64,
-    /// The line (from 1), when the problem is in a line whose number is known.
-    pub line: Option<u64>,
-    /// What is wrong.
-    pub kind: ProblemKind,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "seq {}", self.seq)?;
-        if let Some(line) = self.line {
-            write!(f, " (line {line})")?;
-        }
-        write!(f, ": {}", self.kind)
-    }
-}
-
-impl std::error::Error for Problem {}
-
-/// What is wrong with a line or with the checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProblemKind {
-    /// The line is not an entry (not JSON, a member missing, extra or ill-formed, or the
-    /// hash member not last).
-    #[error("malformed line: {reason}")]
-    Malformed {
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The last line has no newline: a torn write, or an edit of the final newline. Opening
-    /// the log for writing cuts it (and logs the cut); `verify` reports it.
-    #[error("the last line has no newline (torn write)")]
-    MissingNewline,
-    /// The line's `hash` is not the hash of its bytes: the line was edited.
-    #[error("the hash does not match the line's content (edited entry)")]
-    HashMismatch,
-    /// The line's `prev` is not the previous entry's hash: the chain is broken.
-    #[error("prev is not the previous entry's hash (broken chain)")]
-    PrevMismatch,
-    /// The line belongs to another log (its `log` id differs).
-    #[error("the entry belongs to another log")]
-    ForeignEntry,
-    /// Entries are missing: the line carries a later seq and the expected one is nowhere
-    /// after it.
-    #[error("entries are missing: found seq {found}")]
-    Gap {
-        /// The seq the line carries.
-        found: u64,
-    },
-    /// The line carries a later seq and the expected one appears further on: lines were
-    /// moved.
-    #[error("entries are out of order: found seq {found}")]
-    Reordered {
-        /// The seq the line carries.
-        found: u64,
-    },
-    /// The line carries a seq already seen: an entry was repeated.
-    #[error("seq {found} appears again (duplicated entry)")]
-    Duplicate {
-        /// The seq the line carries.
-        found: u64,
-    },
-    /// The log has entries but no checkpoint file.
-    #[error("the checkpoint file is missing")]
-    CheckpointMissing,
-    /// The checkpoint file is not a checkpoint.
-    #[error("the checkpoint file is malformed: {reason}")]
-    CheckpointMalformed {
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The checkpoint disagrees with the log.
-    #[error("the checkpoint does not match the log: {0}")]
-    CheckpointMismatch(CheckpointMismatch),
-}
-
-/// How a checkpoint disagrees with its log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CheckpointMismatch {
-    /// It names another log.
-    #[error("it names another log id")]
-    LogId,
-    /// It names an entry beyond the end of the log: entries were deleted.
-    #[error("it names an entry beyond the end of the log (entries deleted)")]
-    AheadOfLog,
-    /// The entry it names has another hash: the chain was rewritten.
-    #[error("the entry it names has another hash (chain rewritten)")]
-    Hash,
-    /// The entry it names does not end where it says.
-    #[error("the entry it names does not end at its offset")]
-    Offset,
-    /// Its MAC is not the key's: it was forged or the key is wrong.
-    #[error("its MAC does not verify under the key")]
-    Mac,
-    /// A key was given but the checkpoint of a log with entries has no MAC.
-    #[error("a key was given but it has no MAC")]
-    NotKeyed,
-}
+use crate::problem::{CheckpointMismatch, Problem, ProblemKind};
+use hogguard_fs::open_regular;
 
 /// The last entry of a verified stretch of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,30 +125,16 @@ impl Chain {
     }
 }
 
-impl From<LineError> for ProblemKind {
-    fn from(error: LineError) -> ProblemKind {
-        match error {
-            LineError::HashMismatch => ProblemKind::HashMismatch,
-            LineError::Malformed(reason) => ProblemKind::Malformed { reason },
-        }
-    }
-}
-
-/// Tells a reordering from a gap: when the expected seq shows up in a later line, the
-/// lines were moved rather than deleted.
-pub(crate) fn refine_seq_problem<'a>(
+/// Tells a reordering from a gap: when the expected seq shows up in a later line (which
+/// `appears_later` looks for, only for a gap), the lines were moved rather than deleted.
+pub(crate) fn refine_seq_problem(
     kind: ProblemKind,
-    expected: u64,
-    mut later_lines: impl Iterator<Item = &'a [u8]>,
-) -> ProblemKind {
-    match kind {
-        ProblemKind::Gap { found }
-            if later_lines.any(|line| claimed_seq(line) == Some(expected)) =>
-        {
-            ProblemKind::Reordered { found }
-        }
+    appears_later: impl FnOnce() -> io::Result<bool>,
+) -> io::Result<ProblemKind> {
+    Ok(match kind {
+        ProblemKind::Gap { found } if appears_later()? => ProblemKind::Reordered { found },
         other => other,
-    }
+    })
 }
 
 /// Checks the whole log at `path` from seq 1, then its checkpoint (with `key`, its MAC).
@@ -270,18 +152,10 @@ pub fn verify(path: impl AsRef<Path>, key: Option<&CheckpointKey>) -> Result<Rep
     let path = path.as_ref();
     let checkpoint = match Checkpoint::read(path) {
         Ok(checkpoint) => Ok(checkpoint),
-        Err(ReadFailure::Io(source)) => {
-            return Err(AuditError::Unreadable {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(ReadFailure::File(error)) => return Err(AuditError::unreadable(error)),
         Err(ReadFailure::Malformed(reason)) => Err(reason),
     };
-    let file = File::open(path).map_err(|source| AuditError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
+    let file = open_regular(path, OpenOptions::new().read(true)).map_err(AuditError::unreadable)?;
     check_log(
         &file,
         path,
@@ -433,17 +307,24 @@ fn check_log(
                 }
                 Err(kind) => {
                     let expected = chain.next_seq();
-                    let mut rest = buffer[last_newline + 1..].to_vec();
-                    // The seq expected may turn up past the checkpoint's offset too.
-                    file.get_mut().read_to_end(&mut rest).map_err(unreadable)?;
-                    let later = lines[index + 1..]
-                        .iter()
-                        .copied()
-                        .chain(rest.split(|&b| b == b'\n'));
+                    let kind = refine_seq_problem(kind, || {
+                        if lines[index + 1..]
+                            .iter()
+                            .any(|line| claimed_seq(line) == Some(expected))
+                        {
+                            return Ok(true);
+                        }
+                        // The rest of the file, the partial line carried over first; the seq
+                        // expected may turn up past the checkpoint's offset too.
+                        let carried = &buffer[last_newline + 1..];
+                        let mut rest = BufReader::new(carried.chain(file.get_mut()));
+                        seq_appears(&mut rest, expected)
+                    })
+                    .map_err(unreadable)?;
                     report.problem = Some(Problem {
                         seq: expected,
                         line: Some(line_number),
-                        kind: refine_seq_problem(kind, expected, later),
+                        kind,
                     });
                     break 'chunks;
                 }

@@ -21,7 +21,7 @@ pub enum EditError {
 impl fmt::Display for EditError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EditError::Parse(error) => write!(f, "cannot edit an unreadable .env text: {error}"),
+            EditError::Parse(_) => f.write_str("cannot edit an unreadable .env text"),
             EditError::InvalidKey { key } => write!(
                 f,
                 "`{key}` is not a variable name (letters, digits, `_`, `.`, `-`, not starting with a digit)"
@@ -52,7 +52,7 @@ impl From<ParseError> for EditError {
 /// quoting can hold it; otherwise an unquoted value gets single quotes if they can hold it on
 /// one line, and any other value double quotes with escapes, which hold anything. When `key`
 /// is absent, `KEY=value` is appended on a new line, with the line ending the text already
-/// uses.
+/// uses at its end (LF when it has none); a last line without its line break gets one.
 ///
 /// ```
 /// let text = "# prod\r\nexport A='old' # rotated monthly\r\nB=2\r\n";
@@ -69,7 +69,10 @@ pub fn set(text: &str, key: &str, value: &str) -> Result<String, EditError> {
         let newline = line_ending(text);
         let mut edited = String::with_capacity(text.len() + key.len() + value.len() + 8);
         edited.push_str(text);
-        if !text.is_empty() && !text.ends_with('\n') {
+        if newline == "\r\n" && text.ends_with('\r') {
+            // A CRLF whose LF is missing: completed, not doubled.
+            edited.push('\n');
+        } else if !text.is_empty() && !text.ends_with('\n') {
             edited.push_str(newline);
         }
         edited.push_str(key);
@@ -132,9 +135,10 @@ fn check_key(key: &str) -> Result<(), EditError> {
     }
 }
 
-/// The line ending the text uses (that of its first line), `\n` for a text with none.
+/// The line ending the text uses where a line is appended: that of its last line break
+/// (in a file mixing endings, the nearest one), `\n` for a text with none.
 fn line_ending(text: &str) -> &'static str {
-    match text.find('\n') {
+    match text.rfind('\n') {
         Some(i) if text[..i].ends_with('\r') => "\r\n",
         _ => "\n",
     }
@@ -238,6 +242,26 @@ mod tests {
         );
     }
 
+    /// Issue 11 point 13: a mostly-LF file without a final newline (its first line, say a
+    /// comment pasted from Windows, ends in CRLF) gained CRLF line endings.
+    #[test]
+    fn appends_with_the_line_ending_of_the_files_end() {
+        assert_eq!(
+            set("# from a template\r\nA=1\nB=2", "C", "3").unwrap(),
+            "# from a template\r\nA=1\nB=2\nC=3\n"
+        );
+        assert_eq!(
+            set("A=1\nB=2\r\nD=4", "C", "3").unwrap(),
+            "A=1\nB=2\r\nD=4\r\nC=3\r\n"
+        );
+        // The carriage return of a CRLF whose LF is missing is completed, not doubled.
+        assert_eq!(
+            set("A=1\r\nB=2\r", "C", "3").unwrap(),
+            "A=1\r\nB=2\r\nC=3\r\n"
+        );
+        assert_eq!(set("B=2", "C", "3").unwrap(), "B=2\nC=3\n");
+    }
+
     #[test]
     fn removes_whole_assignments() {
         assert_eq!(remove("A=1\r\nB=2\r\n", "A").unwrap(), "B=2\r\n");
@@ -259,6 +283,18 @@ mod tests {
         let error = set("A=\"phx_secret\n", "A", "v").unwrap_err();
         assert!(matches!(error, EditError::Parse(_)));
         assert!(!error.to_string().contains("phx_secret"));
+    }
+
+    /// Issue 15 point 1: each error says what failed once, its cause only as its source.
+    #[test]
+    fn error_chains_repeat_nothing() {
+        for error in [
+            set("A=\"open\n", "A", "v").unwrap_err(),
+            remove("1=2\n", "A").unwrap_err(),
+            set("", "A B", "v").unwrap_err(),
+        ] {
+            hogguard_testkit::errors::assert_no_repeated_segment(&error);
+        }
     }
 
     /// A line of a `.env` file in one of the forms people write.
@@ -290,6 +326,39 @@ mod tests {
             })
     }
 
+    /// A `.env` text whose every line break is `\n` or every one `\r\n` (inside quoted values
+    /// too, as an editor writes it), with or without a final one; and that line break.
+    fn text_with_one_line_ending() -> impl Strategy<Value = (String, &'static str)> {
+        (
+            proptest::collection::vec(line(), 0..8),
+            prop_oneof![Just("\n"), Just("\r\n")],
+            any::<bool>(),
+        )
+            .prop_map(|(lines, newline, final_newline)| {
+                let mut text = lines.join("\n");
+                if final_newline && !text.is_empty() {
+                    text.push('\n');
+                }
+                (text.replace('\n', newline), newline)
+            })
+    }
+
+    /// A `.env` text of one-line assignments and comments whose line breaks are each `\n` or
+    /// `\r\n`, without a final one.
+    fn text_with_mixed_line_endings() -> impl Strategy<Value = String> {
+        let line = "(A|B|K-1)=[a-z0-9]{0,6}|# [a-z ]{0,8}";
+        proptest::collection::vec((line, prop_oneof![Just("\n"), Just("\r\n")]), 1..6).prop_map(
+            |lines| {
+                let mut text = String::new();
+                for (line, newline) in &lines {
+                    text.push_str(newline);
+                    text.push_str(line);
+                }
+                text.split_off(lines[0].1.len())
+            },
+        )
+    }
+
     /// The assignments of every key but `key`, as (key, value) in file order.
     fn others(text: &str, key: &str) -> Vec<(String, String)> {
         parse(text)
@@ -316,6 +385,39 @@ mod tests {
                 prop_assert_eq!(&entry.value, &value);
             }
             prop_assert_eq!(others(&edited, &key), others(&text, &key));
+        }
+
+        /// Issue 11 point 13: an appended assignment ends with the file's line ending, and
+        /// a file without a final line break gets the file's one (LF when it has none).
+        #[test]
+        fn appending_keeps_the_files_line_ending(
+            (text, newline) in text_with_one_line_ending(),
+            value in "(?s)[^\\x00]{0,20}",
+        ) {
+            prop_assume!(parse(&text).is_ok());
+            let edited = set(&text, "NEW_KEY", &value).unwrap();
+            // A text without a line break has no line ending of its own: it gets LF.
+            let newline = if text.contains('\n') { newline } else { "\n" };
+            prop_assert!(edited.starts_with(&text));
+            prop_assert!(edited.ends_with(newline));
+            if newline == "\n" {
+                prop_assert!(!edited.contains('\r'), "{:?}", edited);
+            } else {
+                prop_assert_eq!(edited.matches('\n').count(), edited.matches("\r\n").count());
+            }
+        }
+
+        /// In a file mixing line endings, the appended line takes the ending of the line
+        /// break nearest to it.
+        #[test]
+        fn appending_to_a_mixed_file_follows_its_last_line(text in text_with_mixed_line_endings()) {
+            let edited = set(&text, "NEW_KEY", "v").unwrap();
+            let last_break = text.rfind('\n').map(|i| &text[..i]);
+            let newline = match last_break {
+                Some(before) if before.ends_with('\r') => "\r\n",
+                _ => "\n",
+            };
+            prop_assert_eq!(edited, format!("{text}{newline}NEW_KEY=v{newline}"));
         }
 
         #[test]

@@ -5,8 +5,9 @@
 //!   never a mix, and keeps the owner, group and mode of the file it replaces.
 //! - [`Lock`] is an exclusive advisory lock held through an open file, released by the
 //!   operating system when the process dies, however it dies.
-//! - [`read_regular`] reads a file that must be a regular file of bounded size, so that
-//!   `/dev/zero` or a FIFO given as a configuration or state file is an error, not a hang.
+//! - [`read_regular`] reads a file that must be a regular file of bounded size, and
+//!   [`open_regular`] opens one for reading a piece at a time, so that `/dev/zero` or a FIFO
+//!   given as a configuration or state file is an error, not a hang.
 //! - [`create_private_dir_all`] and [`private_file`] create state only its owner can read,
 //!   whatever the umask.
 //!
@@ -223,6 +224,27 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     Ok(contents)
 }
 
+/// Opens `path` with `options`, refusing anything but a regular file (a symbolic link to one
+/// is followed), for files read or appended a piece at a time. The path is looked at before
+/// it is opened, because opening a FIFO waits for a writer, and the opened file again, in
+/// case it was replaced in between.
+pub fn open_regular(path: &Path, options: &OpenOptions) -> Result<File, Error> {
+    let not_regular = || Error::NotRegularFile {
+        path: path.to_owned(),
+    };
+    if !fs::metadata(path)
+        .map_err(Error::io("open", path))?
+        .is_file()
+    {
+        return Err(not_regular());
+    }
+    let file = options.open(path).map_err(Error::io("open", path))?;
+    if !file.metadata().map_err(Error::io("read", path))?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 /// [`read_regular`] as text; a file that is not UTF-8 is an `InvalidData` error.
 pub fn read_regular_to_string(path: &Path, limit: u64) -> Result<String, Error> {
     let bytes = read_regular(path, limit)?;
@@ -287,6 +309,41 @@ pub fn replace_with_hook<E: From<Error>>(
     sync_dir(dir).map_err(E::from)
 }
 
+/// Removes the temporary files a [`replace`] of `target` left behind when its process was
+/// killed between writing and renaming; returns how many there were. Run it where no other
+/// process is replacing `target` (under the lock that orders its writers).
+pub fn remove_leftover_temporaries(target: &Path) -> Result<usize, Error> {
+    let Some(name) = target.file_name() else {
+        return Ok(0);
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let dir = parent_dir(target);
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let is_temporary = entry
+            .file_name()
+            .to_str()
+            .and_then(|file_name| file_name.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|random| {
+                random.len() == TEMP_NAME_DIGITS && random.bytes().all(|b| b.is_ascii_hexdigit())
+            });
+        if !is_temporary {
+            continue;
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(Error::io("remove the leftover", &entry.path())(error)),
+        }
+    }
+    Ok(removed)
+}
+
+/// How many hex digits make a temporary file's name unique.
+const TEMP_NAME_DIGITS: usize = 16;
+
 /// A new file beside `target` with a name no other writer uses (`.<name>.<random>.tmp`).
 /// Created private when it will replace an existing file, whose mode it takes only once it
 /// is complete.
@@ -315,7 +372,11 @@ fn create_temp(
     for _ in 0..TEMP_ATTEMPTS {
         let mut hasher = RandomState::new().build_hasher();
         hasher.write_u32(std::process::id());
-        let path = target.with_file_name(format!(".{name}.{:016x}.tmp", hasher.finish()));
+        let path = target.with_file_name(format!(
+            ".{name}.{:0width$x}.tmp",
+            hasher.finish(),
+            width = TEMP_NAME_DIGITS
+        ));
         match options.open(&path) {
             Ok(file) => return Ok((path, file)),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => last_error = Some(error),
@@ -365,8 +426,16 @@ fn keep_owner_and_mode(
 /// that is the mere existence of a file).
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for Lock {
+    /// Lets go explicitly: a child forked meanwhile shares the open file until it runs its
+    /// program, and would otherwise hold the lock that long.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 impl Lock {
@@ -385,7 +454,7 @@ impl Lock {
             match file.try_lock() {
                 Ok(()) => {
                     return Ok(Lock {
-                        _file: file,
+                        file,
                         path: path.to_owned(),
                     });
                 }

@@ -2,6 +2,8 @@ use super::*;
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 
+use hogguard_testkit::child::{self, ChildTest};
+
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().mode() & 0o7777
 }
@@ -169,22 +171,13 @@ fn a_held_lock_is_busy_until_released() {
     assert_eq!(mode(&path), PRIVATE_FILE_MODE);
 }
 
-/// The variable that tells the test binary, run again under `umask 000`, where to create
-/// its private state.
-const UMASK_CHILD_DIR: &str = "HOGGUARD_FS_UMASK_CHILD_DIR";
-
 #[test]
 fn private_state_is_private_under_umask_000() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("umask 000 && exec \"$0\" --exact tests::create_private_state_in_child --quiet")
-        .arg(&exe)
-        .env(UMASK_CHILD_DIR, dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    ChildTest::new("tests::create_private_state_in_child")
+        .under("umask 000")
+        .dir(dir.path())
+        .run();
     let state = dir.path().join("state");
     assert_eq!(mode(&state), PRIVATE_DIR_MODE);
     assert_eq!(mode(&state.join("nested")), PRIVATE_DIR_MODE);
@@ -197,10 +190,10 @@ fn private_state_is_private_under_umask_000() {
 /// Runs only as the child of [`private_state_is_private_under_umask_000`].
 #[test]
 fn create_private_state_in_child() {
-    let Some(dir) = std::env::var_os(UMASK_CHILD_DIR) else {
+    let Some(dir) = child::dir() else {
         return;
     };
-    let state = Path::new(&dir).join("state");
+    let state = dir.join("state");
     create_private_dir_all(&state.join("nested")).unwrap();
     private_file()
         .write(true)
@@ -219,4 +212,32 @@ fn sidecars_sit_beside_their_file() {
         Path::new("/var/log/audit.jsonl.lock")
     );
     assert_eq!(parent_dir(Path::new("audit.jsonl")), Path::new("."));
+}
+
+#[test]
+fn leftover_temporaries_are_removed_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join(".env");
+    fs::write(&target, "A=1\n").unwrap();
+    // The name replace gives its temporary file for `.env`.
+    fs::write(dir.path().join("..env.0123456789abcdef.tmp"), "half").unwrap();
+    fs::write(dir.path().join(".env.local"), "B=2\n").unwrap();
+    fs::write(dir.path().join(".env.notatemp.tmp"), "keep").unwrap();
+    assert_eq!(remove_leftover_temporaries(&target).unwrap(), 1);
+    assert_eq!(
+        names_in(dir.path()),
+        [".env", ".env.local", ".env.notatemp.tmp"]
+    );
+}
+
+#[test]
+fn open_regular_refuses_what_read_regular_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut read = OpenOptions::new();
+    read.read(true);
+    let error = open_regular(Path::new("/dev/zero"), &read).unwrap_err();
+    assert!(matches!(error, Error::NotRegularFile { .. }), "{error}");
+    let file = dir.path().join("log");
+    fs::write(&file, "x").unwrap();
+    open_regular(&file, &read).unwrap();
 }

@@ -4,7 +4,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::slice;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +13,10 @@ use hogguard_webhook::{
     BuildError, DEFAULT_TOLERANCE, FileReplayStore, MemoryReplayStore, Scheme, SystemClock,
     Verifier, WebhookSecret,
 };
-use http::Uri;
-use http::uri::{Authority, PathAndQuery};
 
 use crate::error::GatewayError;
 use crate::events::{EventSink, StderrSink};
+use crate::upstream::Upstream;
 
 /// Everything [`Gateway::bind`](crate::Gateway::bind) needs to start a gateway.
 ///
@@ -58,12 +56,12 @@ pub struct GatewayConfig {
     pub secrets: Vec<WebhookSecret>,
     /// How far a signed timestamp may lie from "now", in either direction (whole seconds).
     pub tolerance: Duration,
-    /// How deliveries accepted once are refused afterwards.
+    /// How deliveries the upstream took are refused afterwards.
     pub replay: ReplayProtection,
-    /// Most unexpired deliveries the replay store (memory or file) holds. When it is full of
-    /// deliveries still inside their replay window, new verified deliveries are answered `503`
-    /// with `Retry-After: 1` rather than forgetting one; size it for the peak delivery rate times
-    /// twice the tolerance.
+    /// Most deliveries the replay store (memory or file) holds, being forwarded or taken and
+    /// still inside their replay window. When it is full, new verified deliveries are answered
+    /// `503` with `Retry-After: 1` rather than forgetting one; size it for the peak delivery
+    /// rate times twice the tolerance.
     pub replay_capacity: usize,
     /// Largest request body accepted, in bytes; larger ones are answered `413`.
     pub body_limit: usize,
@@ -163,10 +161,7 @@ impl GatewayConfig {
             }
             ReplayProtection::File(path) => {
                 let store = FileReplayStore::open_with(path, self.replay_capacity, &SystemClock)
-                    .map_err(|source| GatewayError::ReplayStore {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    .map_err(GatewayError::ReplayStore)?;
                 verifier.with_replay_store(store)
             }
             ReplayProtection::Disabled => verifier,
@@ -211,16 +206,18 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// enough to see what a burst is, too few for a flood to fill the disk or slow the gateway.
 pub const DEFAULT_REJECTION_LOG_LIMIT: u32 = 20;
 
-/// How the gateway refuses a delivery it has already accepted (Standard Webhooks and Stripe;
-/// GitHub and hex deliveries sign no timestamp, so no store can protect them).
+/// How the gateway refuses a delivery the upstream already took.
+///
+/// Deliveries are remembered for twice the tolerance after they were taken; GitHub and hex
+/// deliveries, which sign no time, only for that window (see [`hogguard_webhook::replay`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ReplayProtection {
-    /// Remember accepted deliveries in memory; a restart forgets them, reopening the replay
-    /// window for up to twice the tolerance.
+    /// Remember taken deliveries in memory; a restart forgets them, reopening the replay window
+    /// for up to twice the tolerance.
     #[default]
     Memory,
-    /// Remember them in this file too (one `fsync` per accepted delivery), so a restart does not
-    /// reopen the window. The file is locked: one gateway per file.
+    /// Remember them in this file too (one `fsync` per delivery taken; created private), so a
+    /// restart does not reopen the window. The file is locked: one gateway per file.
     File(PathBuf),
     /// Remember nothing, so a captured delivery can be replayed within the tolerance. Only for
     /// benchmarks and for upstreams that deduplicate deliveries themselves.
@@ -259,170 +256,9 @@ impl Default for Timeouts {
     }
 }
 
-/// The plain-HTTP address verified deliveries are forwarded to, such as
-/// `http://127.0.0.1:8080` or `http://app:8080/webhooks`.
-///
-/// A request for `/posthog?x=1` is forwarded to the upstream's path followed by `/posthog?x=1`
-/// (`http://app:8080/webhooks/posthog?x=1`). Only `http` is accepted: the upstream runs on the
-/// same host or a private network, and TLS to the outside world is terminated in front of the
-/// gateway.
-///
-/// ```
-/// use hogguard_gateway::Upstream;
-///
-/// let upstream: Upstream = "http://127.0.0.1:8080/webhooks".parse()?;
-/// assert_eq!(upstream.to_string(), "http://127.0.0.1:8080/webhooks");
-/// assert!("https://example.com".parse::<Upstream>().is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upstream {
-    authority: Authority,
-    /// The upstream URL's path without its trailing `/`, so that joining a request path (which
-    /// starts with `/`) gives no double slash; empty for the root.
-    base_path: String,
-}
-
-impl Upstream {
-    /// Returns the host and port requests are sent to.
-    pub fn authority(&self) -> &Authority {
-        &self.authority
-    }
-
-    /// Returns the upstream URI for a request received for `uri` (its path and query).
-    pub(crate) fn uri_for(&self, uri: &Uri) -> Result<Uri, http::Error> {
-        let path_and_query = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let mut joined = String::with_capacity(self.base_path.len() + path_and_query.len() + 1);
-        joined.push_str(&self.base_path);
-        if !path_and_query.starts_with('/') {
-            joined.push('/');
-        }
-        joined.push_str(path_and_query);
-        Uri::builder()
-            .scheme("http")
-            .authority(self.authority.clone())
-            .path_and_query(joined)
-            .build()
-    }
-}
-
-impl FromStr for Upstream {
-    type Err = InvalidUpstream;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let uri: Uri = text.parse().map_err(|_| InvalidUpstream::NotAUrl)?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(InvalidUpstream::Https),
-            _ => return Err(InvalidUpstream::NotHttp),
-        }
-        let authority = uri.authority().ok_or(InvalidUpstream::MissingHost)?;
-        if authority.as_str().contains('@') {
-            return Err(InvalidUpstream::Credentials);
-        }
-        if authority.host().is_empty() {
-            return Err(InvalidUpstream::MissingHost);
-        }
-        if uri.query().is_some() {
-            return Err(InvalidUpstream::Query);
-        }
-        Ok(Self {
-            authority: authority.clone(),
-            base_path: uri.path().trim_end_matches('/').to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.base_path)
-    }
-}
-
-/// Why a text is not a usable upstream URL.
-///
-/// The messages never repeat the text, which could hold credentials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InvalidUpstream {
-    /// The text does not parse as an absolute URL.
-    #[error("the upstream is not a URL such as http://127.0.0.1:8080")]
-    NotAUrl,
-    /// The URL's scheme is not `http`.
-    #[error("the upstream URL must start with http://")]
-    NotHttp,
-    /// The URL's scheme is `https`, which the gateway does not speak.
-    #[error(
-        "the gateway forwards over plain HTTP only (no TLS client): use an http:// upstream on \
-         the same host or a private network"
-    )]
-    Https,
-    /// The URL names no host.
-    #[error("the upstream URL has no host")]
-    MissingHost,
-    /// The URL carries a user name or password.
-    #[error("the upstream URL must not contain credentials")]
-    Credentials,
-    /// The URL has a query string, which forwarded requests bring themselves.
-    #[error("the upstream URL must not have a query string")]
-    Query,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upstream_paths_are_joined_without_double_slashes() {
-        let cases = [
-            (
-                "http://127.0.0.1:8080",
-                "/hook?a=1",
-                "http://127.0.0.1:8080/hook?a=1",
-            ),
-            (
-                "http://127.0.0.1:8080/",
-                "/hook",
-                "http://127.0.0.1:8080/hook",
-            ),
-            (
-                "http://app:81/base/",
-                "/hook?x",
-                "http://app:81/base/hook?x",
-            ),
-            ("http://app/base", "/", "http://app/base/"),
-            ("http://[::1]:9000", "*", "http://[::1]:9000/*"),
-        ];
-        for (upstream, request, expected) in cases {
-            let upstream: Upstream = upstream.parse().unwrap();
-            let joined = upstream.uri_for(&request.parse().unwrap()).unwrap();
-            assert_eq!(joined.to_string(), expected, "{upstream} + {request}");
-        }
-    }
-
-    #[test]
-    fn unusable_upstreams_are_refused_without_echoing_them() {
-        let cases = [
-            ("not a url", InvalidUpstream::NotAUrl),
-            ("/relative", InvalidUpstream::NotHttp),
-            ("ftp://host", InvalidUpstream::NotHttp),
-            ("https://host", InvalidUpstream::Https),
-            ("http://user:hunter2@host", InvalidUpstream::Credentials),
-            ("http://host/?q=1", InvalidUpstream::Query),
-        ];
-        for (text, expected) in cases {
-            let err = text.parse::<Upstream>().unwrap_err();
-            assert_eq!(err, expected, "{text}");
-            assert!(!err.to_string().contains("hunter2"));
-        }
-    }
-
-    #[test]
-    fn upstream_displays_as_its_url() {
-        let upstream: Upstream = "http://app:8080/base/".parse().unwrap();
-        assert_eq!(upstream.to_string(), "http://app:8080/base");
-        assert_eq!(upstream.authority().as_str(), "app:8080");
-    }
 
     #[test]
     fn unusable_secrets_are_named_by_position() {

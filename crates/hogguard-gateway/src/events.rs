@@ -9,12 +9,14 @@
 use std::fmt;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use http::Method;
+use tokio::sync::Notify;
 
-use crate::config::Upstream;
 use crate::stats::{GatewayStats, RejectionReason};
+use crate::upstream::Upstream;
 
 /// Receives the gateway's log events; the default, [`StderrSink`], writes them to standard error.
 ///
@@ -34,6 +36,60 @@ impl EventSink for StderrSink {
     fn record(&self, event: &GatewayEvent<'_>) {
         // A closed or full stderr must not take the gateway down: the event is dropped instead.
         let _ = writeln!(std::io::stderr().lock(), "hogguard gateway: {event}");
+    }
+}
+
+/// An [`EventSink`] that keeps each event's log line in memory, for tests and for programs that
+/// embed the gateway and show its events their own way.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    lines: Mutex<Vec<String>>,
+    added: Notify,
+}
+
+impl MemorySink {
+    /// Returns every line recorded so far, oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Returns the lines recorded so far that start with `prefix`.
+    pub fn lines_starting(&self, prefix: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|line| line.starts_with(prefix))
+            .collect()
+    }
+
+    /// Waits until a line starting with `prefix` has been recorded.
+    pub async fn wait_for(&self, prefix: &str) {
+        loop {
+            // Registered before looking, so a line recorded in between is not missed.
+            let added = self.added.notified();
+            if self
+                .lines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .any(|line| line.starts_with(prefix))
+            {
+                return;
+            }
+            added.await;
+        }
+    }
+}
+
+impl EventSink for MemorySink {
+    fn record(&self, event: &GatewayEvent<'_>) {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event.to_string());
+        self.added.notify_waiters();
     }
 }
 
@@ -65,6 +121,16 @@ pub enum GatewayEvent<'a> {
     UpstreamFailed {
         /// The status the sender got: `502` or `504`.
         status: u16,
+        /// The peer's address.
+        remote: SocketAddr,
+        /// Method and path of the request.
+        request: RequestLine<'a>,
+        /// What went wrong.
+        detail: &'a str,
+    },
+    /// The upstream took a delivery, but the replay store could not record it (a failed write):
+    /// the upstream's answer was relayed, but a copy of the delivery would be forwarded again.
+    DeliveryNotRecorded {
         /// The peer's address.
         remote: SocketAddr,
         /// Method and path of the request.
@@ -179,6 +245,15 @@ impl fmt::Display for GatewayEvent<'_> {
             } => write!(
                 f,
                 "upstream failed status={status} remote={remote} {request} detail={detail:?}"
+            ),
+            Self::DeliveryNotRecorded {
+                remote,
+                request,
+                detail,
+            } => write!(
+                f,
+                "delivery not recorded remote={remote} {request} detail={detail:?}: forwarded, \
+                 but a copy would be forwarded again"
             ),
             Self::ConnectionLimitReached { limit } => write!(
                 f,

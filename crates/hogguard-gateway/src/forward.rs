@@ -1,6 +1,8 @@
 //! Forwarding a verified request to the upstream and relaying its answer.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,14 +12,25 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::Upstream;
-use crate::events::error_chain;
 use crate::headers::{append_forwarded_for, remove_hop_by_hop};
+use crate::request::BoxError;
+use crate::upstream::Upstream;
 
 /// Body of the `502` answered when the upstream cannot be reached or answers unusably.
 const BAD_GATEWAY_BODY: &str = r#"{"error":"upstream unavailable"}"#;
 /// Body of the `504` answered when the upstream is too slow.
 const GATEWAY_TIMEOUT_BODY: &str = r#"{"error":"upstream timeout"}"#;
+
+/// Sends a verified request on and returns the answer: the [`Forwarder`], or a stand-in in
+/// tests.
+pub(crate) trait Relay: Send + Sync {
+    /// Sends `request`, received from `peer`, and returns the answer to relay to the sender.
+    fn relay(&self, request: Request<Full<Bytes>>, peer: SocketAddr) -> RelayFuture<'_>;
+}
+
+/// What [`Relay::relay`] returns.
+pub(crate) type RelayFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, UpstreamFailure>> + Send + 'a>>;
 
 /// Sends verified requests to the upstream over pooled keep-alive connections.
 #[derive(Debug)]
@@ -28,12 +41,21 @@ pub(crate) struct Forwarder {
     response_limit: usize,
 }
 
-/// Why a verified request got no answer from the upstream.
-#[derive(Debug)]
+/// Why a verified request got no answer from the upstream. The message says what failed; the
+/// source, when there is one, says why.
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamFailure {
-    /// Unreachable, broke off, or answered unusably: `502`.
-    Unavailable(String),
+    /// The request's path does not make a valid URL on the upstream: `502`.
+    #[error("cannot build the upstream URL")]
+    Url(#[source] http::Error),
+    /// The upstream could not be reached, or broke off the exchange: `502`.
+    #[error("the upstream could not be reached or broke off")]
+    Unreachable(#[source] BoxError),
+    /// The upstream's answer could not be read, or is larger than the response limit: `502`.
+    #[error("cannot read the upstream's answer")]
+    UnreadableAnswer(#[source] BoxError),
     /// The exchange took longer than the upstream timeout: `504`.
+    #[error("no complete answer within the upstream timeout of {} ms", .0.as_millis())]
     TimedOut(Duration),
 }
 
@@ -41,27 +63,18 @@ impl UpstreamFailure {
     /// Returns the status answered to the sender.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::Unavailable(_) => StatusCode::BAD_GATEWAY,
             Self::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Url(_) | Self::Unreachable(_) | Self::UnreadableAnswer(_) => {
+                StatusCode::BAD_GATEWAY
+            }
         }
     }
 
     /// Returns the fixed body answered to the sender (details stay in the log).
     pub(crate) fn body(&self) -> &'static str {
         match self {
-            Self::Unavailable(_) => BAD_GATEWAY_BODY,
             Self::TimedOut(_) => GATEWAY_TIMEOUT_BODY,
-        }
-    }
-
-    /// Returns the operator-facing description.
-    pub(crate) fn detail(&self) -> String {
-        match self {
-            Self::Unavailable(detail) => detail.clone(),
-            Self::TimedOut(timeout) => format!(
-                "no complete answer within the upstream timeout of {} ms",
-                timeout.as_millis()
-            ),
+            Self::Url(_) | Self::Unreachable(_) | Self::UnreadableAnswer(_) => BAD_GATEWAY_BODY,
         }
     }
 }
@@ -82,25 +95,21 @@ impl Forwarder {
         }
     }
 
-    /// Returns the upstream requests go to.
-    pub(crate) fn upstream(&self) -> &Upstream {
-        &self.upstream
-    }
-
     /// Sends `request` (method, path, query, end-to-end headers and exact body) upstream, with
     /// the peer appended to `X-Forwarded-For`, and returns the upstream's status, end-to-end
     /// headers and body.
     ///
     /// The `Host` header is passed on as received, so the upstream sees the name the sender used.
-    pub(crate) async fn forward(
+    async fn forward(
         &self,
         request: Request<Full<Bytes>>,
         peer: SocketAddr,
     ) -> Result<Response<Full<Bytes>>, UpstreamFailure> {
         let (mut parts, body) = request.into_parts();
-        let uri = self.upstream.uri_for(&parts.uri).map_err(|err| {
-            UpstreamFailure::Unavailable(format!("cannot build the upstream URL: {err}"))
-        })?;
+        let uri = self
+            .upstream
+            .uri_for(&parts.uri)
+            .map_err(UpstreamFailure::Url)?;
         remove_hop_by_hop(&mut parts.headers);
         append_forwarded_for(&mut parts.headers, peer.ip());
         let mut upstream_request = Request::new(body);
@@ -113,19 +122,14 @@ impl Forwarder {
                 .client
                 .request(upstream_request)
                 .await
-                .map_err(|err| UpstreamFailure::Unavailable(error_chain(&err)))?;
+                .map_err(|err| UpstreamFailure::Unreachable(err.into()))?;
             let (parts, body) = response.into_parts();
             // Buffered, not streamed: the timeout then covers the whole answer, and a stalled
             // upstream gets a clean 504 instead of a truncated response.
             let body = Limited::new(body, self.response_limit)
                 .collect()
                 .await
-                .map_err(|err| {
-                    UpstreamFailure::Unavailable(format!(
-                        "cannot read the upstream's answer: {}",
-                        error_chain(&*err)
-                    ))
-                })?
+                .map_err(UpstreamFailure::UnreadableAnswer)?
                 .to_bytes();
             let mut answer = Response::new(Full::new(body));
             *answer.status_mut() = parts.status;
@@ -136,5 +140,11 @@ impl Forwarder {
         tokio::time::timeout(self.timeout, exchange)
             .await
             .unwrap_or(Err(UpstreamFailure::TimedOut(self.timeout)))
+    }
+}
+
+impl Relay for Forwarder {
+    fn relay(&self, request: Request<Full<Bytes>>, peer: SocketAddr) -> RelayFuture<'_> {
+        Box::pin(self.forward(request, peer))
     }
 }

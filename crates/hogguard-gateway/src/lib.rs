@@ -18,6 +18,7 @@
 //! |---|---|
 //! | verified | the upstream's status, headers (end-to-end ones) and body |
 //! | any verification failure (missing or malformed header, stale or future timestamp, no matching signature, replay) | `401 {"error":"invalid signature"}`, the same for every reason |
+//! | verified, but a copy of it is being forwarded right now | `503 {"error":"temporarily unavailable"}` with `Retry-After: 1`, not forwarded |
 //! | verified, but the replay store cannot record it (full of unexpired deliveries, or a failed write) | `503 {"error":"temporarily unavailable"}` with `Retry-After: 1` |
 //! | [`GatewayConfig::max_concurrent_requests`] requests already being handled | `503 {"error":"temporarily unavailable"}` with `Retry-After: 1`, at once, body unread, connection closed |
 //! | body over the limit | `413 {"error":"payload too large"}` |
@@ -59,11 +60,21 @@
 //! [`GatewayConfig::stats_listen`] address: they tell rejection reasons apart, which the `401`
 //! deliberately does not, so they are kept off the public address.
 //!
-//! # Replays and restarts
+//! # Replays, retries and restarts
 //!
 //! Replay protection is on by default, in memory; [`ReplayProtection::File`] keeps the record in
-//! a file so that a restart does not reopen the replay window. Either way the store is written
-//! (with an `fsync` for the file) on the request's task before the delivery is forwarded.
+//! a file so that a restart does not reopen the replay window.
+//!
+//! A delivery is used up only once the upstream took it: answered `2xx`, or a `4xx` other than
+//! `408`, `425` and `429`. When the upstream is unreachable (`502`), too slow (`504`), answers
+//! `5xx` or a redirect, or the gateway stops before the answer came, the delivery stays open and
+//! the sender's retry of it is forwarded. While a delivery is being forwarded, a copy of it (a
+//! sender that retried early, a duplicate) gets `503` with `Retry-After: 1` and is not
+//! forwarded; once the first is settled, the next copy is either a replay (`401`) or forwarded.
+//! The store is written (with an `fsync` for the file) on the request's task after the upstream
+//! answered and before the answer is relayed. Only taken deliveries are written to the file, so
+//! a gateway that crashes mid-request takes the delivery when it comes again: at worst the
+//! upstream sees a delivery twice (it took one just before the crash), never none.
 //!
 //! # Example
 //!
@@ -97,22 +108,27 @@
 #![deny(missing_docs)]
 
 mod config;
+mod deliveries;
 mod error;
 mod events;
 mod forward;
 mod headers;
 mod log_limit;
+mod reporter;
 mod request;
 mod run;
 mod server;
 mod stats;
+mod upstream;
 
 pub use config::{
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_LOG_LIMIT,
-    DEFAULT_RESPONSE_LIMIT, GatewayConfig, InvalidUpstream, ReplayProtection, Timeouts, Upstream,
+    DEFAULT_RESPONSE_LIMIT, GatewayConfig, ReplayProtection, Timeouts,
 };
+pub use deliveries::HEALTH_PATH;
 pub use error::GatewayError;
-pub use events::{EventSink, GatewayEvent, RequestLine, StderrSink};
-pub use run::run_until_signalled;
-pub use server::{Gateway, HEALTH_PATH};
+pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink};
+pub use run::{StopSignal, run_until_signalled};
+pub use server::Gateway;
 pub use stats::{GatewayStats, RejectionReason};
+pub use upstream::{InvalidUpstream, Upstream};

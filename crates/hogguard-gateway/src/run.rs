@@ -7,8 +7,28 @@ use crate::error::GatewayError;
 use crate::server::Gateway;
 use crate::stats::GatewayStats;
 
+/// What stopped a gateway that ran until signalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGTERM: a service manager stopping it on purpose.
+    Terminate,
+    /// SIGINT: Ctrl-C at a terminal.
+    Interrupt,
+}
+
+impl StopSignal {
+    /// `terminate` or `interrupt`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopSignal::Terminate => "terminate",
+            StopSignal::Interrupt => "interrupt",
+        }
+    }
+}
+
 /// Runs a gateway until SIGTERM or Ctrl-C (SIGINT), then shuts it down gracefully and returns
-/// its final counters. This is what `hogguard webhook serve` calls.
+/// its final counters and the signal that stopped it. This is what `hogguard webhook serve`
+/// calls.
 ///
 /// Builds a multi-threaded tokio runtime (one worker per core; the `TOKIO_WORKER_THREADS`
 /// environment variable overrides it), installs the signal handlers, binds and serves. Events,
@@ -18,7 +38,9 @@ use crate::stats::GatewayStats;
 ///
 /// As [`Gateway::bind`], plus [`GatewayError::Runtime`] and [`GatewayError::Signal`] when the
 /// runtime or the signal handlers cannot be set up. Once serving, it only returns counters.
-pub fn run_until_signalled(config: GatewayConfig) -> Result<GatewayStats, GatewayError> {
+pub fn run_until_signalled(
+    config: GatewayConfig,
+) -> Result<(GatewayStats, StopSignal), GatewayError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hogguard-gateway")
@@ -29,32 +51,41 @@ pub fn run_until_signalled(config: GatewayConfig) -> Result<GatewayStats, Gatewa
         // failure to install stops the start.
         let shutdown = shutdown_signal()?;
         let gateway = Gateway::bind(config).await?;
-        Ok(gateway.serve(shutdown).await)
+        let (stopped_by, stopped) = tokio::sync::oneshot::channel();
+        let stats = gateway
+            .serve(async move {
+                let _ = stopped_by.send(shutdown.await);
+            })
+            .await;
+        // The shutdown future completed, or the gateway would still be serving.
+        let signal = stopped.await.unwrap_or(StopSignal::Terminate);
+        Ok((stats, signal))
     })
 }
 
-/// Completes on the first SIGTERM or SIGINT.
+/// Completes on the first SIGTERM or SIGINT, with which one it was.
 #[cfg(unix)]
-fn shutdown_signal() -> Result<impl Future<Output = ()>, GatewayError> {
+fn shutdown_signal() -> Result<impl Future<Output = StopSignal>, GatewayError> {
     use tokio::signal::unix::{SignalKind, signal};
 
     let mut terminate = signal(SignalKind::terminate()).map_err(GatewayError::Signal)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(GatewayError::Signal)?;
     Ok(async move {
         tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+            _ = terminate.recv() => StopSignal::Terminate,
+            _ = interrupt.recv() => StopSignal::Interrupt,
         }
     })
 }
 
 /// Completes on the first Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl Future<Output = ()>, GatewayError> {
+fn shutdown_signal() -> Result<impl Future<Output = StopSignal>, GatewayError> {
     Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             // Without a handler nothing can stop the gateway gracefully; keep serving.
             std::future::pending::<()>().await;
         }
+        StopSignal::Interrupt
     })
 }

@@ -10,8 +10,8 @@ use serde::{Serialize, Serializer};
 
 /// Why the gateway refused a request (or a connection) without forwarding it.
 ///
-/// The sender is never told which verification check failed: all but a replay store failure get
-/// the same `401`. The reason goes to the log and the counters.
+/// The sender is never told which verification check failed: all but a replay store failure and
+/// a copy in flight get the same `401`. The reason goes to the log and the counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum RejectionReason {
@@ -25,8 +25,11 @@ pub enum RejectionReason {
     TimestampTooNew,
     /// No signature matched an active secret (`401`).
     SignatureMismatch,
-    /// The delivery was already accepted once (`401`).
+    /// The delivery was taken once already (`401`).
     Replay,
+    /// A copy of the delivery is being forwarded right now (`503` with `Retry-After: 1`, so the
+    /// sender tries again once the first copy is settled: taken, or left open for the retry).
+    DuplicateInFlight,
     /// The replay store could not record a delivery whose signature verified (full, or a write
     /// failed), so it was refused rather than risk a replay (`503` with `Retry-After: 1`, so the
     /// sender retries).
@@ -52,13 +55,14 @@ pub enum RejectionReason {
 
 impl RejectionReason {
     /// Every reason, in the order of the counters.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::MissingHeader,
         Self::MalformedHeader,
         Self::TimestampTooOld,
         Self::TimestampTooNew,
         Self::SignatureMismatch,
         Self::Replay,
+        Self::DuplicateInFlight,
         Self::ReplayStoreUnavailable,
         Self::OtherVerificationFailure,
         Self::BodyTooLarge,
@@ -78,6 +82,7 @@ impl RejectionReason {
             Self::TimestampTooNew => "timestamp_too_new",
             Self::SignatureMismatch => "signature_mismatch",
             Self::Replay => "replay",
+            Self::DuplicateInFlight => "duplicate_in_flight",
             Self::ReplayStoreUnavailable => "replay_store_unavailable",
             Self::OtherVerificationFailure => "other_verification_failure",
             Self::BodyTooLarge => "body_too_large",
@@ -98,6 +103,7 @@ impl RejectionReason {
             VerifyError::TooNew { .. } => Self::TimestampTooNew,
             VerifyError::Mismatch => Self::SignatureMismatch,
             VerifyError::Replay => Self::Replay,
+            VerifyError::InFlight => Self::DuplicateInFlight,
             VerifyError::ReplayStore(_) => Self::ReplayStoreUnavailable,
             _ => Self::OtherVerificationFailure,
         }

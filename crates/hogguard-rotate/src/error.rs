@@ -5,8 +5,9 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::audit::AuditSinkError;
+#[cfg(feature = "fault-injection")]
+use crate::fault::CrashPoint;
 use crate::interaction::InteractionError;
-use crate::rotator::CrashPoint;
 use crate::store::StoreError;
 
 /// Why a rotation, resume, abort or finish stopped. Unless the variant says otherwise, the
@@ -15,6 +16,13 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RotateError {
+    /// The provider was made [for a plan](crate::ProjectSecretKeyProvider::for_plan) and
+    /// lacks what a rotation needs; nothing was changed.
+    #[error("cannot rotate a project secret API key without {missing}")]
+    NotConfigured {
+        /// What is missing, for people.
+        missing: &'static str,
+    },
     /// Another process holds the credential's lock: it is rotating the same credential now.
     #[error(
         "another hogguard process is rotating {credential} right now (it holds {}); wait for it to end",
@@ -96,7 +104,7 @@ pub enum RotateError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A PostHog call failed (after the client's own retries).
-    #[error("cannot {action}: {source}")]
+    #[error("cannot {action}")]
     PostHog {
         /// What was being done.
         action: &'static str,
@@ -205,7 +213,7 @@ pub enum RotateError {
         previous_variable: String,
     },
     /// The verify command could not be started.
-    #[error("cannot run the verify command: {source}")]
+    #[error("cannot run the verify command")]
     VerifyCommandNotRun {
         /// Why.
         #[source]
@@ -242,15 +250,10 @@ pub enum RotateError {
         /// Why.
         reason: String,
     },
-    /// Reading, creating or appending to a journal or lock file failed.
-    #[error("rotation journal {}: {source}", path.display())]
-    Journal {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
+    /// Reading, creating, locking or appending to a journal or lock file failed; the file
+    /// operation (with its path) is the source.
+    #[error("the rotation journal cannot be kept")]
+    Journal(#[source] hogguard_fs::Error),
     /// A journal line (not a torn last line) does not parse: the file was edited or damaged.
     #[error(
         "rotation journal {} is damaged at line {line}; a person must look at it before this \
@@ -264,19 +267,23 @@ pub enum RotateError {
         line: usize,
     },
     /// The audit sink refused a record; the step it was about was not taken.
-    #[error("the audit log refused a record, so the rotation stopped: {0}")]
+    #[error("the audit log refused a record, so the rotation stopped")]
     Audit(#[source] AuditSinkError),
     /// Talking to the person failed or they gave up.
-    #[error("{0}; the rotation stays open: continue it with --resume, or drop it with --abort")]
+    #[error(
+        "no answer at the prompt; the rotation stays open: continue it with --resume, or drop it \
+         with --abort"
+    )]
     Interaction(#[from] InteractionError),
     /// The operating system could not provide random bytes.
-    #[error("cannot make random bytes: {source}")]
+    #[error("cannot make random bytes")]
     Random {
         /// Why.
         #[source]
         source: io::Error,
     },
     /// The rotation's interrupt hook stopped it here, as a crash would (tests).
+    #[cfg(feature = "fault-injection")]
     #[error("interrupted by the test hook at {at}")]
     Interrupted {
         /// Where.
@@ -285,18 +292,19 @@ pub enum RotateError {
 }
 
 impl RotateError {
-    /// The process exit code for this error, by the project's convention: `1` when a check
-    /// failed (the verify command, a new key refused, an old key still alive), `2` for every
-    /// other error, including [`Busy`](Self::Busy) and [`RotationOpen`](Self::RotationOpen).
-    pub fn exit_code(&self) -> u8 {
-        match self {
+    /// Whether the rotation stopped because a check failed (the verify command, a new key
+    /// refused or not working, an old key still alive), as opposed to being unable to act
+    /// (a busy credential, an open rotation, an unreadable store, PostHog unreachable). The
+    /// store holds a working key either way; the CLI reports a failed check as a finding.
+    pub fn is_failed_check(&self) -> bool {
+        matches!(
+            self,
             RotateError::VerifyCommandFailed { .. }
-            | RotateError::NewKeyNotLive { .. }
-            | RotateError::NewKeyRefused { .. }
-            | RotateError::NewKeyTooBroad { .. }
-            | RotateError::OldKeyStillLive { .. } => 1,
-            _ => 2,
-        }
+                | RotateError::NewKeyNotLive { .. }
+                | RotateError::NewKeyRefused { .. }
+                | RotateError::NewKeyTooBroad { .. }
+                | RotateError::OldKeyStillLive { .. }
+        )
     }
 }
 
@@ -305,24 +313,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failed_checks_exit_1_everything_else_2() {
+    fn only_failed_checks_are_failed_checks() {
         let failed_check = RotateError::VerifyCommandFailed {
             status: "exit status: 3".to_owned(),
             variable: "KEY".to_owned(),
             previous_variable: "KEY_PREVIOUS".to_owned(),
         };
-        assert_eq!(failed_check.exit_code(), 1);
+        assert!(failed_check.is_failed_check());
         let busy = RotateError::Busy {
             credential: "prod/key".to_owned(),
             lock: PathBuf::from("prod.key.lock"),
         };
-        assert_eq!(busy.exit_code(), 2);
+        assert!(!busy.is_failed_check());
         let open = RotateError::RotationOpen {
             credential: "prod/key".to_owned(),
             rotation_id: "r".to_owned(),
             status: "stopped after store_new_key".to_owned(),
         };
-        assert_eq!(open.exit_code(), 2);
+        assert!(!open.is_failed_check());
         assert!(open.to_string().contains("--resume"));
     }
 }

@@ -2,14 +2,13 @@
 //! The CLI implements [`Interaction`] on the terminal (reading keys without echo, or from
 //! standard input); tests script it.
 
-use std::fmt;
-
 use hogguard_secret::Secret;
 
 /// The person at the other end of an assisted rotation (personal API keys, project API keys)
 /// and the reader of progress messages of automatic ones.
 pub trait Interaction {
-    /// Shows a message: an instruction or progress. Never contains a secret.
+    /// Shows a message: an instruction or progress. Never contains a secret. How a call ended
+    /// is its returned [`Outcome`](crate::Outcome), never shown here as well.
     fn show(&mut self, message: &str);
 
     /// Asks for a secret (a key the person created in PostHog) after showing `prompt`.
@@ -20,29 +19,13 @@ pub trait Interaction {
 }
 
 /// Why the person could not be asked, or did not answer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InteractionError {
     /// The person gave up (Ctrl-C, an empty answer, end of input).
+    #[error("cancelled at the prompt")]
     Cancelled,
-    /// Reading or writing the terminal or standard input failed.
-    Io(std::io::Error),
-}
-
-impl fmt::Display for InteractionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InteractionError::Cancelled => f.write_str("cancelled at the prompt"),
-            InteractionError::Io(error) => write!(f, "cannot read the answer: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for InteractionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            InteractionError::Cancelled => None,
-            InteractionError::Io(error) => Some(error),
-        }
-    }
+    /// Reading or writing the terminal or standard input failed, or there is none.
+    #[error("cannot read the answer")]
+    Io(#[source] std::io::Error),
 }

@@ -1,9 +1,10 @@
 //! The rotation journal: one JSON-lines file per rotation under `.hogguard/rotations/`,
 //! appended and fsynced record by record, and the per-credential lock file beside it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use hogguard_secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,15 @@ use crate::error::RotateError;
 use crate::request::{ProviderKind, RotationRequest};
 use crate::step::Step;
 use crate::time;
+
+/// The largest journal read: a rotation writes a few dozen lines of a few hundred bytes.
+const MAX_JOURNAL_BYTES: u64 = 16 << 20;
+
+/// How long taking a credential's lock waits before the credential counts as busy. Another
+/// rotation holds it for minutes; this only rides out the moment after a holder in this
+/// process let go, while a child process started by another thread still shares the lock
+/// file until it runs its program.
+const LOCK_WAIT: Duration = Duration::from_millis(200);
 
 /// What identifies a key without revealing it: PostHog's id (when it has one), PostHog's mask
 /// and the SHA-256 fingerprint of the value (unknown for a key whose value PostHog's answer
@@ -153,19 +163,7 @@ pub(crate) struct Journals {
 }
 
 /// Held while a process works on a credential; dropping it (or the process dying) releases it.
-#[derive(Debug)]
-pub(crate) struct CredentialLock {
-    file: File,
-}
-
-impl Drop for CredentialLock {
-    fn drop(&mut self) {
-        // Unlock explicitly: a child process forked by another thread (store or verify
-        // commands) shares the descriptor until it execs, and closing ours alone would leave
-        // the lock held until then. Failing to unlock leaves it to the close.
-        let _ = self.file.unlock();
-    }
-}
+pub(crate) type CredentialLock = hogguard_fs::Lock;
 
 /// A rotation that ended with a stored new key, for key ages.
 #[derive(Clone, Debug)]
@@ -187,20 +185,13 @@ impl Journals {
         format!("{}.{}", encode(environment), encode(credential))
     }
 
+    /// Creates the directory (and `.hogguard/` above it) private whatever the umask.
     fn ensure_dir(&self) -> Result<(), RotateError> {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(&self.dir)
-            .map_err(|source| RotateError::Journal {
-                path: self.dir.clone(),
-                source,
-            })
+        hogguard_fs::create_private_dir_all(&self.dir).map_err(RotateError::Journal)
     }
 
-    /// Takes the credential's lock, or fails with [`RotateError::Busy`] at once.
+    /// Takes the credential's lock, or fails with [`RotateError::Busy`] when another holds
+    /// it.
     pub(crate) fn lock(
         &self,
         environment: &str,
@@ -210,44 +201,27 @@ impl Journals {
         let path = self
             .dir
             .join(format!("{}.lock", Self::prefix(environment, credential)));
-        let file = private_file_options()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|source| RotateError::Journal {
-                path: path.clone(),
-                source,
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(CredentialLock { file }),
-            Err(fs::TryLockError::WouldBlock) => Err(RotateError::Busy {
+        hogguard_fs::Lock::acquire(&path, LOCK_WAIT).map_err(|error| match error {
+            hogguard_fs::Error::Locked { path, .. } => RotateError::Busy {
                 credential: format!("{environment}/{credential}"),
                 lock: path,
-            }),
-            Err(fs::TryLockError::Error(source)) => Err(RotateError::Journal { path, source }),
-        }
+            },
+            other => RotateError::Journal(other),
+        })
     }
 
     /// Every journal of the credential, oldest first (by start time, then file name).
     fn all(&self, environment: &str, credential: &str) -> Result<Vec<Journal>, RotateError> {
         let prefix = format!("{}.", Self::prefix(environment, credential));
+        let unlisted = |source| journal_error("list", &self.dir, source);
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(RotateError::Journal {
-                    path: self.dir.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Err(unlisted(source)),
         };
         let mut paths = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| RotateError::Journal {
-                path: self.dir.clone(),
-                source,
-            })?;
+            let entry = entry.map_err(unlisted)?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with(&prefix) && name.ends_with(".jsonl") {
@@ -311,25 +285,20 @@ impl Journals {
             Self::prefix(&started.environment, &started.credential),
             started.rotation_id
         ));
-        let io_error = |source| RotateError::Journal {
-            path: path.clone(),
-            source,
-        };
         let record = Record {
             seq: 1,
             at,
             event: Event::Started(Box::new(started)),
         };
-        let mut file = private_file_options()
+        let mut file = hogguard_fs::private_file()
             .append(true)
             .create_new(true)
             .open(&path)
-            .map_err(io_error)?;
-        file.write_all(&line(&record)).map_err(io_error)?;
-        file.sync_all().map_err(io_error)?;
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error)?;
+            .map_err(|source| journal_error("create", &path, source))?;
+        file.write_all(&line(&record))
+            .and_then(|()| file.sync_all())
+            .map_err(|source| journal_error("write", &path, source))?;
+        hogguard_fs::sync_dir(&self.dir).map_err(RotateError::Journal)?;
         Ok(Journal {
             path: path.clone(),
             records: vec![record],
@@ -338,12 +307,14 @@ impl Journals {
     }
 }
 
-/// Files hogguard writes here are readable by their owner only.
-fn private_file_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
+/// The error of a journal operation that `hogguard_fs` does not do itself (listing,
+/// creating and appending); `action` is a verb phrase (`append to`).
+fn journal_error(action: &'static str, path: &Path, source: io::Error) -> RotateError {
+    RotateError::Journal(hogguard_fs::Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn encode(name: &str) -> String {
@@ -380,10 +351,8 @@ impl Journal {
     /// ignored; any other unreadable line is damage. `None` for an empty file (a crash while
     /// it was being created, before its first record was durable).
     fn load(path: &Path) -> Result<Option<Journal>, RotateError> {
-        let bytes = fs::read(path).map_err(|source| RotateError::Journal {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes =
+            hogguard_fs::read_regular(path, MAX_JOURNAL_BYTES).map_err(RotateError::Journal)?;
         let mut records = Vec::new();
         let mut offset = 0;
         let mut valid_len = None;
@@ -542,10 +511,7 @@ impl Journal {
 
     /// Appends a record and fsyncs it before returning.
     pub(crate) fn append(&mut self, at: u64, event: Event) -> Result<(), RotateError> {
-        let io_error = |source| RotateError::Journal {
-            path: self.path.clone(),
-            source,
-        };
+        let io_error = |source| journal_error("append to", &self.path, source);
         let record = Record {
             seq: self.records.last().map_or(1, |last| last.seq + 1),
             at,

@@ -5,8 +5,8 @@
 //! ```
 //! use hogguard_posthog::{ClientConfig, Hosts};
 //! use hogguard_rotate::{
-//!     AuditResult, AuditSink, AuditSinkError, Interaction, InteractionError, Outcome,
-//!     PostHogAccess, ProjectSecretKeyProvider, Provider, RotationRequest, Rotator, Store,
+//!     AuditRecord, AuditSinkError, Interaction, InteractionError, Outcome, PostHogAccess,
+//!     ProjectSecretKeyProvider, Provider, RotationRequest, Rotator, Store,
 //! };
 //! use hogguard_secret::Secret;
 //! use hogguard_testkit::posthog::{FakeHog, MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, UserSpec};
@@ -35,14 +35,11 @@
 //! )
 //! .verify_command("true"); // e.g. the application's health check
 //!
-//! /// The CLI writes these to hogguard's audit log.
-//! struct Audit;
-//! impl AuditSink for Audit {
-//!     fn record(&self, action: &str, _: &str, _: AuditResult, _: &[(&str, String)]) -> Result<(), AuditSinkError> {
-//!         assert!(action.starts_with("key.rotate."));
-//!         Ok(())
-//!     }
-//! }
+//! // The CLI writes these to hogguard's audit log.
+//! let audit = |record: &AuditRecord<'_>| -> Result<(), AuditSinkError> {
+//!     assert!(record.action.starts_with("key.rotate."));
+//!     Ok(())
+//! };
 //! /// The CLI talks to the terminal; an automatic rotation only shows progress.
 //! struct Quiet;
 //! impl Interaction for Quiet {
@@ -53,7 +50,7 @@
 //!
 //! let rotator = Rotator::new(dir.path().join(hogguard_rotate::ROTATIONS_DIR));
 //! println!("{}", rotator.plan(&request)); // --dry-run
-//! let outcome = rotator.run(&request, &mut Quiet, &Audit)?;
+//! let outcome = rotator.run(&request, &mut Quiet, &audit)?;
 //! assert!(matches!(outcome, Outcome::Completed { .. }));
 //! let text = std::fs::read_to_string(&env_file)?;
 //! let new = hogguard_dotenv::parse(&text)?.get("POSTHOG_FLAGS_KEY").unwrap().to_owned();
@@ -73,13 +70,21 @@
 //!   [`RotationRequest::if_older_than`]; `--revoke-old` is [`PersonalKeyProvider::revoke_old`],
 //!   `--grace` is [`WebhookSecretProvider::grace`];
 //! - one [`Rotator`] on `<project root>/`[`ROTATIONS_DIR`];
-//! - `--dry-run`: [`Rotator::plan`] (touches nothing); no flag: [`Rotator::run`]; `--resume`:
-//!   [`Rotator::resume`]; `--abort`: [`Rotator::abort`]; `--finish`: [`Rotator::finish`];
+//! - `--dry-run`: [`Rotator::plan`] (changes nothing), with what the CLI could not resolve
+//!   added by [`Plan::add_missing`] (a project secret key without its admin key or project is
+//!   planned with [`ProjectSecretKeyProvider::for_plan`]); exit 1 unless [`Plan::can_run`].
+//!   Otherwise [`Rotator::lock`] first
+//!   (a busy credential is refused before the audit log is opened), then on the
+//!   [`LockedRotation`]: no flag: [`run`](LockedRotation::run); `--resume`:
+//!   [`resume`](LockedRotation::resume); `--abort`: [`abort`](LockedRotation::abort);
+//!   `--finish`: [`finish`](LockedRotation::finish);
 //! - an [`Interaction`] on the terminal (`--stdin` reads keys from standard input instead of
-//!   a no-echo prompt) and an [`AuditSink`] on the audit log;
-//! - exit code: 0 for any [`Outcome`], else [`RotateError::exit_code`] (1 when a check failed,
-//!   2 otherwise, [`RotateError::Busy`] and [`RotateError::RotationOpen`] included). Errors'
-//!   `Display` never holds a secret and says what to do next (`--resume`, `--abort`).
+//!   a no-echo prompt) and an [`AuditSink`] on the audit log (a closure over
+//!   [`AuditRecord`]);
+//! - exit code: 0 for any [`Outcome`]; 1 when [`RotateError::is_failed_check`]; 2 for every
+//!   other error, [`RotateError::Busy`] and [`RotateError::RotationOpen`] included. Errors'
+//!   messages never hold a secret, say what to do next (`--resume`, `--abort`), and leave
+//!   their cause to [`std::error::Error::source`].
 //!
 //! # The state machine
 //!
@@ -119,11 +124,13 @@
 //!
 //! **Personal API key** (`phx_`, assisted, because PostHog lets only its web app create and
 //! delete them): the person is shown the keys page and the exact scopes (and project or
-//! organisation restriction) the environment allows, gives the new key, which is checked
-//! through `@current` (live, not the old value, no scope outside the allowed ones and no wider
-//! restriction); then it is stored and verified, the person deletes the old key (or
-//! `--revoke-old` reports it to `revoke_leaked_key`), and PostHog is probed, a bounded number
-//! of times with the injectable sleeper, until it calls the old key invalid. A key the person
+//! organisation restriction) the environment allows (an old key that reaches every project
+//! is to be replaced by one restricted to [`PersonalKeyProvider::project_id`], when given),
+//! gives the new key, which is checked through `@current` (live, not the old value, no scope
+//! outside the allowed ones and no wider restriction); then it is stored and verified, the
+//! person deletes the old key (or `--revoke-old` reports it to `revoke_leaked_key`), and
+//! PostHog is probed, a bounded number of times with the injectable sleeper, until it calls
+//! the old key invalid. A key the person
 //! gave that was never stored is named again on resume so they can reuse or delete it.
 //!
 //! **Project API key** (`phc_`): [`project_api_key_guidance`] (public by design; the reset is
@@ -133,8 +140,9 @@
 //!
 //! # Journal and lock files
 //!
-//! In [`ROTATIONS_DIR`] (mode 0700): `<environment>.<credential>.lock`, locked with `flock`
-//! for the whole of each call ([`RotateError::Busy`] if taken), and one
+//! In [`ROTATIONS_DIR`] (created 0700, with `.hogguard/`, whatever the umask):
+//! `<environment>.<credential>.lock`, locked with `flock` for the whole of each call
+//! ([`RotateError::Busy`] if taken), and one
 //! `<environment>.<credential>.<rotation id>.jsonl` per rotation (names percent-encoded,
 //! mode 0600, fsynced on create together with the directory). Each line is one record,
 //! appended and `fdatasync`ed before the call that follows it:
@@ -161,15 +169,17 @@
 //!
 //! [`Store::env_file`] edits only the two variables' values with [`hogguard_dotenv::set`] and
 //! [`hogguard_dotenv::remove`] (comments, order, quoting, `export`, line endings and the
-//! file's mode kept; new files 0600), writing `.<file>.hogguard-tmp`, fsync, rename, fsync of
-//! the directory. [`Store::command`] feeds the value to the user's write command on standard
+//! file's owner, group and mode kept; new files 0600) and replaces the file with
+//! [`hogguard_fs::replace`] (a uniquely named temporary file, fsync, rename, fsync of the
+//! directory), holding the lock file `.<file>.hogguard-lock` from the read to the read-back
+//! so that writers of one file in any process take turns. [`Store::command`] feeds the value to the user's write command on standard
 //! input, with `HOGGUARD_VARIABLE` and `HOGGUARD_ACTION` (`set` or `remove`) in its
 //! environment, and reads every write back with the read command.
 //!
 //! # Crash table
 //!
-//! A crash (or [`Rotator::interrupt_when`] stopping at the same [`CrashPoint`]) right after
-//! the event on the left; the next [`Rotator::resume`] does what the right column says. At
+//! A crash (or, in tests, `Rotator::interrupt_when` of the `fault-injection` feature stopping
+//! at the same `CrashPoint`) right after the event on the left; the next [`Rotator::resume`] does what the right column says. At
 //! every point `VAR` holds a working key.
 //!
 //! | Crash after | `VAR` / `VAR_PREVIOUS` | PostHog | Resume |
@@ -217,6 +227,7 @@
 
 mod audit;
 mod error;
+mod fault;
 mod interaction;
 mod journal;
 mod outcome;
@@ -229,8 +240,10 @@ mod step;
 mod store;
 mod time;
 
-pub use audit::{AuditResult, AuditSink, AuditSinkError};
+pub use audit::{AuditRecord, AuditResult, AuditSink, AuditSinkError};
 pub use error::RotateError;
+#[cfg(feature = "fault-injection")]
+pub use fault::CrashPoint;
 pub use interaction::{Interaction, InteractionError};
 pub use journal::KeyRef;
 pub use outcome::{AgeSource, KeyAge, OpenRotation, Outcome};
@@ -241,7 +254,7 @@ pub use request::{
     PostHogAccess, ProjectApiKeyProvider, ProjectSecretKeyProvider, Provider, ProviderKind,
     RotationRequest, WebhookSecretProvider,
 };
-pub use rotator::{CrashPoint, ROTATIONS_DIR, Rotator};
+pub use rotator::{LockedRotation, ROTATIONS_DIR, Rotator};
 pub use step::Step;
 pub use store::{PREVIOUS_SUFFIX, Store, StoreError};
 pub use time::{Clock, SystemClock};

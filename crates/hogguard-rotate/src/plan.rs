@@ -1,27 +1,36 @@
-//! The dry run: the steps a rotation would take, in words, without touching anything.
+//! The dry run: the steps a rotation would take, in words, and what would stop it, without
+//! changing anything.
 
 use std::fmt;
 
 use crate::providers::personal::KEYS_PAGE;
 use crate::request::{Provider, RotationRequest};
 
-/// What [`Rotator::run`](crate::Rotator::run) would do for a request, step by step.
+/// What [`Rotator::run`](crate::Rotator::run) would do for a request, step by step, and what
+/// would stop it before it starts.
 ///
 /// ```
 /// use hogguard_rotate::{Provider, RotationRequest, Rotator, Store, WebhookSecretProvider};
 ///
+/// let dir = tempfile::tempdir()?;
 /// let request = RotationRequest::new(
 ///     "production", "webhook", "WEBHOOK_SECRET",
 ///     Provider::WebhookSecret(WebhookSecretProvider::new()),
-///     Store::env_file(".env"),
+///     Store::env_file(dir.path().join(".env")),
 /// );
-/// let plan = Rotator::new(".hogguard/rotations").plan(&request);
+/// let mut plan = Rotator::new(dir.path().join(".hogguard/rotations")).plan(&request);
 /// assert!(plan.steps()[2].starts_with("Generate a new whsec_ secret"));
+/// // There is no env file, so there is no secret to rotate yet.
+/// assert!(plan.missing()[0].starts_with("WEBHOOK_SECRET is not set"));
+/// plan.add_missing("no terminal to confirm on: pass --yes");
+/// assert!(!plan.can_run());
 /// println!("{plan}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     steps: Vec<String>,
+    missing: Vec<String>,
 }
 
 impl Plan {
@@ -30,6 +39,42 @@ impl Plan {
         &self.steps
     }
 
+    /// What would stop a real run before it changes anything, each said as the error that
+    /// run would stop with: no current key, a leftover `VAR_PREVIOUS`, a rotation of the
+    /// credential that is already open, and whatever the caller [added](Self::add_missing).
+    /// Empty when the rotation can run.
+    pub fn missing(&self) -> &[String] {
+        &self.missing
+    }
+
+    /// Adds what the caller found missing for a real run: a setting it could not resolve (an
+    /// admin key, a project id), or no terminal for an assisted rotation.
+    pub fn add_missing(&mut self, problem: impl Into<String>) {
+        self.missing.push(problem.into());
+    }
+
+    /// Whether nothing in [`missing`](Self::missing) stops a real run.
+    pub fn can_run(&self) -> bool {
+        self.missing.is_empty()
+    }
+
+    /// The steps that end a webhook secret's grace period: what a run does while the
+    /// credential's open rotation has outlived it.
+    pub(crate) fn finish_grace_period(request: &RotationRequest, rotation_id: &str) -> Plan {
+        Plan {
+            steps: vec![
+                format!("Lock {}", request.credential_name()),
+                format!(
+                    "Finish the open rotation {rotation_id}, whose grace period is over: remove \
+                     {} and close it (no new secret is made)",
+                    request.previous_variable()
+                ),
+            ],
+            missing: Vec::new(),
+        }
+    }
+
+    /// The steps of a new rotation of `request`.
     pub(crate) fn of(request: &RotationRequest) -> Plan {
         let credential = request.credential_name();
         let variable = &request.variable;
@@ -53,9 +98,11 @@ impl Plan {
         match &request.provider {
             Provider::ProjectSecretKey(provider) => {
                 steps.push(format!(
-                    "Read {variable} from {store} and find its project secret API key in project \
-                     {} (by {})",
-                    provider.project_id,
+                    "Read {variable} from {store} and find its project secret API key in {} (by \
+                     {})",
+                    provider
+                        .project_id
+                        .map_or_else(|| "the project".to_owned(), |id| format!("project {id}")),
                     provider
                         .key_id
                         .as_ref()
@@ -76,18 +123,23 @@ impl Plan {
             }
             Provider::PersonalKey(provider) => {
                 steps.push(format!(
-                    "Read {variable} from {store} and look the key up through @current"
+                    "Read {variable} from {store} and ask PostHog which key this is (its id, \
+                     scopes and projects)"
                 ));
                 steps.push(format!(
-                    "Ask you to create a personal API key at {} with {}",
+                    "Ask you to create a personal API key at {} with {}{}",
                     provider.posthog.page(KEYS_PAGE),
                     provider.allowed_scopes.as_ref().map_or_else(
                         || "the old key's scopes".to_owned(),
                         |scopes| format!("the scopes {}", scopes.join(", "))
-                    )
+                    ),
+                    provider
+                        .project_id
+                        .map(|id| format!(", restricted to project {id}"))
+                        .unwrap_or_default()
                 ));
                 steps.push(
-                    "Check through @current that it works, is not the old key and holds no \
+                    "Ask PostHog whether the new key works, is not the old key and holds no \
                      broader scope"
                         .to_owned(),
                 );
@@ -136,7 +188,10 @@ impl Plan {
                 steps.extend(verify);
             }
         }
-        Plan { steps }
+        Plan {
+            steps,
+            missing: Vec::new(),
+        }
     }
 }
 
@@ -144,6 +199,12 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (index, step) in self.steps.iter().enumerate() {
             writeln!(f, "{}. {step}", index + 1)?;
+        }
+        if !self.missing.is_empty() {
+            writeln!(f, "\nIt cannot run yet:")?;
+            for problem in &self.missing {
+                writeln!(f, "- {problem}")?;
+            }
         }
         Ok(())
     }

@@ -202,8 +202,10 @@ impl PostHogAccess {
 #[derive(Clone, Debug)]
 pub struct ProjectSecretKeyProvider {
     pub(crate) posthog: PostHogAccess,
-    pub(crate) admin_key: Secret,
-    pub(crate) project_id: u64,
+    /// `None` only in a provider made [`for_plan`](Self::for_plan).
+    admin_key: Option<Secret>,
+    /// `None` only in a provider made [`for_plan`](Self::for_plan) without a project.
+    pub(crate) project_id: Option<u64>,
     pub(crate) key_id: Option<String>,
 }
 
@@ -213,10 +215,39 @@ impl ProjectSecretKeyProvider {
     pub fn new(posthog: PostHogAccess, admin_key: Secret, project_id: u64) -> Self {
         ProjectSecretKeyProvider {
             posthog,
-            admin_key,
+            admin_key: Some(admin_key),
+            project_id: Some(project_id),
+            key_id: None,
+        }
+    }
+
+    /// A provider without the admin key (and perhaps without the project), for a dry run
+    /// that must plan before those are set: [`Rotator::plan`](crate::Rotator::plan) plans
+    /// with it, and every other call stops with [`RotateError::NotConfigured`] before it
+    /// changes anything. The caller says what is missing with
+    /// [`Plan::add_missing`](crate::Plan::add_missing).
+    pub fn for_plan(posthog: PostHogAccess, project_id: Option<u64>) -> Self {
+        ProjectSecretKeyProvider {
+            posthog,
+            admin_key: None,
             project_id,
             key_id: None,
         }
+    }
+
+    /// A client that manages the project's keys with the admin key.
+    pub(crate) fn writer(&self) -> Result<WriterClient, RotateError> {
+        let admin_key = self.admin_key.as_ref().ok_or(RotateError::NotConfigured {
+            missing: "the admin key (a personal API key with project:write)",
+        })?;
+        self.posthog.writer(admin_key)
+    }
+
+    /// The project whose keys are managed.
+    pub(crate) fn project(&self) -> Result<u64, RotateError> {
+        self.project_id.ok_or(RotateError::NotConfigured {
+            missing: "the project's id",
+        })
     }
 
     /// Names the PostHog id of the key to rotate (needed only when masks collide).
@@ -232,6 +263,7 @@ impl ProjectSecretKeyProvider {
 pub struct PersonalKeyProvider {
     pub(crate) posthog: PostHogAccess,
     pub(crate) allowed_scopes: Option<Vec<String>>,
+    pub(crate) project_id: Option<u64>,
     pub(crate) revoke_old: bool,
     pub(crate) probe_attempts: u32,
     pub(crate) probe_interval: Duration,
@@ -243,6 +275,7 @@ impl fmt::Debug for PersonalKeyProvider {
         f.debug_struct("PersonalKeyProvider")
             .field("posthog", &self.posthog)
             .field("allowed_scopes", &self.allowed_scopes)
+            .field("project_id", &self.project_id)
             .field("revoke_old", &self.revoke_old)
             .field("probe_attempts", &self.probe_attempts)
             .field("probe_interval", &self.probe_interval)
@@ -257,6 +290,7 @@ impl PersonalKeyProvider {
         PersonalKeyProvider {
             posthog,
             allowed_scopes: None,
+            project_id: None,
             revoke_old: false,
             probe_attempts: DEFAULT_PROBE_ATTEMPTS,
             probe_interval: DEFAULT_PROBE_INTERVAL,
@@ -268,6 +302,13 @@ impl PersonalKeyProvider {
     /// holding any other scope is refused.
     pub fn allowed_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.allowed_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The project the environment uses (`[posthog] project_id`): when the old key reaches
+    /// every project, the person is told to restrict the new key to this one.
+    pub fn project_id(mut self, project_id: u64) -> Self {
+        self.project_id = Some(project_id);
         self
     }
 

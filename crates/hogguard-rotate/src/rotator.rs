@@ -7,52 +7,22 @@ use std::time::Duration;
 
 use hogguard_posthog::{Evidence, KeyStatus};
 
-use crate::audit::{AuditResult, AuditSink};
+use crate::audit::{AuditRecord, AuditResult, AuditSink};
 use crate::error::RotateError;
+use crate::fault::CrashPoint;
+#[cfg(feature = "fault-injection")]
+use crate::fault::InterruptHook;
 use crate::interaction::Interaction;
 use crate::journal::{CredentialLock, Journal, Journals, Started};
 use crate::outcome::{AgeSource, KeyAge, OpenRotation, Outcome};
 use crate::plan::Plan;
 use crate::providers::{personal, project_api_key, project_secret_key, webhook};
 use crate::request::{Provider, RotationRequest};
-use crate::session::Session;
-use crate::step::Step;
+use crate::session::{Session, chain_text};
 use crate::time::{self, Clock, SystemClock};
 
 /// Where rotation journals and locks live, relative to the project root.
 pub const ROTATIONS_DIR: &str = ".hogguard/rotations";
-
-/// A place in a rotation where a crash can be simulated (see [`Rotator::interrupt_when`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CrashPoint {
-    /// The journal exists with its first record; nothing else happened.
-    Started,
-    /// The step's intent is journaled and audited; the step has not acted.
-    BeforeAction(Step),
-    /// The step acted; its result is not journaled yet.
-    AfterAction(Step),
-    /// The step's result is journaled and audited.
-    AfterRecord(Step),
-    /// An env-file write is half done: the temporary file is written and fsynced, the rename
-    /// over the env file has not happened.
-    EnvFileWritten,
-}
-
-impl fmt::Display for CrashPoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CrashPoint::Started => f.write_str("the start of the rotation"),
-            CrashPoint::BeforeAction(step) => write!(f, "the intent of {step}"),
-            CrashPoint::AfterAction(step) => write!(f, "the action of {step}"),
-            CrashPoint::AfterRecord(step) => write!(f, "the record of {step}"),
-            CrashPoint::EnvFileWritten => f.write_str("the env file's temporary file"),
-        }
-    }
-}
-
-/// Decides, at each [`CrashPoint`], whether to stop there as a crash would.
-pub(crate) type InterruptHook = dyn Fn(CrashPoint) -> bool + Send + Sync;
 
 /// Runs rotations whose journals and locks live in one directory (usually
 /// [`ROTATIONS_DIR`] under the project root).
@@ -60,6 +30,7 @@ pub(crate) type InterruptHook = dyn Fn(CrashPoint) -> bool + Send + Sync;
 pub struct Rotator {
     journals: Journals,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "fault-injection")]
     interrupt: Option<Arc<InterruptHook>>,
 }
 
@@ -78,6 +49,7 @@ impl Rotator {
         Rotator {
             journals: Journals::new(rotations_dir.into()),
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "fault-injection")]
             interrupt: None,
         }
     }
@@ -88,10 +60,14 @@ impl Rotator {
         self
     }
 
-    /// Test hook: at each [`CrashPoint`], `hook` decides whether the rotation stops there with
-    /// [`RotateError::Interrupted`], leaving files exactly as a crash at that point would
-    /// (including the env file's temporary file). It may also block, to hold a rotation in
-    /// place while a test acts.
+    /// Test hook (feature `fault-injection`): at each [`CrashPoint`], `hook` decides whether
+    /// the rotation stops there with [`RotateError::Interrupted`], leaving the journal, the
+    /// store and PostHog as a crash at that point would. One difference: stopped at
+    /// [`CrashPoint::EnvFileWritten`], the env file's temporary file is removed on the way
+    /// out, where a crash leaves it for the next resume to remove (the tests that kill a child
+    /// process there check that). It may also block, to hold a rotation in place while a test
+    /// acts.
+    #[cfg(feature = "fault-injection")]
     pub fn interrupt_when(
         mut self,
         hook: impl Fn(CrashPoint) -> bool + Send + Sync + 'static,
@@ -100,131 +76,107 @@ impl Rotator {
         self
     }
 
-    /// The steps `run` would take, for `--dry-run`. Touches nothing.
+    /// The steps [`run`](Self::run) would take, for `--dry-run`, and what would stop it
+    /// ([`Plan::missing`]): a rotation of the credential that is already open (unless it is
+    /// a webhook secret's whose grace period is over: the plan is then to finish it), and for
+    /// an env-file store a current key that is not set or a `VAR_PREVIOUS` that is. Reads the
+    /// journal and the env file; changes nothing, takes no lock and runs no store command.
     pub fn plan(&self, request: &RotationRequest) -> Plan {
-        Plan::of(request)
+        let journal = match self.open_journal(request) {
+            Ok(journal) => journal,
+            Err(error) => {
+                let mut plan = Plan::of(request);
+                plan.add_missing(chain_text(&error));
+                return plan;
+            }
+        };
+        let Some(journal) = journal else {
+            let mut plan = Plan::of(request);
+            for problem in store_problems(request) {
+                plan.add_missing(problem);
+            }
+            return plan;
+        };
+        if let Err(mismatch) = check_matches(request, journal.started()) {
+            let mut plan = Plan::of(request);
+            plan.add_missing(mismatch.to_string());
+            return plan;
+        }
+        let rotation_id = &journal.started().rotation_id;
+        if ends_grace_period(request, &journal, time::unix_seconds(self.clock.now())) {
+            return Plan::finish_grace_period(request, rotation_id);
+        }
+        let mut plan = Plan::of(request);
+        plan.add_missing(
+            RotateError::RotationOpen {
+                credential: request.credential_name(),
+                rotation_id: rotation_id.clone(),
+                status: journal.status(),
+            }
+            .to_string(),
+        );
+        plan
     }
 
-    /// Rotates the credential.
-    ///
-    /// Refuses with [`RotateError::Busy`] while another process works on the credential, and
-    /// with [`RotateError::RotationOpen`] while an earlier rotation of it is open, except a
-    /// webhook secret whose grace period is over: that rotation is finished (the old secret
-    /// dropped) and its outcome returned. With [`if_older_than`](RotationRequest::if_older_than)
-    /// a younger key is left alone ([`Outcome::NotDue`]).
+    /// Takes the credential's lock for one [`run`](LockedRotation::run),
+    /// [`resume`](LockedRotation::resume), [`abort`](LockedRotation::abort) or
+    /// [`finish`](LockedRotation::finish), failing with [`RotateError::Busy`] while another
+    /// process (or thread) works on the credential. `Rotator::run` and the others take it
+    /// themselves; a caller takes it first when it must know before anything else that the
+    /// credential is free: the CLI takes it before it opens the audit log, whose own lock
+    /// would otherwise make a second rotation wait for the first and then rotate again.
+    pub fn lock<'r>(
+        &'r self,
+        request: &'r RotationRequest,
+    ) -> Result<LockedRotation<'r>, RotateError> {
+        Ok(LockedRotation {
+            rotator: self,
+            request,
+            _lock: self
+                .journals
+                .lock(&request.environment, &request.credential)?,
+        })
+    }
+
+    /// Rotates the credential: [`lock`](Self::lock), then [`LockedRotation::run`].
     pub fn run(
         &self,
         request: &RotationRequest,
         interaction: &mut dyn Interaction,
         audit: &dyn AuditSink,
     ) -> Result<Outcome, RotateError> {
-        let _lock = self.lock(request)?;
-        if let Some(journal) = self.open_journal(request)? {
-            let mut session = self.session(request, journal, interaction, audit)?;
-            return refuse_or_end_grace_period(&mut session);
-        }
-        if let Some(threshold) = request.if_older_than {
-            let age = self.age_of(request)?;
-            if !age.is_older_than(threshold) {
-                let age = age.age.unwrap_or_default();
-                audit
-                    .record(
-                        "key.rotate.not_due",
-                        &request.credential_name(),
-                        AuditResult::Success,
-                        &[
-                            ("age_seconds", age.as_secs().to_string()),
-                            ("threshold_seconds", threshold.as_secs().to_string()),
-                        ],
-                    )
-                    .map_err(RotateError::Audit)?;
-                return Ok(Outcome::NotDue { age, threshold });
-            }
-        }
-        let started = prepare(request)?;
-        let journal = self
-            .journals
-            .create(started, time::unix_seconds(self.clock.now()))?;
-        let mut session = self.session(request, journal, interaction, audit)?;
-        let mut metadata = Session::key_metadata(Some(&session.started().old));
-        metadata.extend(
-            session
-                .started()
-                .new_label
-                .clone()
-                .map(|label| ("new_label", label)),
-        );
-        session.record("key.rotate.start", AuditResult::Success, &metadata)?;
-        session.checkpoint(CrashPoint::Started)?;
-        drive(&mut session)
+        self.lock(request)?.run(interaction, audit)
     }
 
-    /// Continues the open rotation of the credential from where the journal and the real
-    /// state (the store, PostHog) say it stands.
+    /// Continues the open rotation: [`lock`](Self::lock), then [`LockedRotation::resume`].
     pub fn resume(
         &self,
         request: &RotationRequest,
         interaction: &mut dyn Interaction,
         audit: &dyn AuditSink,
     ) -> Result<Outcome, RotateError> {
-        let _lock = self.lock(request)?;
-        let journal = self.require_open_journal(request)?;
-        let mut session = self.session(request, journal, interaction, audit)?;
-        request.store.discard_leftovers()?;
-        let interrupted = session
-            .journal
-            .interrupted_step()
-            .map_or_else(|| "none".to_owned(), |step| step.name().to_owned());
-        session.record(
-            "key.rotate.resume",
-            AuditResult::Success,
-            &[("interrupted_step", interrupted)],
-        )?;
-        drive(&mut session)
+        self.lock(request)?.resume(interaction, audit)
     }
 
-    /// Abandons the open rotation and returns the store to the old key, as long as that key
-    /// is still alive; undoes what PostHog holds for the rotation where hogguard can (the new
-    /// project secret API key is deleted; a new personal API key must be deleted by a person,
-    /// who is told so). Fails with [`RotateError::CannotAbort`] once the old key is retired.
+    /// Abandons the open rotation: [`lock`](Self::lock), then [`LockedRotation::abort`].
     pub fn abort(
         &self,
         request: &RotationRequest,
         interaction: &mut dyn Interaction,
         audit: &dyn AuditSink,
     ) -> Result<Outcome, RotateError> {
-        let _lock = self.lock(request)?;
-        let journal = self.require_open_journal(request)?;
-        let mut session = self.session(request, journal, interaction, audit)?;
-        request.store.discard_leftovers()?;
-        abort(&mut session)
+        self.lock(request)?.abort(interaction, audit)
     }
 
-    /// Ends a webhook secret's grace period now: completes the open rotation and drops the
-    /// old secret. Other providers have no grace period
-    /// ([`RotateError::CannotFinish`]; `resume` continues them).
+    /// Ends a webhook secret's grace period now: [`lock`](Self::lock), then
+    /// [`LockedRotation::finish`].
     pub fn finish(
         &self,
         request: &RotationRequest,
         interaction: &mut dyn Interaction,
         audit: &dyn AuditSink,
     ) -> Result<Outcome, RotateError> {
-        let _lock = self.lock(request)?;
-        let journal = self.require_open_journal(request)?;
-        let Provider::WebhookSecret(provider) = &request.provider else {
-            return Err(RotateError::CannotFinish {
-                reason: format!(
-                    "only webhook secrets have a grace period; continue this rotation with --resume ({})",
-                    journal.status()
-                ),
-            });
-        };
-        let mut session = self.session(request, journal, interaction, audit)?;
-        request.store.discard_leftovers()?;
-        if session.journal.abort_started() {
-            return abort(&mut session);
-        }
-        webhook::drive(&mut session, provider, true)
+        self.lock(request)?.finish(interaction, audit)
     }
 
     /// How old the key in the store is: from PostHog's metadata for project secret and
@@ -244,11 +196,6 @@ impl Rotator {
             status: journal.status(),
             journal: journal.path().to_owned(),
         }))
-    }
-
-    fn lock(&self, request: &RotationRequest) -> Result<CredentialLock, RotateError> {
-        self.journals
-            .lock(&request.environment, &request.credential)
     }
 
     fn open_journal(&self, request: &RotationRequest) -> Result<Option<Journal>, RotateError> {
@@ -272,14 +219,10 @@ impl Rotator {
         audit: &'a dyn AuditSink,
     ) -> Result<Session<'a>, RotateError> {
         check_matches(request, journal.started())?;
-        Ok(Session::new(
-            request,
-            journal,
-            interaction,
-            audit,
-            self.clock.as_ref(),
-            self.interrupt.as_deref(),
-        ))
+        let session = Session::new(request, journal, interaction, audit, self.clock.as_ref());
+        #[cfg(feature = "fault-injection")]
+        let session = session.interrupt_when(self.interrupt.as_deref());
+        Ok(session)
     }
 
     fn age_of(&self, request: &RotationRequest) -> Result<KeyAge, RotateError> {
@@ -343,16 +286,142 @@ impl Rotator {
     }
 }
 
+/// A credential's rotation lock, held: one rotation, resume, abort or finish of the credential
+/// may run through it (see [`Rotator::lock`]). Dropping it, or the process ending, lets the
+/// next one in.
+#[derive(Debug)]
+pub struct LockedRotation<'r> {
+    rotator: &'r Rotator,
+    request: &'r RotationRequest,
+    _lock: CredentialLock,
+}
+
+impl LockedRotation<'_> {
+    /// Rotates the credential.
+    ///
+    /// Refuses with [`RotateError::RotationOpen`] while an earlier rotation of it is open,
+    /// except a webhook secret whose grace period is over: that rotation is finished (the old
+    /// secret dropped) and its outcome returned. With
+    /// [`if_older_than`](RotationRequest::if_older_than) a younger key is left alone
+    /// ([`Outcome::NotDue`]).
+    pub fn run(
+        self,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let (rotator, request) = (self.rotator, self.request);
+        if let Some(journal) = rotator.open_journal(request)? {
+            let mut session = rotator.session(request, journal, interaction, audit)?;
+            return refuse_or_end_grace_period(&mut session);
+        }
+        if let Some(threshold) = request.if_older_than {
+            let age = rotator.age_of(request)?;
+            if !age.is_older_than(threshold) {
+                let age = age.age.unwrap_or_default();
+                audit
+                    .record(&AuditRecord {
+                        action: "key.rotate.not_due",
+                        resource: &request.credential_name(),
+                        result: AuditResult::Success,
+                        metadata: &[
+                            ("age_seconds", age.as_secs().to_string()),
+                            ("threshold_seconds", threshold.as_secs().to_string()),
+                        ],
+                    })
+                    .map_err(RotateError::Audit)?;
+                return Ok(Outcome::NotDue { age, threshold });
+            }
+        }
+        let started = prepare(request)?;
+        let journal = rotator
+            .journals
+            .create(started, time::unix_seconds(rotator.clock.now()))?;
+        let mut session = rotator.session(request, journal, interaction, audit)?;
+        let mut metadata = Session::key_metadata(Some(&session.started().old));
+        metadata.extend(
+            session
+                .started()
+                .new_label
+                .clone()
+                .map(|label| ("new_label", label)),
+        );
+        session.record("key.rotate.start", AuditResult::Success, &metadata)?;
+        session.checkpoint(CrashPoint::Started)?;
+        drive(&mut session)
+    }
+
+    /// Continues the open rotation of the credential from where the journal and the real
+    /// state (the store, PostHog) say it stands.
+    pub fn resume(
+        self,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let (rotator, request) = (self.rotator, self.request);
+        let journal = rotator.require_open_journal(request)?;
+        let mut session = rotator.session(request, journal, interaction, audit)?;
+        request.store.discard_leftovers()?;
+        let interrupted = session
+            .journal
+            .interrupted_step()
+            .map_or_else(|| "none".to_owned(), |step| step.name().to_owned());
+        session.record(
+            "key.rotate.resume",
+            AuditResult::Success,
+            &[("interrupted_step", interrupted)],
+        )?;
+        drive(&mut session)
+    }
+
+    /// Abandons the open rotation and returns the store to the old key, as long as that key
+    /// is still alive; undoes what PostHog holds for the rotation where hogguard can (the new
+    /// project secret API key is deleted; a new personal API key must be deleted by a person,
+    /// who is told so). Fails with [`RotateError::CannotAbort`] once the old key is retired.
+    pub fn abort(
+        self,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let (rotator, request) = (self.rotator, self.request);
+        let journal = rotator.require_open_journal(request)?;
+        let mut session = rotator.session(request, journal, interaction, audit)?;
+        request.store.discard_leftovers()?;
+        abort(&mut session)
+    }
+
+    /// Ends a webhook secret's grace period now: completes the open rotation and drops the
+    /// old secret. Other providers have no grace period
+    /// ([`RotateError::CannotFinish`]; `resume` continues them).
+    pub fn finish(
+        self,
+        interaction: &mut dyn Interaction,
+        audit: &dyn AuditSink,
+    ) -> Result<Outcome, RotateError> {
+        let (rotator, request) = (self.rotator, self.request);
+        let journal = rotator.require_open_journal(request)?;
+        let Provider::WebhookSecret(provider) = &request.provider else {
+            return Err(RotateError::CannotFinish {
+                reason: format!(
+                    "only webhook secrets have a grace period; continue this rotation with --resume ({})",
+                    journal.status()
+                ),
+            });
+        };
+        let mut session = rotator.session(request, journal, interaction, audit)?;
+        request.store.discard_leftovers()?;
+        if session.journal.abort_started() {
+            return abort(&mut session);
+        }
+        webhook::drive(&mut session, provider, true)
+    }
+}
+
 /// What a run finds when a rotation is already open: a webhook secret whose grace period is
 /// over is finished; anything else is refused.
 fn refuse_or_end_grace_period(session: &mut Session<'_>) -> Result<Outcome, RotateError> {
     let request = session.request;
     if let Provider::WebhookSecret(provider) = &request.provider
-        && !session.journal.abort_started()
-        && session
-            .journal
-            .grace_until()
-            .is_some_and(|until| until <= session.now())
+        && ends_grace_period(request, &session.journal, session.now())
     {
         return webhook::drive(session, provider, true);
     }
@@ -361,6 +430,43 @@ fn refuse_or_end_grace_period(session: &mut Session<'_>) -> Result<Outcome, Rota
         rotation_id: session.started().rotation_id.clone(),
         status: session.journal.status(),
     })
+}
+
+/// Whether a run of `request` at `now` finishes the open rotation in `journal` rather than
+/// refuse: a webhook secret whose grace period is over (and no abort began).
+fn ends_grace_period(request: &RotationRequest, journal: &Journal, now: u64) -> bool {
+    matches!(request.provider, Provider::WebhookSecret(_))
+        && !journal.abort_started()
+        && journal.grace_until().is_some_and(|until| until <= now)
+}
+
+/// What in an env-file store would stop a new rotation (see [`prepare`]), each said as the
+/// error it would stop with. A command store is not asked: a dry run runs no command.
+fn store_problems(request: &RotationRequest) -> Vec<String> {
+    if request.store.env_file_path().is_none() {
+        return Vec::new();
+    }
+    let unset = |variable: &str| -> Result<bool, RotateError> {
+        Ok(request.store.read(variable)?.is_none())
+    };
+    let problem = match (
+        unset(&request.variable),
+        unset(&request.previous_variable()),
+    ) {
+        (Err(error), _) | (_, Err(error)) => chain_text(&error),
+        (Ok(true), _) => RotateError::NoCurrentKey {
+            variable: request.variable.clone(),
+            store: request.store.describe(),
+        }
+        .to_string(),
+        (Ok(false), Ok(false)) => RotateError::PreviousKeyPresent {
+            variable: request.previous_variable(),
+            store: request.store.describe(),
+        }
+        .to_string(),
+        (Ok(false), Ok(true)) => return Vec::new(),
+    };
+    vec![problem]
 }
 
 /// Checks the store's slots and has the provider describe the new rotation's start.
@@ -450,16 +556,10 @@ fn check_matches(request: &RotationRequest, started: &Started) -> Result<(), Rot
         return mismatch("store", started.store.clone(), request.store.describe());
     }
     if let Provider::ProjectSecretKey(provider) = &request.provider
-        && started.project_id != Some(provider.project_id)
+        && started.project_id != provider.project_id
     {
-        return mismatch(
-            "project",
-            started
-                .project_id
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
-            provider.project_id.to_string(),
-        );
+        let id = |id: Option<u64>| id.map(|id| id.to_string()).unwrap_or_default();
+        return mismatch("project", id(started.project_id), id(provider.project_id));
     }
     Ok(())
 }

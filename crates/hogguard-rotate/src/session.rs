@@ -6,13 +6,15 @@ use std::process::{Command, Stdio};
 
 use hogguard_secret::Secret;
 
-use crate::audit::{AuditResult, AuditSink};
+use crate::audit::{AuditRecord, AuditResult, AuditSink};
 use crate::error::RotateError;
+use crate::fault::CrashPoint;
+#[cfg(feature = "fault-injection")]
+use crate::fault::InterruptHook;
 use crate::interaction::Interaction;
 use crate::journal::{Closure, Event, Journal, KeyRef, Started};
 use crate::outcome::Outcome;
 use crate::request::RotationRequest;
-use crate::rotator::{CrashPoint, InterruptHook};
 use crate::step::Step;
 use crate::store::Change;
 use crate::time::{self, Clock};
@@ -37,6 +39,7 @@ pub(crate) struct Session<'a> {
     pub(crate) interaction: &'a mut dyn Interaction,
     audit: &'a dyn AuditSink,
     clock: &'a dyn Clock,
+    #[cfg(feature = "fault-injection")]
     interrupt: Option<&'a InterruptHook>,
 }
 
@@ -47,7 +50,6 @@ impl<'a> Session<'a> {
         interaction: &'a mut dyn Interaction,
         audit: &'a dyn AuditSink,
         clock: &'a dyn Clock,
-        interrupt: Option<&'a InterruptHook>,
     ) -> Session<'a> {
         Session {
             request,
@@ -55,8 +57,16 @@ impl<'a> Session<'a> {
             interaction,
             audit,
             clock,
-            interrupt,
+            #[cfg(feature = "fault-injection")]
+            interrupt: None,
         }
+    }
+
+    /// Stops at each [`CrashPoint`] where `interrupt` says so.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn interrupt_when(mut self, interrupt: Option<&'a InterruptHook>) -> Session<'a> {
+        self.interrupt = interrupt;
+        self
     }
 
     pub(crate) fn started(&self) -> &Started {
@@ -68,12 +78,18 @@ impl<'a> Session<'a> {
         time::unix_seconds(self.clock.now())
     }
 
-    /// Stops here, as a crash would, when the interrupt hook asks to.
+    /// Stops here, as a crash would, when the interrupt hook asks to (tests); without the
+    /// `fault-injection` feature, goes on.
     pub(crate) fn checkpoint(&self, at: CrashPoint) -> Result<(), RotateError> {
-        match self.interrupt {
-            Some(interrupt) if interrupt(at) => Err(RotateError::Interrupted { at }),
-            _ => Ok(()),
+        #[cfg(feature = "fault-injection")]
+        if let Some(interrupt) = self.interrupt
+            && interrupt(at)
+        {
+            return Err(RotateError::Interrupted { at });
         }
+        #[cfg(not(feature = "fault-injection"))]
+        let _ = at;
+        Ok(())
     }
 
     /// Records an audit event with the rotation's identity and `extra` metadata.
@@ -92,7 +108,12 @@ impl<'a> Session<'a> {
         ];
         metadata.extend(extra.iter().map(|(name, value)| (*name, value.clone())));
         self.audit
-            .record(action, &self.request.credential_name(), result, &metadata)
+            .record(&AuditRecord {
+                action,
+                resource: &self.request.credential_name(),
+                result,
+                metadata: &metadata,
+            })
             .map_err(RotateError::Audit)
     }
 
@@ -156,14 +177,15 @@ impl<'a> Session<'a> {
     /// Audits that `step` failed and hands the error back. A failing audit sink cannot make
     /// this worse: the step's own error is the one to report.
     pub(crate) fn failed(&self, step: Step, error: RotateError) -> RotateError {
-        if !matches!(
-            error,
-            RotateError::Interrupted { .. } | RotateError::Audit(_)
-        ) {
+        #[cfg(feature = "fault-injection")]
+        if matches!(error, RotateError::Interrupted { .. }) {
+            return error;
+        }
+        if !matches!(error, RotateError::Audit(_)) {
             let _ = self.record(
                 &format!("key.rotate.{step}"),
                 AuditResult::Failure,
-                &[("error", error.to_string())],
+                &[("error", chain_text(&error))],
             );
         }
         error
@@ -340,7 +362,7 @@ impl<'a> Session<'a> {
         self.record("key.rotate.abort.intent", AuditResult::Success, &[])
     }
 
-    /// Closes the rotation and says how it ended.
+    /// Closes the rotation and returns how it ended (for the caller to say: it is not shown).
     pub(crate) fn close(
         &mut self,
         closure: Closure,
@@ -363,7 +385,20 @@ impl<'a> Session<'a> {
             _ => ("key.rotate.abort", Outcome::Aborted { rotation_id }),
         };
         self.record(action, AuditResult::Success, &[])?;
-        self.interaction.show(&outcome.to_string());
         Ok(outcome)
     }
+}
+
+/// An error and its causes in one line, `what failed: why: why`, for an audit record or a
+/// plan's list of what is missing (neither holds a secret: the audit log and the CLI redact
+/// it anyway).
+pub(crate) fn chain_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

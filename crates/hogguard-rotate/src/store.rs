@@ -6,6 +6,7 @@ use std::fs;
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use hogguard_secret::Secret;
 use zeroize::Zeroizing;
@@ -13,17 +14,24 @@ use zeroize::Zeroizing;
 /// The suffix of the variable that keeps the previous key during a rotation.
 pub const PREVIOUS_SUFFIX: &str = "_PREVIOUS";
 
-/// The mode of env files hogguard creates: readable by their owner only.
-#[cfg(unix)]
-const NEW_FILE_MODE: u32 = 0o600;
+/// The largest env file read: env files are a few kilobytes.
+const MAX_ENV_FILE_BYTES: u64 = 4 << 20;
+
+/// How long a write waits for another hogguard process writing the same env file. Each holds
+/// the lock for one read, edit, write and read-back: milliseconds.
+const ENV_FILE_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Where a credential's value is kept.
 ///
 /// - [`Store::env_file`]: a dotenv file. Only the variable's value changes; comments, order,
-///   quoting, line endings and the file's mode stay (a new file gets mode 0600). Each change is
-///   written to `.<name>.hogguard-tmp` in the same directory, fsynced, renamed over the file,
-///   and the directory fsynced, so a crash leaves the old or the new file, never a mix. A
-///   symbolic link is followed and its target replaced.
+///   quoting, line endings and the file's owner, group and mode stay (a new file gets mode
+///   0600). Each change is written to a temporary file in the same directory, fsynced,
+///   renamed over the file, and the directory fsynced ([`hogguard_fs::replace`]), so a crash
+///   leaves the old or the new file, never a mix. A symbolic link is followed and its target
+///   replaced. Writers of one file, in any process, take turns: each holds the lock file
+///   `.<name>.hogguard-lock` beside it (kept, empty, mode 0600) from reading the file to
+///   reading its change back, so rotations of two variables of one file never lose each
+///   other's change.
 /// - [`Store::command`]: a secret manager's CLI. `write` runs under `sh -c` with the value on
 ///   standard input (never in arguments or the environment) and `HOGGUARD_VARIABLE` naming the
 ///   variable, `HOGGUARD_ACTION=set`; removing a variable runs it with `HOGGUARD_ACTION=remove`
@@ -62,35 +70,38 @@ impl Change<'_> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The env file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
+    /// The env file, its lock or its temporary file could not be read or written (the
+    /// operation and the path are in the message); the file is as it was.
+    #[error(transparent)]
+    File(#[from] hogguard_fs::Error),
+    /// The env file is not UTF-8 text, so it is not touched.
+    #[error("{} is not UTF-8 text", path.display())]
+    NotText {
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
     },
     /// The env file does not parse, so it is not touched.
-    #[error("{} is not a valid env file: {source}", path.display())]
+    #[error("{} is not a valid env file", path.display())]
     Unreadable {
         /// The file.
         path: PathBuf,
         /// Where it fails.
         #[source]
-        source: hogguard_dotenv::EditError,
+        source: hogguard_dotenv::ParseError,
     },
-    /// Writing, syncing or renaming failed; the file is as it was.
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
+    /// The variable cannot be written to an env file.
+    #[error("cannot write {variable} to {}", path.display())]
+    Unwritable {
         /// The file.
         path: PathBuf,
+        /// The variable.
+        variable: String,
         /// Why.
         #[source]
-        source: io::Error,
+        source: hogguard_dotenv::EditError,
     },
     /// A store command could not be started or fed.
-    #[error("cannot run the store's {role} command: {source}")]
+    #[error("cannot run the store's {role} command")]
     CommandNotRun {
         /// `read` or `write`.
         role: &'static str,
@@ -166,11 +177,7 @@ impl Store {
                 let Some(text) = read_env_file(path)? else {
                     return Ok(None);
                 };
-                let env =
-                    hogguard_dotenv::parse(&text).map_err(|error| StoreError::Unreadable {
-                        path: path.clone(),
-                        source: error.into(),
-                    })?;
+                let env = parse_env_file(path, &text)?;
                 Ok(env
                     .get(variable)
                     .filter(|value| !value.is_empty())
@@ -192,6 +199,7 @@ impl Store {
     ) -> Result<(), E> {
         match &self.kind {
             StoreKind::EnvFile { path } => {
+                let _turn = lock_env_file(path)?;
                 write_env_file(path, changes, before_rename)?;
                 for change in changes {
                     self.check_applied(change)?;
@@ -226,108 +234,104 @@ impl Store {
         }
     }
 
-    /// Removes the temporary file a crash in the middle of an env-file write left behind.
+    /// Removes the temporary files a crash in the middle of an env-file write left behind
+    /// (they hold the file's new contents, secrets included).
     pub(crate) fn discard_leftovers(&self) -> Result<(), StoreError> {
         let StoreKind::EnvFile { path } = &self.kind else {
             return Ok(());
         };
-        let temp = temp_path(&resolve_link(path));
-        match fs::remove_file(&temp) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(StoreError::Write {
-                path: temp,
-                source: error,
-            }),
-            _ => Ok(()),
-        }
+        // Under the lock: a temporary file of a write in progress is no leftover.
+        let _turn = lock_env_file(path)?;
+        hogguard_fs::remove_leftover_temporaries(&resolve_link(path))
+            .map(|_| ())
+            .map_err(StoreError::File)
     }
 }
 
 /// The file's text, `None` when it does not exist.
 fn read_env_file(path: &Path) -> Result<Option<Zeroizing<String>>, StoreError> {
-    match fs::read_to_string(path) {
+    let bytes = match hogguard_fs::read_regular(path, MAX_ENV_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    match String::from_utf8(bytes) {
         Ok(text) => Ok(Some(Zeroizing::new(text))),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(StoreError::Read {
-            path: path.to_owned(),
-            source: error,
-        }),
+        Err(error) => {
+            // The bytes are secrets even when they are not text.
+            drop(Zeroizing::new(error.into_bytes()));
+            Err(StoreError::NotText {
+                path: path.to_owned(),
+            })
+        }
     }
 }
 
-/// The file a symbolic link points to, so the rename replaces the target, not the link.
+fn parse_env_file(path: &Path, text: &str) -> Result<hogguard_dotenv::DotEnv, StoreError> {
+    hogguard_dotenv::parse(text).map_err(|source| StoreError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The file a symbolic link points to: what is replaced, and what its lock is beside.
 fn resolve_link(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// `.<name>.hogguard-tmp` beside `path`: a fixed name, so a leftover from a crash is found and
-/// overwritten instead of piling up.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
+/// Waits for this process's turn to write the env file at `path` (see [`Store`]).
+fn lock_env_file(path: &Path) -> Result<hogguard_fs::Lock, StoreError> {
+    let target = resolve_link(path);
+    let name = target
         .file_name()
         .map_or_else(|| "env".into(), |name| name.to_string_lossy());
-    path.with_file_name(format!(".{name}.hogguard-tmp"))
+    let lock = target.with_file_name(format!(".{name}.hogguard-lock"));
+    Ok(hogguard_fs::Lock::acquire(&lock, ENV_FILE_LOCK_WAIT)?)
 }
 
+/// Applies `changes` to the env file and replaces it; `before_rename` runs once the new
+/// contents are durable in the temporary file. The caller holds the file's lock.
 fn write_env_file<E: From<StoreError>>(
     path: &Path,
     changes: &[Change<'_>],
     before_rename: impl FnOnce() -> Result<(), E>,
 ) -> Result<(), E> {
-    let target = resolve_link(path);
-    let write_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Write { path, source }
-    };
-    let mut text = read_env_file(&target)?.unwrap_or_default();
+    let mut text = read_env_file(path)?.unwrap_or_default();
+    parse_env_file(path, &text)?;
     for change in changes {
         let edited = match change {
             Change::Set(variable, value) => hogguard_dotenv::set(&text, variable, value.expose()),
             Change::Remove(variable) => hogguard_dotenv::remove(&text, variable),
         };
-        text = Zeroizing::new(edited.map_err(|source| StoreError::Unreadable {
-            path: target.clone(),
+        text = Zeroizing::new(edited.map_err(|source| StoreError::Unwritable {
+            path: path.to_owned(),
+            variable: change.variable().to_owned(),
             source,
         })?);
     }
-    let temp = temp_path(&target);
-    let result = write_synced(&temp, &target, text.as_bytes()).map_err(write_error(&temp));
-    if let Err(error) = result {
-        // Best effort: the leftover is also removed by the next rotation step.
-        let _ = fs::remove_file(&temp);
-        return Err(error.into());
-    }
-    before_rename()?;
-    fs::rename(&temp, &target).map_err(write_error(&target))?;
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(write_error(dir))?;
-    Ok(())
+    hogguard_fs::replace_with_hook(
+        path,
+        text.as_bytes(),
+        hogguard_fs::PRIVATE_FILE_MODE,
+        || before_rename().map_err(WriteStop::Hook),
+    )
+    .map_err(|stop| match stop {
+        WriteStop::File(error) => StoreError::File(error).into(),
+        WriteStop::Hook(error) => error,
+    })
 }
 
-/// Writes `contents` to `temp` with the mode of `target` (0600 for a new file) and fsyncs it.
-fn write_synced(temp: &Path, target: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, NEW_FILE_MODE);
-    let mut file = options.open(temp)?;
-    // A leftover temporary file keeps its old mode on open, so the mode is set every time.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = match fs::metadata(target) {
-            Ok(metadata) => metadata.permissions().mode() & 0o7777,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => NEW_FILE_MODE,
-            Err(error) => return Err(error),
-        };
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
+/// Why an env-file replacement stopped: the file operation failed, or the caller's hook
+/// stopped it.
+enum WriteStop<E> {
+    File(hogguard_fs::Error),
+    Hook(E),
+}
+
+impl<E> From<hogguard_fs::Error> for WriteStop<E> {
+    fn from(error: hogguard_fs::Error) -> Self {
+        WriteStop::File(error)
     }
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 /// Runs a store command under `sh -c`; its output goes to hogguard's standard error so it
@@ -463,6 +467,103 @@ mod tests {
         assert_eq!(store.read("KEY").unwrap(), Some(new));
     }
 
+    /// Issue 11 point 13: a rotation into someone else's env file left it root's.
+    #[cfg(unix)]
+    #[test]
+    fn env_file_keeps_its_owner_group_and_mode() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        fs::write(&path, "KEY=old\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let nobody = 65534;
+        let chowned = std::os::unix::fs::chown(&path, Some(nobody), Some(nobody)).is_ok();
+        let owner = fs::metadata(&path).unwrap();
+        let store = Store::env_file(&path);
+        store
+            .apply(
+                &[
+                    Change::Set("KEY_PREVIOUS", &Secret::new("old")),
+                    Change::Set("KEY", &Secret::new("new")),
+                ],
+                no_hook,
+            )
+            .unwrap();
+        let after = fs::metadata(&path).unwrap();
+        // As root the file is nobody's and must stay so; otherwise it is ours throughout.
+        assert_eq!(chowned, owner.uid() == nobody);
+        assert_eq!((after.uid(), after.gid()), (owner.uid(), owner.gid()));
+        assert_eq!(after.mode() & 0o7777, 0o640);
+        assert_eq!(store.read("KEY").unwrap(), Some(Secret::new("new")));
+    }
+
+    /// Issue 11 point 13: an env file without a final line break, mostly LF but with a CRLF
+    /// first line, gained CRLF line endings when the previous key was appended.
+    #[test]
+    fn env_file_keeps_its_line_endings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        fs::write(&path, "# from a template\r\nKEY=old\nOTHER=1").unwrap();
+        let store = Store::env_file(&path);
+        store
+            .apply(
+                &[
+                    Change::Set("KEY_PREVIOUS", &Secret::new("old")),
+                    Change::Set("KEY", &Secret::new("new")),
+                ],
+                no_hook,
+            )
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "# from a template\r\nKEY=new\nOTHER=1\nKEY_PREVIOUS=old\n"
+        );
+        let crlf = dir.path().join(".env.crlf");
+        fs::write(&crlf, "KEY=old\r\nOTHER=1").unwrap();
+        let store = Store::env_file(&crlf);
+        store
+            .apply(&[Change::Set("KEY_PREVIOUS", &Secret::new("old"))], no_hook)
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(&crlf).unwrap(),
+            "KEY=old\r\nOTHER=1\r\nKEY_PREVIOUS=old\r\n"
+        );
+    }
+
+    /// Issue 11 point 14: writers of different variables of one env file, side by side, each
+    /// see their change applied and none is lost.
+    #[test]
+    fn concurrent_writers_of_one_env_file_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        fs::write(&path, "# shared\n").unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let store = Store::env_file(&path);
+                std::thread::spawn(move || {
+                    for round in 0..40 {
+                        let value = Secret::new(format!("value-{writer}-{round}"));
+                        store
+                            .apply(&[Change::Set(&format!("KEY_{writer}"), &value)], no_hook)
+                            .unwrap_or_else(|error| {
+                                panic!("writer {writer}, round {round}: {error}")
+                            });
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let store = Store::env_file(&path);
+        for writer in 0..4 {
+            assert_eq!(
+                store.read(&format!("KEY_{writer}")).unwrap(),
+                Some(Secret::new(format!("value-{writer}-39")))
+            );
+        }
+    }
+
     #[test]
     fn new_env_files_are_private() {
         let dir = tempfile::tempdir().unwrap();
@@ -481,6 +582,16 @@ mod tests {
         }
     }
 
+    /// The names in `dir`, sorted.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn a_stop_before_the_rename_leaves_the_file_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
@@ -496,9 +607,30 @@ mod tests {
             });
         assert!(stopped.is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "KEY=old\n");
-        assert!(dir.path().join("..env.hogguard-tmp").exists());
-        store.discard_leftovers().unwrap();
-        assert!(!dir.path().join("..env.hogguard-tmp").exists());
+        assert_eq!(names_in(dir.path()), ["..env.hogguard-lock", ".env"]);
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_are_discarded_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        fs::write(&path, "KEY=old\n").unwrap();
+        // What a process killed between writing and renaming leaves behind.
+        fs::write(dir.path().join("..env.0123456789abcdef.tmp"), "KEY=new\n").unwrap();
+        for kept in ["..env.notes.tmp", ".other.0123456789abcdef.tmp", ".env.tmp"] {
+            fs::write(dir.path().join(kept), "").unwrap();
+        }
+        Store::env_file(&path).discard_leftovers().unwrap();
+        assert_eq!(
+            names_in(dir.path()),
+            [
+                "..env.hogguard-lock",
+                "..env.notes.tmp",
+                ".env",
+                ".env.tmp",
+                ".other.0123456789abcdef.tmp"
+            ]
+        );
     }
 
     #[test]

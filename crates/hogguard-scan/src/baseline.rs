@@ -10,6 +10,23 @@ use crate::{Error, Finding};
 
 /// The current baseline file format.
 const VERSION: u32 = 1;
+/// The largest baseline file read: far beyond any real one (a few hundred bytes per secret).
+const MAX_BASELINE_BYTES: u64 = 64 << 20;
+
+/// What is wrong with a baseline document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BaselineError {
+    /// It is not the JSON of a baseline.
+    #[error("it is not a baseline document")]
+    Syntax(#[source] serde_json::Error),
+    /// Its format version is not one this hogguard reads.
+    #[error("version {0} is not supported (expected {VERSION})")]
+    Version(u32),
+    /// A key of `findings` is not a fingerprint (a raw secret, say).
+    #[error("`{0}` is not a fingerprint (64 lowercase hex digits)")]
+    NotAFingerprint(String),
+}
 
 /// A set of accepted findings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,6 +48,10 @@ pub struct BaselineEntry {
     pub masked: String,
     /// Where it was first seen, for humans; not used for matching.
     pub path: String,
+    /// Why it is accepted (a public test vector, a revoked key), written by a person; kept
+    /// when the baseline is written again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Baseline {
@@ -48,36 +69,41 @@ impl Baseline {
                     rule: finding.rule.clone(),
                     masked: finding.masked.clone(),
                     path: finding.path.clone(),
+                    reason: None,
                 });
         }
         baseline
     }
 
-    /// Reads a baseline file.
+    /// This baseline with the reasons `earlier` gave for the same findings.
+    pub fn with_reasons_from(mut self, earlier: &Baseline) -> Self {
+        for (fingerprint, entry) in &mut self.findings {
+            if let Some(before) = earlier.findings.get(fingerprint) {
+                entry.reason.clone_from(&before.reason);
+            }
+        }
+        self
+    }
+
+    /// Reads a baseline file, which must be a regular file of reasonable size.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let bytes = hogguard_fs::read_regular(path, MAX_BASELINE_BYTES)
+            .map_err(|source| Error::BaselineFile { source })?;
+        Self::parse(&bytes).map_err(|source| Error::Baseline {
             path: path.to_owned(),
             source,
-        })?;
-        Self::parse(&text).map_err(|message| Error::Baseline {
-            path: path.to_owned(),
-            message,
         })
     }
 
     /// Parses a baseline document.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let baseline: Baseline = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &[u8]) -> Result<Self, BaselineError> {
+        let baseline: Baseline = serde_json::from_slice(text).map_err(BaselineError::Syntax)?;
         if baseline.version != VERSION {
-            return Err(format!(
-                "version {} is not supported (expected {VERSION})",
-                baseline.version
-            ));
+            return Err(BaselineError::Version(baseline.version));
         }
         if let Some(bad) = baseline.findings.keys().find(|k| !is_fingerprint(k)) {
-            return Err(format!(
-                "`{bad}` is not a fingerprint (64 lowercase hex digits)"
-            ));
+            // A raw secret pasted here must not be echoed back whole.
+            return Err(BaselineError::NotAFingerprint(hogguard_secret::mask(bad)));
         }
         Ok(baseline)
     }
@@ -108,19 +134,62 @@ mod tests {
 
     #[test]
     fn rejects_bad_documents() {
-        assert!(Baseline::parse("").is_err());
-        assert!(
-            Baseline::parse(r#"{"version":2,"findings":{}}"#)
-                .unwrap_err()
-                .contains("version 2")
-        );
-        assert!(
-            Baseline::parse(
-                r#"{"version":1,"findings":{"phx_raw":{"rule":"r","masked":"m","path":"p"}}}"#
+        assert!(matches!(
+            Baseline::parse(b""),
+            Err(BaselineError::Syntax(_))
+        ));
+        assert!(matches!(
+            Baseline::parse(br#"{"version":2,"findings":{}}"#),
+            Err(BaselineError::Version(2))
+        ));
+        let bad = Baseline::parse(
+            br#"{"version":1,"findings":{"phx_raw":{"rule":"r","masked":"m","path":"p"}}}"#,
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("not a fingerprint"), "{bad}");
+        assert!(Baseline::parse(br#"{"version":1,"findings":{}}"#).is_ok());
+    }
+
+    #[test]
+    fn reasons_are_read_and_kept_when_the_baseline_is_written_again() {
+        let fingerprint = "a".repeat(64);
+        let earlier = Baseline::parse(
+            format!(
+                r#"{{"version":1,"findings":{{"{fingerprint}":{{"rule":"r","masked":"whse...abcd","path":"p","reason":"a public test vector"}}}}}}"#
             )
-            .unwrap_err()
-            .contains("not a fingerprint")
+            .as_bytes(),
+        )
+        .unwrap();
+        let entry = |reason: Option<&str>| BaselineEntry {
+            rule: "r".into(),
+            masked: "whse...abcd".into(),
+            path: "moved/p".into(),
+            reason: reason.map(str::to_owned),
+        };
+        let again = Baseline {
+            version: VERSION,
+            findings: [
+                (fingerprint.clone(), entry(None)),
+                ("b".repeat(64), entry(None)),
+            ]
+            .into_iter()
+            .collect(),
+        }
+        .with_reasons_from(&earlier);
+        assert_eq!(
+            again.findings[&fingerprint],
+            entry(Some("a public test vector"))
         );
-        assert!(Baseline::parse(r#"{"version":1,"findings":{}}"#).is_ok());
+        assert_eq!(again.findings[&"b".repeat(64)].reason, None);
+        let text = again.to_json();
+        assert!(
+            text.contains("\"reason\": \"a public test vector\""),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("reason").count(),
+            1,
+            "no empty reasons written"
+        );
     }
 }

@@ -74,7 +74,35 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
             distinct += 1;
         }
     }
-    distinct < 6 || shannon_entropy(value) < MIN_TOKEN_ENTROPY
+    distinct < 6 || shannon_entropy(value) < MIN_TOKEN_ENTROPY || holds_typed_run(value)
+}
+
+/// The shortest run of sequential or keyboard characters that marks a typed-in test string
+/// (`0123456789abcdef…`, `qwertyuiop`). A random base57 body of 49 characters holds one by
+/// chance about once in ten billion keys.
+const TYPED_RUN: usize = 7;
+
+/// Keyboard rows and the digit row, as people type them into test values.
+const KEYBOARD_ROWS: &[&[u8]] = &[b"1234567890", b"qwertyuiop", b"asdfghjkl", b"zxcvbnm"];
+
+/// Whether `value` holds [`TYPED_RUN`] characters that step through the alphabet or the
+/// digits (up or down), or along a keyboard row.
+fn holds_typed_run(value: &[u8]) -> bool {
+    let stepping = |step: i16| {
+        value.windows(TYPED_RUN).any(|w| {
+            w.windows(2).all(|pair| {
+                i16::from(pair[1]) - i16::from(pair[0]) == step && pair[0].is_ascii_alphanumeric()
+            })
+        })
+    };
+    if stepping(1) || stepping(-1) {
+        return true;
+    }
+    let lower = value.to_ascii_lowercase();
+    KEYBOARD_ROWS.iter().any(|row| {
+        row.windows(TYPED_RUN)
+            .any(|run| memchr::memmem::find(&lower, run).is_some())
+    })
 }
 
 /// Whether `word` occurs in `text` with no letter or digit right before or after it.
@@ -115,6 +143,20 @@ mod tests {
             assert!(is_placeholder(value.as_bytes()), "{value}");
         }
         assert!(!is_placeholder(b"Zq8vK2mN4pR7sT9wX3yB6cD5fG8hJ2kL"));
+    }
+
+    #[test]
+    fn typed_runs_are_placeholders() {
+        for value in [
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL",
+            "Zq8vK2mNabcdefgR7sT9wX3yB6cD5",
+            "Zq8vK2mNQWERTYUR7sT9wX3yB6cD5",
+            "Zq8vK2mN9876543R7sT9wX3yB6cD5",
+        ] {
+            assert!(is_placeholder(value.as_bytes()), "{value}");
+        }
+        // Six in a row is chance, not typing.
+        assert!(!is_placeholder(b"Zq8vK2mNabcdefR7sT9wX3yB6cD5"));
     }
 
     #[test]

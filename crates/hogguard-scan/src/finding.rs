@@ -39,6 +39,14 @@ pub struct Finding {
     /// True when no commit in the object store contains the blob (history scans).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unreachable: bool,
+    /// True when no commit holds the blob but the index does: staged, not yet committed
+    /// (history scans). `path` is then its path in the index.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub staged: bool,
+    /// Further occurrences of the same secret by the same rule in the same input, counted
+    /// rather than listed (beyond [`MAX_IDENTICAL_FINDINGS`](crate::MAX_IDENTICAL_FINDINGS)).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repeats: u64,
     /// What PostHog said of the secret (`scan --verify`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
@@ -48,6 +56,10 @@ pub struct Finding {
     /// The raw value, for live verification; never serialised.
     #[serde(skip)]
     pub value: Secret,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 fn kind_name<S: Serializer>(kind: &CredentialKind, serializer: S) -> Result<S::Ok, S::Error> {

@@ -10,17 +10,20 @@
 //! use hogguard_scan::{ScanOptions, Scanner};
 //!
 //! let scanner = Scanner::new(&[], ScanOptions::default())?;
-//! let body = "23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
-//! let text = format!("POSTHOG_PERSONAL_API_KEY=phx_{}\n", &body[..48]);
+//! // A made-up body: every 23rd character of PostHog's base57 alphabet.
+//! let base57 = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+//! let body: String = (0..48).map(|i| char::from(base57[(i * 23 + 5) % 57])).collect();
+//! let text = format!("POSTHOG_PERSONAL_API_KEY=phx_{body}\n");
 //! let outcome = scanner.scan_reader("-", text.as_bytes())?;
 //! assert_eq!(outcome.findings.len(), 1);
 //! assert_eq!(outcome.findings[0].rule, "posthog-personal-api-key");
-//! assert_eq!(outcome.findings[0].masked, "phx_...MNPQ");
+//! assert_eq!(outcome.findings[0].masked, format!("phx_...{}", &body[44..]));
 //! # Ok::<(), hogguard_scan::Error>(())
 //! ```
 #![deny(missing_docs)]
 
 mod baseline;
+mod context;
 mod entropy;
 mod error;
 mod finding;
@@ -30,14 +33,16 @@ mod rules;
 mod source;
 mod stream;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hogguard_secret::Secret;
 
-pub use baseline::Baseline;
+pub use baseline::{Baseline, BaselineError};
 pub use entropy::shannon_entropy;
-pub use error::Error;
+pub use error::{Cause, Error};
 pub use finding::{Finding, Revocation, Verification};
 pub use rules::{CustomRule, Rule, Severity, builtin_rules};
 
@@ -51,9 +56,17 @@ pub struct ScanOptions {
     pub no_ignore: bool,
     /// Scan inputs that look binary (a NUL byte near the start) instead of skipping them.
     pub scan_binary: bool,
-    /// Worker threads; the number of CPUs when `None`.
+    /// Worker threads; the number of CPUs when `None`, at most [`MAX_THREADS`].
     pub threads: Option<usize>,
 }
+
+/// The most worker threads a scan starts, whatever it is asked for.
+pub const MAX_THREADS: usize = 256;
+
+/// How many findings of one secret by one rule in one input are stored; further ones are
+/// counted in the last stored finding's [`Finding::repeats`], so memory stays bounded on a file
+/// of repeated keys.
+pub const MAX_IDENTICAL_FINDINGS: u32 = 100;
 
 /// Live counters of a running scan, for progress display.
 #[derive(Debug, Default)]
@@ -66,13 +79,62 @@ pub struct Progress {
     pub interrupted: AtomicBool,
 }
 
-/// A problem with one input that was skipped; the scan went on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A problem with one input; the scan went on. Shown as `path: message`, with the cause as
+/// its [`source`](std::error::Error::source).
+#[derive(Debug, Clone)]
 pub struct Warning {
-    /// The input.
+    /// The input (a path, an object id); secrets in it are masked.
     pub path: String,
-    /// What went wrong.
+    /// What went wrong, without its cause.
     pub message: String,
+    /// Why, when a library said so.
+    pub cause: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    /// Whether content went unscanned because of it, so that the scan cannot be called clean.
+    pub incomplete: bool,
+}
+
+impl Warning {
+    /// A problem that left content of `path` unscanned.
+    pub(crate) fn unread(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Warning {
+            path: path.into(),
+            message: message.into(),
+            cause: None,
+            incomplete: true,
+        }
+    }
+
+    /// A problem worth saying that hid no content (a broken symbolic link).
+    pub(crate) fn note(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Warning {
+            incomplete: false,
+            ..Self::unread(path, message)
+        }
+    }
+
+    /// The same warning with `cause` as its source.
+    pub(crate) fn because(mut self, cause: impl Into<Cause>) -> Self {
+        self.cause = Some(Arc::from(cause.into()));
+        self
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for Warning {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// What a scan found and how much it covered.
@@ -91,12 +153,56 @@ pub struct ScanOutcome {
 }
 
 impl ScanOutcome {
-    #[cfg(any(feature = "files", feature = "git"))]
-    fn sort(&mut self) {
+    /// Whether every input was read: no warning says content went unscanned. A scan that is
+    /// not complete must not be reported as clean.
+    pub fn is_complete(&self) -> bool {
+        self.warnings.iter().all(|w| !w.incomplete)
+    }
+
+    /// Masks secrets in paths and messages (a key can be a file name) and sorts findings by
+    /// path, line and column.
+    fn finish(&mut self, scanner: &Scanner) {
+        for finding in &mut self.findings {
+            if let std::borrow::Cow::Owned(masked) = scanner.redact(&finding.path) {
+                finding.path = masked;
+            }
+        }
+        for warning in &mut self.warnings {
+            if let std::borrow::Cow::Owned(masked) = scanner.redact(&warning.path) {
+                warning.path = masked;
+            }
+            if let std::borrow::Cow::Owned(masked) = scanner.redact(&warning.message) {
+                warning.message = masked;
+            }
+        }
         self.findings.sort_by(|a, b| {
             (&a.path, a.line, a.column, &a.rule).cmp(&(&b.path, b.line, b.column, &b.rule))
         });
         self.warnings.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+}
+
+/// Counts identical findings in one input, so that only [`MAX_IDENTICAL_FINDINGS`] of each
+/// are stored.
+#[derive(Default)]
+pub(crate) struct RepeatLimiter {
+    /// Per rule and value: how many were stored, and where the last one is.
+    stored: HashMap<(usize, Vec<u8>), (u32, usize)>,
+}
+
+impl RepeatLimiter {
+    /// Where `located` goes: `None` to store it at `next` (the length of the store), or the
+    /// position of the stored finding that counts it as a repeat.
+    pub(crate) fn place(&mut self, located: &Located, next: usize) -> Option<usize> {
+        let entry = self
+            .stored
+            .entry((located.rule, located.value.clone()))
+            .or_insert((0, next));
+        if entry.0 >= MAX_IDENTICAL_FINDINGS {
+            return Some(entry.1);
+        }
+        *entry = (entry.0 + 1, next);
+        None
     }
 }
 
@@ -166,7 +272,7 @@ impl Scanner {
         self.options
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1)
+            .clamp(1, MAX_THREADS)
     }
 
     /// Scans one stream (standard input, say), reported under `name`.
@@ -181,30 +287,44 @@ impl Scanner {
             path: name.to_owned(),
             blob: None,
         };
-        let mut found = Vec::new();
-        let scanned = stream::scan_reader(
+        let scanned = self
+            .scan_stream(&origin, reader, &mut window, &mut outcome.findings)
+            .map_err(|source| Error::Io {
+                action: "read",
+                path: PathBuf::from(name),
+                source,
+            })?;
+        self.count(&mut outcome, scanned);
+        outcome.finish(self);
+        Ok(outcome)
+    }
+
+    /// Scans one stream into `findings`, storing at most [`MAX_IDENTICAL_FINDINGS`] of each.
+    pub(crate) fn scan_stream(
+        &self,
+        origin: &Origin,
+        reader: impl std::io::Read,
+        window: &mut Window,
+        findings: &mut Vec<Finding>,
+    ) -> std::io::Result<Scanned> {
+        let mut limiter = RepeatLimiter::default();
+        stream::scan_reader(
             &self.matcher,
             reader,
-            &mut window,
+            window,
             self.options.scan_binary,
-            |m| {
-                found.push(self.finding(&origin, m));
+            |m| match limiter.place(&m, findings.len()) {
+                None => findings.push(self.finding(origin, m)),
+                Some(at) => findings[at].repeats += 1,
             },
         )
-        .map_err(|source| Error::Io {
-            path: PathBuf::from(name),
-            source,
-        })?;
-        self.count(&mut outcome, scanned);
-        outcome.findings = found;
-        Ok(outcome)
     }
 
     /// Scans files and directories, walking directories in parallel.
     #[cfg(feature = "files")]
     pub fn scan_paths(&self, paths: &[PathBuf]) -> Result<ScanOutcome, Error> {
         let mut outcome = source::files::scan(self, paths)?;
-        outcome.sort();
+        outcome.finish(self);
         Ok(outcome)
     }
 
@@ -213,7 +333,7 @@ impl Scanner {
     #[cfg(feature = "git")]
     pub fn scan_git(&self, repo: &std::path::Path) -> Result<ScanOutcome, Error> {
         let mut outcome = source::git::scan(self, repo)?;
-        outcome.sort();
+        outcome.finish(self);
         Ok(outcome)
     }
 
@@ -222,7 +342,7 @@ impl Scanner {
     #[cfg(feature = "git")]
     pub fn scan_staged(&self, repo: &std::path::Path) -> Result<ScanOutcome, Error> {
         let mut outcome = source::staged::scan(self, repo, source::staged::Entries::Staged)?;
-        outcome.sort();
+        outcome.finish(self);
         Ok(outcome)
     }
 
@@ -231,7 +351,7 @@ impl Scanner {
     #[cfg(feature = "git")]
     pub fn scan_tracked(&self, repo: &std::path::Path) -> Result<ScanOutcome, Error> {
         let mut outcome = source::staged::scan(self, repo, source::staged::Entries::Tracked)?;
-        outcome.sort();
+        outcome.finish(self);
         Ok(outcome)
     }
 
@@ -290,6 +410,8 @@ impl Scanner {
             fingerprint: value.fingerprint(),
             blob: origin.blob.clone(),
             unreachable: false,
+            staged: false,
+            repeats: located.repeats,
             verification: None,
             revocations: Vec::new(),
             value,

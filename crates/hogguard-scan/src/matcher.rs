@@ -1,14 +1,16 @@
 //! Finds credentials in a window of bytes: a literal prefilter, then exact checks per rule.
 //!
 //! One Aho-Corasick pass finds every place worth a closer look (`phc_`, `phx_`, `phs_`, `pha_`,
-//! `phr_`, `whsec_` and the word PostHog in its usual spellings). Tokens are then measured as whole
-//! alphanumeric runs, so a longer run is never reported cut short, and lines that mention
-//! PostHog are searched for unprefixed legacy keys and PostHog-named assignments.
+//! `phr_`, `whsec_`, `Bearer` and the word PostHog in its usual spellings). Tokens are then
+//! measured as whole alphanumeric runs, so a longer run is never reported cut short; a token may
+//! follow a JSON, C or URL escape (`\n`, `\u0022`, `\x22`, `%22`). Around each PostHog name, and
+//! only there, [`context`](crate::context) reads the value assigned or passed to it.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::Regex;
 
-use crate::entropy::{MIN_TOKEN_ENTROPY, is_placeholder, shannon_entropy};
+use crate::context;
+use crate::entropy::{is_placeholder, shannon_entropy};
 use crate::error::Error;
 use crate::rules::{CustomRule, builtin};
 
@@ -79,18 +81,29 @@ const TOKEN_SHAPES: [TokenShape; 5] = [
     },
 ];
 
-const WEBHOOK_PREFIX: &[u8] = b"whsec_";
+/// The prefixes of PostHog's tokens.
+pub(crate) const TOKEN_PREFIXES: [&[u8]; 5] = [
+    TOKEN_SHAPES[0].prefix,
+    TOKEN_SHAPES[1].prefix,
+    TOKEN_SHAPES[2].prefix,
+    TOKEN_SHAPES[3].prefix,
+    TOKEN_SHAPES[4].prefix,
+];
+
+pub(crate) const WEBHOOK_PREFIX: &[u8] = b"whsec_";
 /// Standard Webhooks secrets carry 24 to 64 random bytes: 32 to 88 base64 characters.
 const WEBHOOK_MIN_BODY: usize = 24;
 const WEBHOOK_MAX_BODY: usize = 128;
-const LEGACY_KEY_LEN: usize = 43;
 
-/// How code spells PostHog in names (`POSTHOG_KEY`, `posthogKey`, `PostHogSecret`, ...). Lines
-/// with one of these are searched for context rules.
-const POSTHOG_SPELLINGS: [&[u8]; 5] = [b"posthog", b"Posthog", b"PostHog", b"POSTHOG", b"postHog"];
+/// How code spells PostHog in names (`POSTHOG_KEY`, `posthogKey`, `PostHogSecret`, ...), less
+/// the leading `po`, which is checked at a hit: `pos` starts many words (`position`, `post`)
+/// that would each cost the prefilter a verification, `sth` almost none. The name around a
+/// hit is read for context rules.
+const POSTHOG_SPELLINGS: [&[u8]; 3] = [b"sthog", b"stHog", b"STHOG"];
 
 const PATTERN_WEBHOOK: usize = TOKEN_SHAPES.len();
-const FIRST_POSTHOG_PATTERN: usize = PATTERN_WEBHOOK + 1;
+const PATTERN_BEARER: usize = PATTERN_WEBHOOK + 1;
+const FIRST_POSTHOG_PATTERN: usize = PATTERN_BEARER + 1;
 
 /// A compiled custom rule.
 struct CustomMatcher {
@@ -104,7 +117,6 @@ struct CustomMatcher {
 /// All rules compiled for searching.
 pub(crate) struct Matcher {
     prefilter: AhoCorasick,
-    assignment: Regex,
     custom: Vec<CustomMatcher>,
     /// Keywords of the custom rules, and for each pattern the custom rule it belongs to.
     custom_keywords: Option<(AhoCorasick, Vec<usize>)>,
@@ -115,6 +127,7 @@ impl Matcher {
     pub(crate) fn new(custom: &[CustomRule]) -> Result<Self, Error> {
         let mut patterns: Vec<&[u8]> = TOKEN_SHAPES.iter().map(|shape| shape.prefix).collect();
         patterns.push(WEBHOOK_PREFIX);
+        patterns.push(b"Bearer");
         patterns.extend(POSTHOG_SPELLINGS);
         // Case-sensitive on purpose: only then can the prefilter use SIMD (Teddy), which is what
         // keeps the scan near ripgrep's speed.
@@ -122,18 +135,14 @@ impl Matcher {
             .match_kind(MatchKind::LeftmostFirst)
             .build(patterns)
             .expect("fixed patterns compile");
-        let assignment = Regex::new(
-            r#"(?i)([a-z0-9_.\-]*posthog[a-z0-9_.\-]*)["'`]?\s*(?::=|=>|=|:)\s*(?:["'`]([^"'`\r\n]*)["'`]|([^\s"'`;,#)]+))"#,
-        )
-        .expect("the assignment pattern compiles");
 
         let mut compiled = Vec::with_capacity(custom.len());
         let mut keywords = Vec::new();
         let mut keyword_rules = Vec::new();
         for (i, rule) in custom.iter().enumerate() {
-            let regex = Regex::new(&rule.regex).map_err(|source| Error::InvalidRule {
+            let regex = Regex::new(&rule.regex).map_err(|source| Error::RuleRegex {
                 id: rule.id.clone(),
-                reason: source.to_string(),
+                source,
             })?;
             for keyword in rule.keywords.iter().filter(|k| !k.is_empty()) {
                 keywords.push(keyword.clone());
@@ -152,15 +161,11 @@ impl Matcher {
             let automaton = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .build(&keywords)
-                .map_err(|source| Error::InvalidRule {
-                    id: "keywords".to_owned(),
-                    reason: source.to_string(),
-                })?;
+                .map_err(|source| Error::RuleKeywords { source })?;
             Some((automaton, keyword_rules))
         };
         Ok(Matcher {
             prefilter,
-            assignment,
             custom: compiled,
             custom_keywords,
         })
@@ -177,9 +182,9 @@ impl Matcher {
         out: &mut Vec<Match>,
     ) {
         let first = out.len();
-        // The end of the last line searched for context rules, so that a line naming PostHog
-        // several times is searched once.
-        let mut context_line_end = 0;
+        // The end of the last name read for context, so that a name that spells PostHog twice
+        // is read once.
+        let mut name_end = 0;
         for hit in self.prefilter.find_iter(window) {
             let start = hit.start();
             if start >= report_to {
@@ -187,18 +192,16 @@ impl Matcher {
             }
             let pattern = hit.pattern().as_usize();
             if pattern >= FIRST_POSTHOG_PATTERN {
-                if start >= context_line_end {
-                    let (line_start, line_end) = line_bounds(window, start);
-                    context_line_end = line_end;
-                    self.find_in_posthog_line(
-                        window,
-                        line_start,
-                        line_end,
-                        report_from,
-                        report_to,
-                        out,
-                    );
+                let spells_posthog =
+                    start >= 2 && window[start - 2..start].eq_ignore_ascii_case(b"po");
+                if spells_posthog && start >= name_end {
+                    name_end =
+                        context::find_at_name(window, start - 2, report_from, report_to, out);
                 }
+                continue;
+            }
+            if pattern == PATTERN_BEARER {
+                context::find_bearer(window, start, report_from, report_to, out);
                 continue;
             }
             if start < report_from || !starts_token(window, start) {
@@ -220,59 +223,6 @@ impl Matcher {
             } else {
                 i += 1;
             }
-        }
-    }
-
-    /// Searches a line that names PostHog for legacy personal keys and for literal values of
-    /// PostHog-named secret, key or token variables.
-    fn find_in_posthog_line(
-        &self,
-        window: &[u8],
-        line_start: usize,
-        line_end: usize,
-        report_from: usize,
-        report_to: usize,
-        out: &mut Vec<Match>,
-    ) {
-        let line = &window[line_start..line_end];
-        let in_range = |start: usize| (report_from..report_to).contains(&start);
-        let mut legacy = Vec::new();
-        for (start, end) in url_safe_runs(line) {
-            if end - start == LEGACY_KEY_LEN && is_legacy_key(&line[start..end]) {
-                legacy.push((line_start + start, line_start + end));
-                if in_range(line_start + start) {
-                    out.push(Match {
-                        rule: builtin::LEGACY_PERSONAL_API_KEY,
-                        start: line_start + start,
-                        end: line_start + end,
-                    });
-                }
-            }
-        }
-        for captures in self.assignment.captures_iter(line) {
-            let name = captures
-                .get(1)
-                .map_or(&[][..], |m| m.as_bytes())
-                .to_ascii_lowercase();
-            let names_secret = [&b"secret"[..], b"key", b"token"]
-                .iter()
-                .any(|word| memchr::memmem::find(&name, word).is_some());
-            let Some(value) = captures.get(2).or_else(|| captures.get(3)) else {
-                continue;
-            };
-            let (start, end) = (line_start + value.start(), line_start + value.end());
-            if !names_secret
-                || !in_range(start)
-                || legacy.iter().any(|&(s, e)| s < end && start < e)
-                || !is_assigned_secret(value.as_bytes())
-            {
-                continue;
-            }
-            out.push(Match {
-                rule: builtin::SECRET_ASSIGNMENT,
-                start,
-                end,
-            });
         }
     }
 
@@ -320,9 +270,20 @@ impl Matcher {
     }
 }
 
-/// Whether a token may start at `start`: not in the middle of a word or identifier.
+/// Whether a token may start at `start`: not in the middle of a word or identifier, unless
+/// the word is an escape that stands for a separator (`\n`, `\u0022`, `\x22`, `%22`).
 fn starts_token(window: &[u8], start: usize) -> bool {
-    start == 0 || !is_word_byte(window[start - 1])
+    start == 0 || !is_word_byte(window[start - 1]) || ends_with_escape(&window[..start])
+}
+
+/// Whether `before` ends with a JSON, C or URL escape that ends in a letter or digit.
+fn ends_with_escape(before: &[u8]) -> bool {
+    let n = before.len();
+    let hex = |range: std::ops::Range<usize>| before[range].iter().all(u8::is_ascii_hexdigit);
+    (n >= 2 && before[n - 2] == b'\\' && matches!(before[n - 1], b'n' | b't' | b'r'))
+        || (n >= 6 && before[n - 6] == b'\\' && before[n - 5] == b'u' && hex(n - 4..n))
+        || (n >= 4 && before[n - 4] == b'\\' && before[n - 3] == b'x' && hex(n - 2..n))
+        || (n >= 3 && before[n - 3] == b'%' && hex(n - 2..n))
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -379,80 +340,6 @@ fn webhook_secret_at(window: &[u8], start: usize) -> Option<Match> {
     })
 }
 
-/// Maximal runs of URL-safe base64 characters in `line`, as (start, end).
-fn url_safe_runs(line: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let is_url_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < line.len() && !is_url_safe(line[i]) {
-            i += 1;
-        }
-        if i >= line.len() {
-            return None;
-        }
-        let start = i;
-        while i < line.len() && is_url_safe(line[i]) {
-            i += 1;
-        }
-        Some((start, i))
-    })
-}
-
-/// Whether a 43-character URL-safe run looks like `secrets.token_urlsafe(32)`: random text has
-/// upper and lower case letters and digits; identifiers and words rarely have all three.
-pub(crate) fn is_legacy_key(run: &[u8]) -> bool {
-    run.iter().any(u8::is_ascii_uppercase)
-        && run.iter().any(u8::is_ascii_lowercase)
-        && run.iter().any(u8::is_ascii_digit)
-        && shannon_entropy(run) >= 4.0
-        && !is_placeholder(run)
-}
-
-/// The shortest literal value worth reporting from a PostHog-named variable.
-const MIN_ASSIGNED_LEN: usize = 16;
-const MAX_ASSIGNED_LEN: usize = 256;
-
-/// Whether a value assigned to a PostHog-named secret is a literal credential rather than a
-/// reference (`process.env.X`, `os.getenv(`), a URL, a token another rule reports, or a
-/// placeholder.
-fn is_assigned_secret(value: &[u8]) -> bool {
-    if !(MIN_ASSIGNED_LEN..=MAX_ASSIGNED_LEN).contains(&value.len())
-        || value
-            .iter()
-            .any(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b')'))
-        || memchr::memmem::find(value, b"://").is_some()
-        || is_dotted_reference(value)
-        || is_snake_case_name(value)
-    {
-        return false;
-    }
-    let is_token = TOKEN_SHAPES
-        .iter()
-        .any(|shape| value.starts_with(shape.prefix))
-        || value.starts_with(WEBHOOK_PREFIX);
-    !is_token && shannon_entropy(value) >= MIN_TOKEN_ENTROPY && !is_placeholder(value)
-}
-
-/// `AUDIT_PROJECT_KEY`, `posthog_personal_key`: the name of another variable, not a value.
-/// Generated secrets mix cases or carry no underscores.
-fn is_snake_case_name(value: &[u8]) -> bool {
-    let single_case = value
-        .iter()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
-        || value
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
-    single_case && value.contains(&b'_') && value[0].is_ascii_alphabetic()
-}
-
-/// `settings.POSTHOG_KEY`, `process.env.POSTHOG_KEY`: names, not values.
-fn is_dotted_reference(value: &[u8]) -> bool {
-    value.contains(&b'.')
-        && value.split(|&b| b == b'.').all(|part| {
-            !part.is_empty() && !part[0].is_ascii_digit() && part.iter().all(|&b| is_word_byte(b))
-        })
-}
-
 /// The bounds of the line around `pos`, at most [`CONTEXT`] bytes each way.
 pub(crate) fn line_bounds(window: &[u8], pos: usize) -> (usize, usize) {
     let floor = pos.saturating_sub(CONTEXT);
@@ -486,7 +373,7 @@ pub(crate) mod tests_support {
             .rule
     }
 
-    pub(crate) use super::is_legacy_key;
+    pub(crate) use crate::context::is_legacy_key;
 }
 
 #[cfg(test)]
@@ -705,9 +592,6 @@ mod tests {
             regex: "(".into(),
             ..rules[0].clone()
         };
-        assert!(matches!(
-            Matcher::new(&[bad]),
-            Err(Error::InvalidRule { .. })
-        ));
+        assert!(matches!(Matcher::new(&[bad]), Err(Error::RuleRegex { .. })));
     }
 }

@@ -92,7 +92,8 @@ pub(crate) mod builtin {
     pub(crate) const WEBHOOK_SECRET: usize = 5;
     pub(crate) const LEGACY_PERSONAL_API_KEY: usize = 6;
     pub(crate) const SECRET_ASSIGNMENT: usize = 7;
-    pub(crate) const COUNT: usize = 8;
+    pub(crate) const LEGACY_PROJECT_API_KEY: usize = 8;
+    pub(crate) const COUNT: usize = 9;
 }
 
 /// The built-in rules.
@@ -145,13 +146,19 @@ pub fn builtin_rules() -> Vec<Rule> {
             "posthog-legacy-personal-api-key",
             CredentialKind::LegacyPersonalApiKey,
             Severity::Critical,
-            "PostHog personal API key from before 2021 (43 characters, no prefix) next to PostHog context",
+            "PostHog personal API key from before 2021 (43 characters, no prefix), named as a personal key or sent as a Bearer token to PostHog",
         ),
         rule(
             "posthog-secret-assignment",
             CredentialKind::PostHogSecret,
             Severity::Medium,
             "Literal value assigned to a PostHog-named secret, key or token",
+        ),
+        rule(
+            "posthog-legacy-project-api-key",
+            CredentialKind::ProjectApiKey,
+            Severity::Info,
+            "PostHog project API key from before 2021 (43 characters, no prefix), passed to an SDK or named as a project key: public by design",
         ),
     ];
     debug_assert_eq!(rules.len(), builtin::COUNT);

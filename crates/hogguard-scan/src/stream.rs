@@ -22,6 +22,8 @@ pub(crate) struct Located {
     pub(crate) value: Vec<u8>,
     pub(crate) line: u64,
     pub(crate) column: u64,
+    /// Identical matches after this one that were counted, not kept.
+    pub(crate) repeats: u64,
 }
 
 /// What scanning one input did.
@@ -83,13 +85,26 @@ impl LineCursor {
     }
 }
 
-/// Scans `reader` window by window, calling `emit` for each match in input order.
+/// Scans `reader` window by window, calling `emit` for each match in input order. UTF-16
+/// text is decoded first (see [`utf16_order`]).
 pub(crate) fn scan_reader(
     matcher: &Matcher,
     mut reader: impl Read,
     window: &mut Window,
     scan_binary: bool,
     mut emit: impl FnMut(Located),
+) -> io::Result<Scanned> {
+    scan_windows(matcher, &mut reader, window, scan_binary, &mut emit, true)
+}
+
+/// [`scan_reader`] without generics, so that it can call itself on a decoded stream.
+fn scan_windows(
+    matcher: &Matcher,
+    reader: &mut dyn Read,
+    window: &mut Window,
+    scan_binary: bool,
+    emit: &mut dyn FnMut(Located),
+    may_decode: bool,
 ) -> io::Result<Scanned> {
     let mut len = 0;
     let mut base = 0u64;
@@ -101,10 +116,15 @@ pub(crate) fn scan_reader(
     };
     let mut first = true;
     loop {
-        let eof = fill(&mut reader, &mut window.data, &mut len)?;
+        let eof = fill(reader, &mut window.data, &mut len)?;
         let data = &window.data[..len];
         if first {
             first = false;
+            if let Some(order) = utf16_order(data).filter(|_| may_decode) {
+                let head = std::io::Cursor::new(data.to_vec());
+                let mut decoded = Utf16Decoder::new(head.chain(reader), order);
+                return scan_windows(matcher, &mut decoded, window, true, emit, false);
+            }
             if !scan_binary && looks_binary(data) {
                 return Ok(Scanned::Binary);
             }
@@ -120,6 +140,7 @@ pub(crate) fn scan_reader(
                 value: data[m.start..m.end].to_vec(),
                 line: cursor.line,
                 column: base + m.start as u64 - cursor.line_start + 1,
+                repeats: 0,
             });
         }
         if eof {
@@ -138,6 +159,170 @@ pub(crate) fn scan_reader(
     }
 }
 
+/// The byte order of UTF-16 text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ByteOrder {
+    Little,
+    Big,
+}
+
+/// Whether the start of an input is UTF-16 text, as Windows tools write `.env` files and logs:
+/// a byte-order mark followed by text with NUL bytes (which UTF-8 and Latin-1 text never
+/// holds), or ASCII text with every other byte NUL.
+pub(crate) fn utf16_order(start: &[u8]) -> Option<ByteOrder> {
+    let probe = &start[..start.len().min(BINARY_PROBE) & !1];
+    let has_nul = memchr::memchr(0, probe).is_some();
+    match start {
+        [0xff, 0xfe, ..] if has_nul => return Some(ByteOrder::Little),
+        [0xfe, 0xff, ..] if has_nul => return Some(ByteOrder::Big),
+        _ if !has_nul => return None,
+        _ => {}
+    }
+    let units = probe.len() / 2;
+    if units < 4 {
+        return None;
+    }
+    let is_text = |b: u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7e);
+    let count = |order: ByteOrder| {
+        probe
+            .chunks_exact(2)
+            .filter(|pair| match order {
+                ByteOrder::Little => pair[1] == 0 && is_text(pair[0]),
+                ByteOrder::Big => pair[0] == 0 && is_text(pair[1]),
+            })
+            .count()
+    };
+    // Nearly all units ASCII: a binary file with NULs rarely looks like this.
+    [ByteOrder::Little, ByteOrder::Big]
+        .into_iter()
+        .find(|&order| count(order) * 20 >= units * 19)
+}
+
+/// Decodes UTF-16 into UTF-8 as it is read; unpaired surrogates become U+FFFD, and a leading
+/// byte-order mark is dropped.
+pub(crate) struct Utf16Decoder<R> {
+    inner: R,
+    order: ByteOrder,
+    raw: Vec<u8>,
+    /// Raw bytes read but not yet decoded (an odd byte at the end of a read).
+    carry: Option<u8>,
+    high_surrogate: Option<u16>,
+    decoded: Vec<u8>,
+    /// How much of `decoded` was handed out.
+    handed: usize,
+    at_start: bool,
+    done: bool,
+}
+
+impl<R: Read> Utf16Decoder<R> {
+    pub(crate) fn new(inner: R, order: ByteOrder) -> Self {
+        Utf16Decoder {
+            inner,
+            order,
+            raw: vec![0; 64 << 10],
+            carry: None,
+            high_surrogate: None,
+            decoded: Vec::new(),
+            handed: 0,
+            at_start: true,
+            done: false,
+        }
+    }
+
+    fn push_char(&mut self, c: char) {
+        let mut utf8 = [0; 4];
+        self.decoded
+            .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
+
+    fn push_unit(&mut self, unit: u16) {
+        if std::mem::take(&mut self.at_start) && unit == 0xfeff {
+            return;
+        }
+        match unit {
+            0xd800..=0xdbff => {
+                if self.high_surrogate.replace(unit).is_some() {
+                    self.push_char(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            0xdc00..=0xdfff => {
+                let c = self
+                    .high_surrogate
+                    .take()
+                    .map_or(char::REPLACEMENT_CHARACTER, |high| {
+                        let code = 0x10000
+                            + ((u32::from(high) - 0xd800) << 10)
+                            + (u32::from(unit) - 0xdc00);
+                        char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
+                    });
+                self.push_char(c);
+            }
+            _ => {
+                if self.high_surrogate.take().is_some() {
+                    self.push_char(char::REPLACEMENT_CHARACTER);
+                }
+                let c = char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER);
+                self.push_char(c);
+            }
+        }
+    }
+
+    /// Reads and decodes the next chunk; false at the end of the input.
+    fn refill(&mut self) -> io::Result<bool> {
+        self.decoded.clear();
+        self.handed = 0;
+        if self.done {
+            return Ok(false);
+        }
+        let start = usize::from(self.carry.is_some());
+        if let Some(byte) = self.carry.take() {
+            self.raw[0] = byte;
+        }
+        let read = loop {
+            match self.inner.read(&mut self.raw[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if read == 0 {
+            self.done = true;
+            if self.high_surrogate.take().is_some() || start == 1 {
+                self.push_char(char::REPLACEMENT_CHARACTER);
+            }
+            return Ok(!self.decoded.is_empty());
+        }
+        let end = start + read;
+        let whole = end & !1;
+        if whole < end {
+            self.carry = Some(self.raw[whole]);
+        }
+        for i in (0..whole).step_by(2) {
+            let pair = [self.raw[i], self.raw[i + 1]];
+            let unit = match self.order {
+                ByteOrder::Little => u16::from_le_bytes(pair),
+                ByteOrder::Big => u16::from_be_bytes(pair),
+            };
+            self.push_unit(unit);
+        }
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for Utf16Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.handed == self.decoded.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.decoded.len() - self.handed);
+        buf[..n].copy_from_slice(&self.decoded[self.handed..self.handed + n]);
+        self.handed += n;
+        Ok(n)
+    }
+}
+
 /// Scans a whole input held in memory (a git blob).
 #[cfg(any(feature = "git", test))]
 pub(crate) fn scan_slice(
@@ -145,11 +330,29 @@ pub(crate) fn scan_slice(
     data: &[u8],
     matches: &mut Vec<Match>,
     scan_binary: bool,
-    mut emit: impl FnMut(Located),
+    emit: impl FnMut(Located),
 ) -> Scanned {
+    if let Some(order) = utf16_order(data) {
+        let mut decoded = Vec::with_capacity(data.len());
+        Utf16Decoder::new(data, order)
+            .read_to_end(&mut decoded)
+            .expect("reading from memory cannot fail");
+        return scan_decoded(matcher, &decoded, matches, emit);
+    }
     if !scan_binary && looks_binary(data) {
         return Scanned::Binary;
     }
+    scan_decoded(matcher, data, matches, emit)
+}
+
+/// Scans text held in memory.
+#[cfg(any(feature = "git", test))]
+fn scan_decoded(
+    matcher: &Matcher,
+    data: &[u8],
+    matches: &mut Vec<Match>,
+    mut emit: impl FnMut(Located),
+) -> Scanned {
     matches.clear();
     matcher.find(data, 0, data.len(), matches);
     matches.sort_unstable_by_key(|m| (m.start, m.rule));
@@ -165,13 +368,14 @@ pub(crate) fn scan_slice(
             value: data[m.start..m.end].to_vec(),
             line: cursor.line,
             column: m.start as u64 - cursor.line_start + 1,
+            repeats: 0,
         });
     }
     Scanned::Bytes(data.len() as u64)
 }
 
 /// Reads until the buffer is full or the input ends; returns whether it ended.
-fn fill(reader: &mut impl Read, buffer: &mut [u8], len: &mut usize) -> io::Result<bool> {
+fn fill(reader: &mut dyn Read, buffer: &mut [u8], len: &mut usize) -> io::Result<bool> {
     while *len < buffer.len() {
         match reader.read(&mut buffer[*len..]) {
             Ok(0) => return Ok(true),
@@ -279,7 +483,7 @@ mod tests {
             let secret_at = input.find(&secret).unwrap();
             let line = input[..secret_at].matches('\n').count() as u64 + 1;
             let column = (secret_at - input[..secret_at].rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
-            let expected = vec![Located { rule: shape.2, value: secret.into_bytes(), line, column }];
+            let expected = vec![Located { rule: shape.2, value: secret.into_bytes(), line, column, repeats: 0 }];
 
             let matcher = Matcher::new(&[]).unwrap();
             let mut window = Window::with_reach(reach);

@@ -183,3 +183,154 @@ fn tracked_scans_every_indexed_file_and_nothing_else() {
     assert_eq!(masks, vec![hogguard_secret::mask(&committed)]);
     assert_eq!(outcome.findings[0].path, "config/settings.py");
 }
+
+/// The offset in the pack of each object, from `git show-index`.
+fn pack_offsets(repo: &TempRepo) -> (std::path::PathBuf, Vec<(String, u64)>) {
+    let pack_dir = repo.path().join(".git/objects/pack");
+    let idx = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "idx"))
+        .expect("one pack");
+    let output = repo
+        .command()
+        .arg("show-index")
+        .stdin(std::fs::File::open(&idx).unwrap())
+        .output()
+        .unwrap();
+    let offsets = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut fields = line.split_whitespace();
+            let offset = fields.next().unwrap().parse().unwrap();
+            (fields.next().unwrap().to_owned(), offset)
+        })
+        .collect();
+    (idx.with_extension("pack"), offsets)
+}
+
+#[test]
+fn a_corrupt_packed_object_does_not_hide_the_rest_of_the_pack() {
+    let repo = TempRepo::new();
+    let keys: Vec<String> = (0..12).map(|_| keys::current(Prefix::Secret)).collect();
+    for (i, key) in keys.iter().enumerate() {
+        repo.write(&format!("f{i}.env"), format!("K{i}={key}\n"));
+    }
+    repo.commit_all("keys", "2024-01-01T00:00:00+00:00");
+    repo.git(&["gc", "-q"]);
+    let victim = repo.git(&["rev-parse", "HEAD:f0.env"]).trim().to_owned();
+    let (pack, offsets) = pack_offsets(&repo);
+    let offset = offsets.iter().find(|(id, _)| *id == victim).unwrap().1;
+    let mut bytes = std::fs::read(&pack).unwrap();
+    // Past the entry header and the zlib header, inside the deflate stream.
+    let at = offset as usize + 6;
+    bytes[at..at + 8].copy_from_slice(b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8");
+    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(&pack, bytes).unwrap();
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    let masks: std::collections::HashSet<_> =
+        outcome.findings.iter().map(|f| f.masked.clone()).collect();
+    for key in &keys[1..] {
+        assert!(
+            masks.contains(&hogguard_secret::mask(key)),
+            "{:?}",
+            outcome.warnings
+        );
+    }
+    assert!(!outcome.is_complete());
+    assert!(
+        outcome.warnings.iter().any(|w| w.path.contains(&victim)),
+        "{:?}",
+        outcome.warnings
+    );
+}
+
+#[test]
+fn objects_of_alternates_are_read() {
+    let origin = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    origin.write("app.env", format!("POSTHOG_PERSONAL_API_KEY={key}\n"));
+    origin.commit_all("key", "2024-01-01T00:00:00+00:00");
+    origin.git(&["gc", "-q"]);
+    let parent = tempfile::tempdir().unwrap();
+    let shared = parent.path().join("shared");
+    origin.git(&["clone", "-q", "--shared", ".", shared.to_str().unwrap()]);
+    assert!(shared.join(".git/objects/info/alternates").exists());
+
+    let outcome = scanner().scan_git(&shared).unwrap();
+    assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.warnings);
+    assert_eq!(outcome.findings[0].path, "app.env");
+    assert!(outcome.is_complete());
+}
+
+#[test]
+fn commit_and_tag_messages_are_scanned() {
+    let repo = TempRepo::new();
+    let in_commit = keys::current(Prefix::Personal);
+    let in_tag = keys::current(Prefix::Secret);
+    repo.write("a.txt", "clean\n");
+    let commit = repo.commit_all(
+        &format!("rotate the key\n\nold one was {in_commit}\n"),
+        "2024-01-01T00:00:00+00:00",
+    );
+    repo.git(&["tag", "-a", "v1", "-m", &format!("release, key {in_tag}")]);
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    let by_mask: HashMap<String, _> = outcome
+        .findings
+        .iter()
+        .map(|f| (f.masked.clone(), f))
+        .collect();
+    assert_eq!(outcome.findings.len(), 2, "{:#?}", outcome.findings);
+    let f = by_mask[&hogguard_secret::mask(&in_commit)];
+    assert_eq!(f.commit.as_deref(), Some(commit.as_str()));
+    assert_eq!(f.path, "(commit message)");
+    assert_eq!((f.line, f.column), (3, 13));
+    assert_eq!(f.author.as_deref(), Some("Ada Tester <ada@example.test>"));
+    let f = by_mask[&hogguard_secret::mask(&in_tag)];
+    assert_eq!(f.path, "(message of tag v1)");
+    assert!(!f.unreachable);
+}
+
+#[test]
+fn a_blob_belongs_to_the_first_commit_in_ancestry_not_the_oldest_date() {
+    let repo = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    repo.write("README.md", "hello\n");
+    repo.commit_all("start", "2024-01-01T00:00:00+00:00");
+    repo.write("app.env", format!("{key}\n"));
+    let introduced = repo.commit_all("add key", "2024-03-01T00:00:00+00:00");
+    repo.write("README.md", "hello again\n");
+    // A child commit dated years before its parent.
+    repo.commit_all("backdated", "2019-06-01T00:00:00+00:00");
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    assert_eq!(outcome.findings.len(), 1);
+    assert_eq!(
+        outcome.findings[0].commit.as_deref(),
+        Some(introduced.as_str())
+    );
+    assert_eq!(
+        outcome.findings[0].date.as_deref(),
+        Some("2024-03-01T00:00:00+00:00")
+    );
+}
+
+#[test]
+fn a_staged_blob_is_reported_at_its_index_path() {
+    let repo = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    repo.write("README.md", "hello\n");
+    repo.commit_all("start", "2024-01-01T00:00:00+00:00");
+    repo.write("config/app.env", format!("{key}\n"));
+    repo.git(&["add", "config/app.env"]);
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    assert_eq!(outcome.findings.len(), 1);
+    let f = &outcome.findings[0];
+    assert_eq!(f.path, "config/app.env");
+    assert!(f.staged && !f.unreachable, "{f:?}");
+    assert_eq!(f.commit, None);
+}

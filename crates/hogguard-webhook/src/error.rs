@@ -34,8 +34,11 @@ pub enum VerifyError {
         /// How many seconds after "now" the timestamp lies.
         ahead_secs: u64,
     },
-    /// The delivery verified, but exactly this delivery was accepted before.
+    /// The delivery verified, but it was taken before: this copy is a replay.
     Replay,
+    /// The delivery verified, but a copy of it is being handled right now; once that one
+    /// settles, a copy is either a replay (it was taken) or taken (it was not).
+    InFlight,
     /// No signature in the request matched any active secret.
     Mismatch,
     /// The replay store could not record the delivery, so it was rejected rather than risk a
@@ -68,6 +71,7 @@ impl fmt::Display for VerifyError {
                 "timestamp is too new ({ahead_secs} s in the future, beyond the tolerance)"
             ),
             Self::Replay => f.write_str("delivery was already accepted once (replay)"),
+            Self::InFlight => f.write_str("a copy of this delivery is being handled right now"),
             Self::Mismatch => f.write_str("no signature matched an active secret"),
             Self::ReplayStore(_) => f.write_str("replay store could not record the delivery"),
         }
@@ -86,5 +90,60 @@ impl std::error::Error for VerifyError {
 impl From<ReplayStoreError> for VerifyError {
     fn from(err: ReplayStoreError) -> Self {
         Self::ReplayStore(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use hogguard_testkit::errors::{assert_no_repeated_segment, chain};
+
+    use super::*;
+    use crate::standard::SignError;
+    use crate::{BuildError, Scheme, SecretError, Verifier, WebhookSecret};
+
+    #[test]
+    fn every_error_names_each_cause_once() {
+        // See: issue 15 point 1 (a cause printed twice by `{:#}`).
+        let full_disk = hogguard_fs::Error::Io {
+            action: "append to",
+            path: "replay/seen".into(),
+            source: io::ErrorKind::StorageFull.into(),
+        };
+        let store_failure = VerifyError::ReplayStore(ReplayStoreError::Io(full_disk.into()));
+        assert_eq!(
+            chain(&store_failure),
+            [
+                "replay store could not record the delivery",
+                "replay store file could not be written",
+                "cannot append to replay/seen",
+                "no storage space",
+            ]
+        );
+        let bad_secret = Verifier::new(Scheme::Standard, &[WebhookSecret::new("whsec_!")])
+            .err()
+            .unwrap();
+        let errors: Vec<Box<dyn std::error::Error>> = vec![
+            Box::new(store_failure),
+            Box::new(VerifyError::ReplayStore(ReplayStoreError::Full {
+                capacity: 3,
+            })),
+            Box::new(VerifyError::malformed("webhook-id", "id must be printable")),
+            Box::new(VerifyError::MissingHeader {
+                name: "webhook-signature".to_owned(),
+            }),
+            Box::new(VerifyError::TooOld { age_secs: 301 }),
+            Box::new(VerifyError::InFlight),
+            Box::new(bad_secret),
+            Box::new(BuildError::InvalidHeaderName {
+                name: "x sig".to_owned(),
+            }),
+            Box::new(SignError::Secret(SecretError::Empty)),
+            Box::new(SignError::InvalidMessageId),
+        ];
+        for error in &errors {
+            assert_no_repeated_segment(error.as_ref());
+        }
     }
 }

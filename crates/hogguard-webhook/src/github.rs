@@ -1,9 +1,10 @@
 //! GitHub (`X-Hub-Signature-256: sha256=<hex>`).
 //!
-//! HMAC-SHA256 of the raw body, keyed by the secret text as UTF-8. GitHub sends no timestamp, so
-//! there is no replay window to check and nothing a replay store could key on: a captured
-//! delivery can be replayed for ever. The `X-GitHub-Delivery` GUID is not signed, so
-//! deduplicating on it stops accidents, not attackers. The legacy SHA-1 `sha1=` form is refused.
+//! HMAC-SHA256 of the raw body, keyed by the secret text as UTF-8. The legacy SHA-1 `sha1=` form
+//! is refused. GitHub signs no timestamp, so a replay store remembers a delivery by its body,
+//! for a window of twice the tolerance: a copy within the window is a replay, a copy after it is
+//! taken again. The `X-GitHub-Delivery` GUID is not signed, so the store does not key on it (see
+//! [`replay`](crate::replay)).
 
 use crate::encoding::encode_hex;
 use crate::secret::{KeyEncoding, SecretError, WebhookSecret};

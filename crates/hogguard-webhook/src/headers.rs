@@ -67,11 +67,20 @@ pub(crate) fn single_value<'a, H: Headers + ?Sized>(
     name: &'a str,
     max_len: usize,
 ) -> Result<&'a [u8], VerifyError> {
+    optional_single_value(headers, name, max_len)?.ok_or_else(|| VerifyError::MissingHeader {
+        name: name.to_owned(),
+    })
+}
+
+/// Like [`single_value`], but a missing header is `None`.
+fn optional_single_value<'a, H: Headers + ?Sized>(
+    headers: &'a H,
+    name: &'a str,
+    max_len: usize,
+) -> Result<Option<&'a [u8]>, VerifyError> {
     let mut values = headers.header_values(name);
     let Some(value) = values.next() else {
-        return Err(VerifyError::MissingHeader {
-            name: name.to_owned(),
-        });
+        return Ok(None);
     };
     if values.next().is_some() {
         return Err(VerifyError::malformed(
@@ -84,7 +93,42 @@ pub(crate) fn single_value<'a, H: Headers + ?Sized>(
     if value.len() > max_len {
         return Err(VerifyError::malformed(name, "header value is too long"));
     }
-    Ok(value)
+    Ok(Some(value))
+}
+
+/// A header that may come under either of two names, such as `webhook-id` and Svix's `svix-id`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AliasedHeader {
+    /// The name errors use when neither is present.
+    pub(crate) name: &'static str,
+    pub(crate) alias: &'static str,
+    /// The problem reported when both are present with different values.
+    pub(crate) disagreement: &'static str,
+}
+
+impl AliasedHeader {
+    /// Returns the one value of the header under either name, and the name it came under.
+    ///
+    /// Both names with the same value are one header; with different values they are two
+    /// readings of the delivery, which is refused as malformed.
+    pub(crate) fn value<'a, H: Headers + ?Sized>(
+        &self,
+        headers: &'a H,
+        max_len: usize,
+    ) -> Result<(&'a [u8], &'static str), VerifyError> {
+        let named = optional_single_value(headers, self.name, max_len)?;
+        let aliased = optional_single_value(headers, self.alias, max_len)?;
+        match (named, aliased) {
+            (Some(named), Some(aliased)) if named != aliased => {
+                Err(VerifyError::malformed(self.name, self.disagreement))
+            }
+            (Some(value), _) => Ok((value, self.name)),
+            (None, Some(value)) => Ok((value, self.alias)),
+            (None, None) => Err(VerifyError::MissingHeader {
+                name: self.name.to_owned(),
+            }),
+        }
+    }
 }
 
 /// Trims leading and trailing spaces and tabs (HTTP's optional whitespace), nothing else.

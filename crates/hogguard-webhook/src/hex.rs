@@ -1,8 +1,9 @@
 //! Plain hex HMAC-SHA256 of the raw body, in a header of the caller's choosing, with an optional
 //! `sha256=` prefix: the shape many smaller services (and PostHog's Hog templates) use.
 //!
-//! The key is the secret text as UTF-8. Like GitHub, there is no timestamp, hence no replay
-//! protection.
+//! The key is the secret text as UTF-8. Like GitHub, there is no timestamp or id: a replay store
+//! remembers a delivery by its body for a window of twice the tolerance (see
+//! [`replay`](crate::replay)).
 
 use crate::encoding::{decode_hex_mac, encode_hex};
 use crate::error::VerifyError;

@@ -5,7 +5,7 @@
 //!
 //! | Scheme | Headers | Signed content | Key |
 //! |---|---|---|---|
-//! | [`standard`] (Standard Webhooks, PostHog) | `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` | `{id}.{timestamp}.{body}` | base64 after optional `whsec_` |
+//! | [`standard`] (Standard Webhooks, PostHog, Svix) | `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` (or Svix's `svix-id`, `svix-timestamp`, `svix-signature`) | `{id}.{timestamp}.{body}` | base64 after optional `whsec_` |
 //! | [`stripe`] | `Stripe-Signature: t=…,v1=<hex>` | `{t}.{body}` | the whole secret text |
 //! | [`github`] | `X-Hub-Signature-256: sha256=<hex>` | body | the secret text |
 //! | [`hex`] | configurable, `sha256=` optional | body | the secret text |
@@ -65,12 +65,14 @@
 //!   for the operator's logs (the layer's `on_failure` hook receives it).
 //! - **Fail closed when the replay store is full.** Evicting an unexpired entry to make room
 //!   would silently let that delivery be replayed; refusing new deliveries is loud, and senders
-//!   retry: the layer answers this case, and only this one, `503` with `Retry-After: 1`, since a
-//!   `401` would make a sender drop a real delivery. The store is only written after a signature
-//!   verified, so an attacker without the secret can neither fill it nor see that answer.
-//! - **Replays are keyed on signed values** (`webhook-id` with `webhook-timestamp`; Stripe's
-//!   timestamp with a digest of the signed content), so a sender's retry after a gateway failure
-//!   still gets through; see [`replay`].
+//!   retry: the layer answers this case `503` with `Retry-After: 1`, since a `401` would make a
+//!   sender drop a real delivery (and a copy of a delivery still in flight the same way). The
+//!   store is only written after a signature verified, so an attacker without the secret can
+//!   neither fill it nor see those answers.
+//! - **Replays are keyed on signed values** (Standard Webhooks' message id; Stripe's timestamp
+//!   with a digest of the signed content; the body's digest for GitHub and hex), and a delivery
+//!   is used up only once it was taken, so a sender's retry after a failure downstream still
+//!   gets through while a copy in flight is not handled twice; see [`replay`].
 //! - **Strict parsing, tolerant of noise.** Headers are capped in length and signature count;
 //!   a repeated header is refused (which copy was meant?); unknown signature versions and
 //!   undecodable entries are skipped; signatures must be canonical base64 or 64 hex digits;
@@ -106,8 +108,8 @@ pub use error::VerifyError;
 pub use headers::Headers;
 #[cfg(feature = "file-store")]
 pub use replay::FileReplayStore;
-pub use replay::{MemoryReplayStore, ReplayStore};
+pub use replay::{MemoryReplayStore, ReplayStore, Reservation};
 #[cfg(feature = "generate")]
 pub use secret::generate_secret;
 pub use secret::{SECRET_PREFIX, SecretError, WebhookSecret};
-pub use verifier::{BuildError, DEFAULT_TOLERANCE, Scheme, Verified, Verifier};
+pub use verifier::{BuildError, Claim, DEFAULT_TOLERANCE, Scheme, Verified, Verifier};

@@ -71,11 +71,11 @@ impl SignedContent<'_> {
         }
     }
 
-    /// The replay-store key of this delivery, built from signed values only (see
-    /// [`crate::replay`] for why these).
-    pub(crate) fn replay_key(&self, body: &[u8]) -> Option<String> {
+    /// What tells this delivery apart for the replay store, from signed values only (see
+    /// [`crate::replay`] for why these); the verifier prefixes the scheme's name.
+    pub(crate) fn replay_key(&self, body: &[u8]) -> String {
         match *self {
-            Self::Standard { id, timestamp, .. } => Some(format!("standard:{timestamp}:{id}")),
+            Self::Standard { id, .. } => id.to_owned(),
             Self::Stripe {
                 timestamp_text,
                 timestamp,
@@ -85,9 +85,9 @@ impl SignedContent<'_> {
                     .chain_update(b".")
                     .chain_update(body)
                     .finalize();
-                Some(format!("stripe:{timestamp}:{}", encode_hex(&digest)))
+                format!("{timestamp}:{}", encode_hex(&digest))
             }
-            Self::Body => None,
+            Self::Body => encode_hex(&Sha256::digest(body)),
         }
     }
 }
@@ -156,18 +156,17 @@ mod tests {
             timestamp_text: b"0100",
             timestamp: 100,
         };
-        assert_eq!(
-            standard.replay_key(b"body").as_deref(),
-            Some("standard:100:msg_1")
-        );
+        assert_eq!(standard.replay_key(b"body"), "msg_1");
         let stripe = SignedContent::Stripe {
             timestamp_text: b"100",
             timestamp: 100,
         };
-        let key = stripe.replay_key(b"body").unwrap();
-        assert!(key.starts_with("stripe:100:"));
-        assert_eq!(key.len(), "stripe:100:".len() + 64);
-        assert_ne!(stripe.replay_key(b"other body"), Some(key));
-        assert_eq!(SignedContent::Body.replay_key(b"body"), None);
+        let key = stripe.replay_key(b"body");
+        assert!(key.starts_with("100:"));
+        assert_eq!(key.len(), "100:".len() + 64);
+        assert_ne!(stripe.replay_key(b"other body"), key);
+        let body = SignedContent::Body.replay_key(b"body");
+        assert_eq!(body.len(), 64);
+        assert_ne!(SignedContent::Body.replay_key(b"other body"), body);
     }
 }

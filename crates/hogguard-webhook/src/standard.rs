@@ -5,12 +5,17 @@
 //! `v1,<base64 HMAC-SHA256>` entries, so a sender can sign with an old and a new secret during a
 //! rotation. Entries of other versions (`v1a,…`, `v2,…`) and entries that do not decode are
 //! skipped, not errors. Secrets are `whsec_` + base64 of the key; the prefix is optional.
+//!
+//! Senders built on Svix brand the headers `svix-id`, `svix-timestamp` and `svix-signature`;
+//! each is accepted in place of its `webhook-` name (the scheme is the same). A header sent under
+//! both names must have the same value under each, or the delivery is refused as malformed:
+//! two values would be two readings of one delivery.
 
 use std::fmt;
 
 use crate::encoding::{decode_base64_mac, encode_base64, parse_unix_seconds};
 use crate::error::VerifyError;
-use crate::headers::{Headers, single_value};
+use crate::headers::{AliasedHeader, Headers};
 use crate::secret::{KeyEncoding, SecretError, WebhookSecret};
 use crate::signature::{Candidates, MAX_SIGNATURES, SignedContent};
 
@@ -20,6 +25,29 @@ pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// Header carrying the space-separated `v1,<base64>` signatures.
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// Svix's name for [`ID_HEADER`], accepted as an alias.
+pub const SVIX_ID_HEADER: &str = "svix-id";
+/// Svix's name for [`TIMESTAMP_HEADER`], accepted as an alias.
+pub const SVIX_TIMESTAMP_HEADER: &str = "svix-timestamp";
+/// Svix's name for [`SIGNATURE_HEADER`], accepted as an alias.
+pub const SVIX_SIGNATURE_HEADER: &str = "svix-signature";
+
+const ID: AliasedHeader = AliasedHeader {
+    name: ID_HEADER,
+    alias: SVIX_ID_HEADER,
+    disagreement: "`webhook-id` and `svix-id` disagree",
+};
+const TIMESTAMP: AliasedHeader = AliasedHeader {
+    name: TIMESTAMP_HEADER,
+    alias: SVIX_TIMESTAMP_HEADER,
+    disagreement: "`webhook-timestamp` and `svix-timestamp` disagree",
+};
+const SIGNATURE: AliasedHeader = AliasedHeader {
+    name: SIGNATURE_HEADER,
+    alias: SVIX_SIGNATURE_HEADER,
+    disagreement: "`webhook-signature` and `svix-signature` disagree",
+};
 
 /// Longest `webhook-id` accepted, in bytes (svix ids are about 30).
 pub const MAX_ID_LEN: usize = 256;
@@ -102,18 +130,16 @@ fn is_valid_id(id: &str) -> bool {
 pub(crate) fn read<H: Headers + ?Sized>(
     headers: &H,
 ) -> Result<(SignedContent<'_>, Candidates), VerifyError> {
-    let id = single_value(headers, ID_HEADER, MAX_ID_LEN)?;
+    let (id, id_name) = ID.value(headers, MAX_ID_LEN)?;
     let id = std::str::from_utf8(id)
         .ok()
         .filter(|id| is_valid_id(id))
-        .ok_or_else(|| {
-            VerifyError::malformed(ID_HEADER, "id must be printable ASCII without `.`")
-        })?;
-    let timestamp_text = single_value(headers, TIMESTAMP_HEADER, 20)?;
+        .ok_or_else(|| VerifyError::malformed(id_name, "id must be printable ASCII without `.`"))?;
+    let (timestamp_text, timestamp_name) = TIMESTAMP.value(headers, 20)?;
     let timestamp = parse_unix_seconds(timestamp_text)
-        .ok_or_else(|| VerifyError::malformed(TIMESTAMP_HEADER, "timestamp is not Unix seconds"))?;
+        .ok_or_else(|| VerifyError::malformed(timestamp_name, "timestamp is not Unix seconds"))?;
 
-    let signature_header = single_value(headers, SIGNATURE_HEADER, MAX_SIGNATURE_HEADER_LEN)?;
+    let (signature_header, signature_name) = SIGNATURE.value(headers, MAX_SIGNATURE_HEADER_LEN)?;
     let mut signatures = Candidates::new();
     let entries = signature_header
         .split(|&byte| byte == b' ')
@@ -121,7 +147,7 @@ pub(crate) fn read<H: Headers + ?Sized>(
     for (index, entry) in entries.enumerate() {
         if index == MAX_SIGNATURES {
             return Err(VerifyError::malformed(
-                SIGNATURE_HEADER,
+                signature_name,
                 "too many signatures",
             ));
         }

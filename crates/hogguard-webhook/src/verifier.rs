@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::VerifyError;
 use crate::headers::{Headers, is_valid_name};
-use crate::replay::{Insertion, ReplayStore};
+use crate::replay::{ReplayStore, ReplayStoreError, Reservation};
 use crate::secret::{HmacKey, KeyEncoding, SecretError, WebhookSecret};
 use crate::signature::{Candidates, SignedContent};
 use crate::{github, hex, standard, stripe};
@@ -91,10 +91,12 @@ impl Scheme {
 /// - **Timestamps** (Standard Webhooks, Stripe): rejected when more than the tolerance (default
 ///   [`DEFAULT_TOLERANCE`]) before or after the [`Clock`]'s "now"; exactly at the tolerance is
 ///   accepted.
-/// - **Replays** (Standard Webhooks, Stripe): with a [`ReplayStore`], a delivery accepted once is
-///   refused afterwards. Keys are kept for twice the tolerance, long enough for the delivery's
+/// - **Replays**: with a [`ReplayStore`], a delivery taken once is refused afterwards, and a
+///   copy that arrives while it is being handled is refused as in flight ([`Verifier::claim`]).
+///   Keys are kept for twice the tolerance after the delivery was taken, long enough for its
 ///   timestamp to fail the tolerance check on its own. GitHub and hex deliveries sign no
-///   timestamp, so the store is not consulted for them.
+///   timestamp: they are remembered by their body for the same window, and a copy sent after it
+///   is taken again (see [`replay`](crate::replay)).
 ///
 /// ```
 /// use hogguard_webhook::{ManualClock, MemoryReplayStore, Scheme, VerifyError, Verifier, WebhookSecret, github};
@@ -157,6 +159,9 @@ impl Verifier {
     }
 
     /// Sets how far a signed timestamp may lie from "now", in either direction (whole seconds).
+    ///
+    /// Taken deliveries are remembered for twice this, for schemes without a signed timestamp
+    /// too.
     pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance_secs = tolerance.as_secs();
         self
@@ -169,7 +174,8 @@ impl Verifier {
         self
     }
 
-    /// Refuses deliveries already accepted once, remembering them in `store`.
+    /// Refuses deliveries already taken once, and copies of one in flight, remembering them in
+    /// `store`.
     ///
     /// Pass an `Arc` to share one store between verifiers.
     pub fn with_replay_store(mut self, store: impl ReplayStore + 'static) -> Self {
@@ -187,11 +193,13 @@ impl Verifier {
         Duration::from_secs(self.tolerance_secs)
     }
 
-    /// Checks one delivery: its headers and its raw body, exactly as received.
+    /// Checks one delivery (its headers and its raw body, exactly as received) and, with a
+    /// replay store, uses it up at once.
     ///
-    /// Checks run cheapest first: headers, timestamp, signatures (in constant time), then the
-    /// replay store, which is only written once everything else passed, so unauthenticated
-    /// requests cannot fill it.
+    /// For a caller that has handled the delivery, or will before it answers. A caller that
+    /// hands the delivery on and only later learns whether it was taken (a proxy, a queue) uses
+    /// [`Verifier::claim`] instead, so that a failure downstream leaves the delivery open for
+    /// the sender's retry.
     ///
     /// # Errors
     ///
@@ -201,6 +209,26 @@ impl Verifier {
         headers: &H,
         body: &[u8],
     ) -> Result<Verified, VerifyError> {
+        Ok(self.claim(headers, body)?.commit()?)
+    }
+
+    /// Checks one delivery (its headers and its raw body, exactly as received) and, with a
+    /// replay store, reserves it: a copy arriving before the returned [`Claim`] is settled is
+    /// refused with [`VerifyError::InFlight`].
+    ///
+    /// Checks run cheapest first: headers, timestamp, signatures (in constant time), then the
+    /// replay store, which is only written once everything else passed, so unauthenticated
+    /// requests cannot fill it. Hand the delivery on, then [`Claim::commit`] it once it was
+    /// taken, or drop the claim (or [`Claim::release`] it) when it was not.
+    ///
+    /// # Errors
+    ///
+    /// A [`VerifyError`] saying why the delivery was rejected.
+    pub fn claim<H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &[u8],
+    ) -> Result<Claim, VerifyError> {
         let (content, signatures) = self.scheme.read(headers)?;
         let now = self.clock.now_unix_secs();
         if let Some(timestamp) = content.timestamp() {
@@ -214,23 +242,35 @@ impl Verifier {
             .iter()
             .position(|key| signatures.contains(&content.mac(key.as_bytes(), body)))
             .ok_or(VerifyError::Mismatch)?;
-        // The key costs a hash of the body for Stripe: build it only when a store will use it.
-        let store_and_key = self
-            .replay_store
-            .as_ref()
-            .and_then(|store| Some((store, content.replay_key(body)?)));
-        if let Some((store, replay_key)) = store_and_key {
-            let keep_until = now.saturating_add(self.tolerance_secs.saturating_mul(2));
-            match store.insert_if_absent(&replay_key, now, keep_until)? {
-                Insertion::Inserted => {}
-                Insertion::AlreadyPresent => return Err(VerifyError::Replay),
+        let reserved = match &self.replay_store {
+            // The key costs a hash of the body for most schemes: built only for a store.
+            Some(store) => {
+                let key = format!("{}:{}", self.scheme.name(), content.replay_key(body));
+                match store.reserve(&key, now)? {
+                    Reservation::Reserved => Some(ReservedKey {
+                        store: Arc::clone(store),
+                        clock: Arc::clone(&self.clock),
+                        key,
+                        // Long enough for the delivery's timestamp to fail the tolerance check on
+                        // its own: at most `tolerance` ahead of the reservation, and committed
+                        // later. Schemes without a signed timestamp get the same window.
+                        retention_secs: self.tolerance_secs.saturating_mul(2),
+                        settled: false,
+                    }),
+                    Reservation::InFlight => return Err(VerifyError::InFlight),
+                    Reservation::Used => return Err(VerifyError::Replay),
+                }
             }
-        }
-        Ok(Verified {
-            scheme: self.scheme.clone(),
-            message_id: content.message_id().map(str::to_owned),
-            timestamp: content.timestamp(),
-            secret_index,
+            None => None,
+        };
+        Ok(Claim {
+            verified: Verified {
+                scheme: self.scheme.clone(),
+                message_id: content.message_id().map(str::to_owned),
+                timestamp: content.timestamp(),
+                secret_index,
+            },
+            reserved,
         })
     }
 
@@ -327,6 +367,83 @@ impl Verified {
     /// verified the delivery.
     pub fn secret_index(&self) -> usize {
         self.secret_index
+    }
+}
+
+/// A verified delivery whose replay key is reserved but not yet used up, from
+/// [`Verifier::claim`].
+///
+/// While it is held, copies of the delivery are refused with [`VerifyError::InFlight`].
+/// [`Claim::commit`] uses the delivery up once it was taken; [`Claim::release`], or dropping the
+/// claim (a failed or abandoned hand-off, a panic), leaves it open for the sender's retry.
+/// Without a replay store, or for a scheme the store does not cover, there is nothing to
+/// reserve and both are no-ops.
+#[must_use = "dropping a claim releases the delivery; commit it once the delivery was taken"]
+#[derive(Debug)]
+pub struct Claim {
+    verified: Verified,
+    reserved: Option<ReservedKey>,
+}
+
+impl Claim {
+    /// Returns the proof of verification.
+    pub fn verified(&self) -> &Verified {
+        &self.verified
+    }
+
+    /// Uses the delivery up: from now on a copy is a [`VerifyError::Replay`].
+    ///
+    /// # Errors
+    ///
+    /// The replay store's error when it could not record the key (a full store, a failed
+    /// write); the reservation is then released, so a copy would be taken again.
+    pub fn commit(self) -> Result<Verified, ReplayStoreError> {
+        let Self { verified, reserved } = self;
+        if let Some(reserved) = reserved {
+            reserved.commit()?;
+        }
+        Ok(verified)
+    }
+
+    /// Leaves the delivery open: the next copy is taken. Dropping the claim does the same.
+    pub fn release(self) -> Verified {
+        self.verified
+    }
+}
+
+/// A key reserved in a replay store, released on drop unless committed.
+struct ReservedKey {
+    store: Arc<dyn ReplayStore>,
+    clock: Arc<dyn Clock>,
+    key: String,
+    retention_secs: u64,
+    settled: bool,
+}
+
+impl ReservedKey {
+    fn commit(mut self) -> Result<(), ReplayStoreError> {
+        let now = self.clock.now_unix_secs();
+        let keep_until = now.saturating_add(self.retention_secs);
+        self.store.commit(&self.key, now, keep_until)?;
+        self.settled = true;
+        Ok(())
+    }
+}
+
+impl Drop for ReservedKey {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.store.release(&self.key);
+        }
+    }
+}
+
+impl fmt::Debug for ReservedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReservedKey")
+            .field("key", &self.key)
+            .field("settled", &self.settled)
+            .finish_non_exhaustive()
     }
 }
 

@@ -38,18 +38,24 @@ fn signed_deliveries(body: &[u8], timestamp: u64) -> Vec<(Scheme, RawHeaders)> {
     let standard_secret = WebhookSecret::new(STANDARD_SECRET);
     let text_secret = WebhookSecret::new(TEXT_SECRET);
     let id = "msg_2Lh9vYvKbGq3";
+    let standard_signature = standard::sign(&standard_secret, id, timestamp, body)
+        .expect("usable secret")
+        .into_bytes();
     vec![
         (
             Scheme::Standard,
             vec![
                 ("webhook-id", id.into()),
                 ("webhook-timestamp", timestamp.to_string().into_bytes()),
-                (
-                    "webhook-signature",
-                    standard::sign(&standard_secret, id, timestamp, body)
-                        .expect("usable secret")
-                        .into_bytes(),
-                ),
+                ("webhook-signature", standard_signature.clone()),
+            ],
+        ),
+        (
+            Scheme::Standard,
+            vec![
+                ("svix-id", id.into()),
+                ("svix-timestamp", timestamp.to_string().into_bytes()),
+                ("svix-signature", standard_signature),
             ],
         ),
         (
@@ -131,6 +137,9 @@ proptest! {
                     Just("webhook-id".to_owned()),
                     Just("Webhook-Timestamp".to_owned()),
                     Just("webhook-signature".to_owned()),
+                    Just("svix-id".to_owned()),
+                    Just("Svix-Timestamp".to_owned()),
+                    Just("svix-signature".to_owned()),
                     Just("stripe-signature".to_owned()),
                     Just("X-Hub-Signature-256".to_owned()),
                     Just("x-signature".to_owned()),
@@ -148,6 +157,20 @@ proptest! {
     }
 
     #[test]
+    fn a_delivery_whose_two_names_of_a_header_disagree_is_rejected(
+        body in proptest::collection::vec(any::<u8>(), 0..100),
+        header in 0_usize..3,
+        other in proptest::collection::vec(any::<u8>(), 0..80),
+    ) {
+        let (_, mut headers) = signed_deliveries(&body, NOW).swap_remove(0);
+        let alias = ["svix-id", "svix-timestamp", "svix-signature"][header];
+        // No signed value starts with `x`, so this one differs whatever the rest is.
+        let other = [&b"x"[..], &other].concat();
+        headers.push((alias, other));
+        prop_assert!(verifier(Scheme::Standard).verify(&headers, &body).is_err());
+    }
+
+    #[test]
     fn verify_never_panics_on_near_valid_headers(
         id in "[ -~]{0,40}",
         timestamp in "[0-9+ -]{0,24}",
@@ -157,9 +180,12 @@ proptest! {
         body in proptest::collection::vec(any::<u8>(), 0..100),
     ) {
         let headers = [
-            ("webhook-id", id),
-            ("webhook-timestamp", timestamp),
-            ("webhook-signature", standard_signature),
+            ("webhook-id", id.clone()),
+            ("svix-id", id),
+            ("webhook-timestamp", timestamp.clone()),
+            ("svix-timestamp", timestamp),
+            ("webhook-signature", standard_signature.clone()),
+            ("svix-signature", standard_signature),
             ("stripe-signature", stripe_signature),
             ("x-hub-signature-256", hex_signature.clone()),
             ("x-signature", hex_signature),

@@ -181,7 +181,8 @@ pub(crate) struct RotateArgs {
     /// The credential, as in [environments.NAME.credentials]
     #[arg(value_name = "CREDENTIAL")]
     pub(crate) credential: String,
-    /// Print the plan and change nothing
+    /// Print the plan and what would stop a real run (a setting, a terminal, the current
+    /// key, an open rotation); change nothing. Exit 1 when a real run would stop
     #[arg(long, conflicts_with_all = ["resume", "abort", "finish"])]
     pub(crate) dry_run: bool,
     /// Continue an interrupted rotation from PostHog's real state
@@ -347,7 +348,19 @@ Every request is buffered (up to --body-limit), its signature verified with any 
 its timestamp checked (--tolerance either way) and its id checked against replays; a verified \
 request goes to --forward with its method, path, query, headers and exact body, and the app's \
 answer comes back. Everything else gets the same 401 {\"error\":\"invalid signature\"}, and a \
-log line on stderr with the real reason (never a secret or a signature). GET /_hogguard/health \
+log line on stderr with the real reason (never a secret or a signature).
+
+A delivery is used up only once the app took it (2xx, or a 4xx other than 408, 425, 429): when \
+the app is down (502), slow (504), answers 5xx, or the gateway stops first, the sender's retry \
+is forwarded. A copy that arrives while the first is being forwarded gets 503 with Retry-After \
+and is not forwarded.
+
+Replays: a Standard Webhooks delivery is known by its message id, a Stripe one by its signed \
+timestamp and body, for twice --tolerance after it was taken, by which time its timestamp is \
+too old anyway. GitHub and hex sign no time or id: those deliveries are remembered by their \
+body for twice --tolerance and refused as replays within that time, but a copy sent later is \
+forwarded again (raise --tolerance to widen the window), and two different deliveries with \
+identical bodies within it count as one. The gateway warns about this when it starts. GET /_hogguard/health \
 answers locally. SIGTERM or Ctrl-C stops it gracefully; the counters are printed and written to \
 the audit log. Put TLS in front of it (a load balancer or reverse proxy).
 
@@ -374,10 +387,11 @@ pub(crate) struct ServeArgs {
         required = true
     )]
     pub(crate) secret_env: Vec<String>,
-    /// Seconds a timestamp may be off, either way
+    /// Seconds a timestamp may be off, either way; deliveries are remembered for twice this
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) tolerance: u64,
-    /// Keep seen message ids in this file, so a restart does not reopen the replay window
+    /// Keep the deliveries taken in this file (created private), so a restart does not reopen
+    /// the replay window
     #[arg(long, value_name = "PATH", conflicts_with = "no_replay")]
     pub(crate) replay_store: Option<PathBuf>,
     /// Turn replay protection off (benchmarks only)
@@ -398,8 +412,9 @@ pub(crate) struct ServeArgs {
     /// Also serve the counters as JSON on this (private) address
     #[arg(long, value_name = "ADDR")]
     pub(crate) stats_listen: Option<std::net::SocketAddr>,
-    /// Message ids the replay store holds; when all are still within twice the tolerance,
-    /// deliveries get 503 with Retry-After (senders retry) rather than going unchecked
+    /// Deliveries the replay store holds; when all are being forwarded or still within twice
+    /// the tolerance, deliveries get 503 with Retry-After (senders retry) rather than going
+    /// unchecked
     #[arg(long, value_name = "N", default_value_t = hogguard_webhook::replay::DEFAULT_CAPACITY)]
     pub(crate) replay_capacity: usize,
     /// Requests handled at once; beyond it, 503 with Retry-After before the body is read
@@ -442,7 +457,7 @@ pub(crate) struct SchemeArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SchemeName {
     /// Standard Webhooks (PostHog's HTTP webhook destination): webhook-id, webhook-timestamp,
-    /// webhook-signature
+    /// webhook-signature; Svix's svix-id, svix-timestamp, svix-signature are accepted too
     Standard,
     /// Hex HMAC-SHA256 of the body in one header (PostHog Hog functions' sha256HmacChainHex)
     Hex,
@@ -522,7 +537,8 @@ Examples:
 /// Arguments of `hogguard scan`.
 #[derive(Debug, Args)]
 pub(crate) struct ScanArgs {
-    /// Files and directories to scan; `-` reads standard input [default: .]
+    /// Files and directories to scan; `-` reads standard input, and pipes, FIFOs and
+    /// `<(command)` are read as streams [default: .]
     #[arg(value_name = "PATH", conflicts_with_all = ["git", "staged"])]
     pub(crate) paths: Vec<PathBuf>,
     /// Scan every blob of the repository's object store (all refs, reflogs, stashes and
@@ -550,8 +566,8 @@ pub(crate) struct ScanArgs {
     /// Also scan files that look binary
     #[arg(long)]
     pub(crate) binary: bool,
-    /// Worker threads [default: number of CPUs]
-    #[arg(long, value_name = "N")]
+    /// Worker threads, 1 to 256 [default: number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=hogguard_scan::MAX_THREADS as u64))]
     pub(crate) threads: Option<usize>,
     /// Ask PostHog whether each found personal key, OAuth token and secret key is live, and
     /// what it can reach (both cloud regions; POSTHOG_HOST or [posthog] host for self-hosted)

@@ -133,8 +133,8 @@ pub(crate) struct PostHogConfig {
 }
 
 impl PostHogConfig {
-    /// The hosts to talk to: this section's (with the process environment's overrides that
-    /// [`crate::settings::Settings::resolve`] applied), else US cloud.
+    /// The hosts to talk to: this section's (with the process environment's overrides, which
+    /// the settings apply when they load the file), else US cloud.
     pub(crate) fn hosts(&self) -> Result<hogguard_posthog::Hosts> {
         let from_file = hogguard_posthog::HostSettings {
             host: self.host.clone(),

@@ -10,7 +10,6 @@ mod cli;
 mod commands;
 mod config;
 mod environments;
-mod fsutil;
 mod interrupt;
 mod policy;
 mod printer;
@@ -101,10 +100,10 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Completions(args) => commands::docs::completions(args, printer),
         Command::Man => commands::docs::man(printer),
         Command::Webhook(command) if !matches!(command, WebhookCommand::Serve(_)) => {
-            commands::webhook::run(command, &config::Config::default(), printer)
+            commands::webhook::run(command, &Settings::without_configuration(), printer)
         }
-        Command::Webhook(command) => commands::webhook::run(command, &resolve()?.config, printer),
-        Command::Scan(args) => commands::scan::run(args, &resolve()?.config, printer),
+        Command::Webhook(command) => commands::webhook::run(command, &resolve()?, printer),
+        Command::Scan(args) => commands::scan::run(args, &resolve()?, printer),
         Command::Check(args) => commands::check::run(args, &resolve()?, printer),
         Command::Rotate(args) => commands::rotate::run(args, &resolve()?, printer),
         Command::Keys(args) => commands::keys::run(args, &resolve()?, printer),

@@ -25,6 +25,9 @@ pub(crate) struct Settings {
     /// The configuration, with its paths relative to the current directory and the hosts
     /// overridden by the process environment; the defaults when no file was found.
     pub(crate) config: Config,
+    /// The project's root: the configuration file's directory (the current directory when
+    /// there is none), where hogguard's own state (`.hogguard/`) lives.
+    pub(crate) root: PathBuf,
     /// Each configured environment's env file, parsed on first lookup.
     env_files: Vec<EnvFile>,
 }
@@ -75,7 +78,27 @@ impl Settings {
                 })
             })
             .collect();
-        Ok(Settings { config, env_files })
+        // `hogguard.toml` has the empty parent, so that joined paths stay as people write them.
+        let root = config_path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        Ok(Settings {
+            config,
+            root,
+            env_files,
+        })
+    }
+
+    /// Settings without a configuration, for the commands that must work beside a broken
+    /// one: variables come from the process environment only.
+    pub(crate) fn without_configuration() -> Settings {
+        Settings {
+            config: Config::default(),
+            root: PathBuf::new(),
+            env_files: Vec::new(),
+        }
     }
 
     /// The value of `variable`: the process environment's, else the first env file in
@@ -190,6 +213,7 @@ mod tests {
     fn places_read_as_a_list() {
         let settings = Settings {
             config: Config::default(),
+            root: PathBuf::new(),
             env_files: ["production", "staging"]
                 .into_iter()
                 .map(|environment| EnvFile {

@@ -2,6 +2,8 @@
 
 mod common;
 mod crash;
+mod errors;
+mod files;
 mod log;
 mod query;
 mod ship;

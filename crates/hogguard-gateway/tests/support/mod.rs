@@ -3,13 +3,11 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hogguard_gateway::{
-    EventSink, Gateway, GatewayConfig, GatewayEvent, GatewayStats, ReplayProtection,
-};
+use hogguard_gateway::{Gateway, GatewayConfig, GatewayStats, MemorySink, ReplayProtection};
 use hogguard_webhook::{Scheme, WebhookSecret, standard};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
@@ -24,10 +22,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// Secrets used by the tests. The first is the Standard Webhooks spec's public example.
+/// The secret the tests sign with: the Standard Webhooks spec's public example.
 pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
-pub(crate) const OTHER_SECRET: &str = "whsec_c2Vjb25kLXRlc3Qtc2VjcmV0LWZvci1yb3RhdGlvbg=="; // hogguard:allow (test-only secret)
-pub(crate) const UNKNOWN_SECRET: &str = "whsec_dW5rbm93bi10ZXN0LXNlY3JldC1uZXZlci1jb25maWd1cmVk"; // hogguard:allow (test-only secret)
 
 /// The body the test upstream answers with: not UTF-8, to prove it is relayed byte for byte.
 pub(crate) const UPSTREAM_BODY: &[u8] = b"\x00\xffupstream answer\xfe";
@@ -133,47 +129,8 @@ impl TestUpstream {
     }
 }
 
-/// An [`EventSink`] that keeps every event's log line and lets a test wait for one.
-#[derive(Default)]
-pub(crate) struct CapturedEvents {
-    lines: Mutex<Vec<String>>,
-    added: Notify,
-}
-
-impl CapturedEvents {
-    pub(crate) fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// Returns the lines that start with `prefix`.
-    pub(crate) fn lines_starting(&self, prefix: &str) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|line| line.starts_with(prefix))
-            .collect()
-    }
-
-    /// Waits until a line starting with `prefix` has been recorded.
-    pub(crate) async fn wait_for(&self, prefix: &str) {
-        within(async {
-            loop {
-                let added = self.added.notified();
-                if !self.lines_starting(prefix).is_empty() {
-                    return;
-                }
-                added.await;
-            }
-        })
-        .await;
-    }
-}
-
-impl EventSink for CapturedEvents {
-    fn record(&self, event: &GatewayEvent<'_>) {
-        self.lines.lock().unwrap().push(event.to_string());
-        self.added.notify_waiters();
-    }
-}
+/// The gateway's events, kept for the test to read.
+pub(crate) type CapturedEvents = MemorySink;
 
 /// A configuration for a gateway in front of `upstream`, with short timeouts and captured
 /// events.

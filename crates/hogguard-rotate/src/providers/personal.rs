@@ -15,7 +15,7 @@ use crate::step::Step;
 /// The page of PostHog's web app where personal API keys are created and deleted.
 pub(crate) const KEYS_PAGE: &str = "/settings/user-api-keys";
 
-/// Reads the old key's metadata (id, scopes, restrictions) through `@current`.
+/// Asks PostHog which key the old one is (`@current`): its id, scopes and restrictions.
 pub(crate) fn prepare(
     provider: &PersonalKeyProvider,
     request: &RotationRequest,
@@ -128,7 +128,8 @@ pub(crate) fn abort(
 }
 
 /// Asks the person for a new key and checks it: a personal API key, not the old value, live
-/// at PostHog (through `@current`, which also shows its scopes) and no broader than allowed.
+/// at PostHog (asked through `@current`, which also shows its scopes) and no broader than
+/// allowed.
 fn obtain_new_key(
     session: &mut Session<'_>,
     provider: &PersonalKeyProvider,
@@ -170,9 +171,16 @@ fn instructions(session: &Session<'_>, provider: &PersonalKeyProvider) -> String
         started.rotation_id,
         started.scopes.join(", ")
     );
-    if let Some(teams) = &started.scoped_teams {
-        let teams: Vec<String> = teams.iter().map(u64::to_string).collect();
-        text.push_str(&format!(" Restrict it to projects {}.", teams.join(", ")));
+    match (&started.scoped_teams, provider.project_id) {
+        (Some(teams), _) => {
+            let teams: Vec<String> = teams.iter().map(u64::to_string).collect();
+            text.push_str(&format!(" Restrict it to projects {}.", teams.join(", ")));
+        }
+        // The old key reaches every project; the new one needs only the environment's.
+        (None, Some(project)) => text.push_str(&format!(
+            " Restrict it to project {project}, the one this environment uses."
+        )),
+        (None, None) => {}
     }
     if let Some(organizations) = &started.scoped_organizations {
         text.push_str(&format!(

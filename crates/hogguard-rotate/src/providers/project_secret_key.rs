@@ -30,18 +30,19 @@ pub(crate) fn prepare(
     current: &Secret,
     rotation_id: String,
 ) -> Result<Started, RotateError> {
-    let client = provider.posthog.writer(&provider.admin_key)?;
-    let keys = list_keys(&client, provider.project_id)?;
-    let old = find_key(&keys, provider, current)?;
+    let client = provider.writer()?;
+    let project_id = provider.project()?;
+    let keys = list_keys(&client, project_id)?;
+    let old = find_key(&keys, project_id, provider, current)?;
     if keys.len() >= KEY_LIMIT {
         return Err(RotateError::ProjectKeyLimit {
-            project_id: provider.project_id,
+            project_id,
             limit: KEY_LIMIT,
         });
     }
     Ok(Started {
         new_label: Some(new_label(&old.label, &rotation_id)),
-        project_id: Some(provider.project_id),
+        project_id: Some(project_id),
         scopes: old.scopes.clone(),
         ..Started::new(request, current, Some(old.id.clone()), rotation_id)
     })
@@ -52,15 +53,17 @@ pub(crate) fn find_current_key(
     provider: &ProjectSecretKeyProvider,
     current: &Secret,
 ) -> Result<ProjectSecretKeyInfo, RotateError> {
-    let client = provider.posthog.writer(&provider.admin_key)?;
-    let keys = list_keys(&client, provider.project_id)?;
-    find_key(&keys, provider, current).cloned()
+    let client = provider.writer()?;
+    let project_id = provider.project()?;
+    let keys = list_keys(&client, project_id)?;
+    find_key(&keys, project_id, provider, current).cloned()
 }
 
 /// PostHog shows only a key's mask, so the stored value is matched by mask, or by the id the
-/// request names (whose mask must then agree).
+/// request names (whose mask must then agree) among `keys` of `project_id`.
 fn find_key<'k>(
     keys: &'k [ProjectSecretKeyInfo],
+    project_id: u64,
     provider: &ProjectSecretKeyProvider,
     current: &Secret,
 ) -> Result<&'k ProjectSecretKeyInfo, RotateError> {
@@ -73,12 +76,12 @@ fn find_key<'k>(
     match matching.as_slice() {
         [key] => Ok(key),
         [] => Err(RotateError::OldKeyNotFound {
-            project_id: provider.project_id,
+            project_id,
             mask,
             key_id: provider.key_id.clone(),
         }),
         several => Err(RotateError::OldKeyAmbiguous {
-            project_id: provider.project_id,
+            project_id,
             mask,
             count: several.len(),
         }),
@@ -132,7 +135,7 @@ pub(crate) fn drive(
     session: &mut Session<'_>,
     provider: &ProjectSecretKeyProvider,
 ) -> Result<Outcome, RotateError> {
-    let client = provider.posthog.writer(&provider.admin_key)?;
+    let client = provider.writer()?;
     let mut unstored: Option<(KeyRef, Secret)> = None;
     loop {
         let view = session.store_view()?;
@@ -163,7 +166,7 @@ pub(crate) fn abort(
     session: &mut Session<'_>,
     provider: &ProjectSecretKeyProvider,
 ) -> Result<Outcome, RotateError> {
-    let client = provider.posthog.writer(&provider.admin_key)?;
+    let client = provider.writer()?;
     let view = session.store_view()?;
     match session.classify(view.current)? {
         Holding::Old(_) => {

@@ -63,13 +63,11 @@ pub(crate) fn drive(
                     AuditResult::Success,
                     &[("until", format_utc(from_unix_seconds(until)))],
                 )?;
-                let outcome = Outcome::GracePeriod {
+                return Ok(Outcome::GracePeriod {
                     rotation_id: session.started().rotation_id.clone(),
                     new,
                     until: from_unix_seconds(until),
-                };
-                session.interaction.show(&outcome.to_string());
-                return Ok(outcome);
+                });
             }
         }
     }

@@ -275,7 +275,7 @@ fn crash_once_then_resume(scenario: &dyn Scenario, index: usize, expected: Crash
             .unwrap()
             .file_name()
             .to_string_lossy()
-            .ends_with(".hogguard-tmp")
+            .ends_with(".tmp")
     });
     assert!(!temp_left, "{at}: the half-written temporary file is left");
 }

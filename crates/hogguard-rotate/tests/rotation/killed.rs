@@ -110,6 +110,14 @@ fn kill_child_at(point: CrashPoint) {
     );
     assert_eq!(env_value(&world.env_file(), PREVIOUS), None, "{at}");
     assert_eq!(world.secret_keys().len(), 1, "{at}");
+    // A kill between writing and renaming leaves the env file's next contents (secrets
+    // included) in a temporary file: the resume removes it.
+    let leftovers: Vec<_> = std::fs::read_dir(world.dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{at}: {leftovers:?}");
 }
 
 #[test]

@@ -4,7 +4,10 @@
 mod assisted;
 mod command_store;
 mod crashes;
+mod errors;
 mod killed;
 mod locking;
+mod plan;
+mod private;
 mod project_secret_key;
 mod support;

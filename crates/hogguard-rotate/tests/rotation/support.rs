@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use hogguard_posthog::{ClientConfig, Hosts, ProjectSecretKeyInfo, Sleeper, WriterClient};
 use hogguard_rotate::{
-    AuditResult, AuditSink, AuditSinkError, Clock, Interaction, InteractionError, PostHogAccess,
-    ProjectSecretKeyProvider, Provider, RotationRequest, Rotator, Store,
+    AuditRecord, AuditResult, AuditSink, AuditSinkError, Clock, Interaction, InteractionError,
+    PostHogAccess, ProjectSecretKeyProvider, Provider, RotationRequest, Rotator, Store,
 };
 use hogguard_secret::Secret;
 use hogguard_testkit::posthog::{
@@ -52,28 +52,23 @@ impl Clock for ManualClock {
     }
 }
 
-/// One audit record: action, resource, result and metadata.
-pub(crate) type AuditRecord = (String, String, AuditResult, Vec<(String, String)>);
+/// One audit record, kept: action, resource, result and metadata.
+pub(crate) type KeptRecord = (String, String, AuditResult, Vec<(String, String)>);
 
 /// Every audit record, to check what was recorded and that no secret was.
 #[derive(Default)]
 pub(crate) struct MemoryAudit {
-    pub(crate) records: Mutex<Vec<AuditRecord>>,
+    pub(crate) records: Mutex<Vec<KeptRecord>>,
 }
 
 impl AuditSink for MemoryAudit {
-    fn record(
-        &self,
-        action: &str,
-        resource: &str,
-        result: AuditResult,
-        metadata: &[(&str, String)],
-    ) -> Result<(), AuditSinkError> {
+    fn record(&self, record: &AuditRecord<'_>) -> Result<(), AuditSinkError> {
         self.records.lock().unwrap().push((
-            action.to_owned(),
-            resource.to_owned(),
-            result,
-            metadata
+            record.action.to_owned(),
+            record.resource.to_owned(),
+            record.result,
+            record
+                .metadata
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),

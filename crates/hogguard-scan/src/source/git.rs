@@ -1,13 +1,23 @@
-//! A repository's whole object store: every blob once, packed and loose, so that all refs,
-//! reflogs, stashes and unreachable objects are covered.
+//! A repository's whole object store: every blob once, packed and loose, in the repository and
+//! in its alternates (`git clone --shared`), so that all refs, reflogs, stashes and unreachable
+//! objects are covered; commit and tag messages too.
 //!
 //! Packs are decoded in pack order with gitoxide's delta-tree traversal, which resolves each
-//! delta base once instead of once per object that depends on it. Commits met on the way are
-//! kept (id, tree, author), so findings can be attributed afterwards to the oldest commit whose
-//! tree holds their blob; blobs that no commit holds are marked unreachable.
+//! delta base once instead of once per object that depends on it. That traversal stops at the
+//! first object it cannot decode, so a pack it could not finish is read again object by object,
+//! and only the objects that really cannot be read cost a warning each. No object larger than
+//! [`MAX_OBJECT_BYTES`] is held in memory: a larger blob is inflated as a stream, anything else
+//! that large is skipped with a warning.
+//!
+//! Commits met on the way are kept (id, parents, tree, author), and trees as the short keys of
+//! their entries, so findings can be attributed afterwards to the first commit, in topological
+//! order, whose tree holds their blob, without decoding the trees again; blobs that
+//! no commit holds are reported at their path in the index when it holds them (staged), and
+//! marked unreachable otherwise.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
@@ -16,38 +26,77 @@ use gix::objs::Kind;
 use gix::odb::pack::index::traverse::{Algorithm, Options, SafetyCheck};
 
 use crate::matcher::Match;
-use crate::stream::{self, Located};
-use crate::{Error, Finding, Origin, ScanOutcome, Scanner, Warning};
+use crate::stream::{self, Located, Scanned, Window};
+use crate::{Error, Finding, Origin, RepeatLimiter, ScanOutcome, Scanner, Warning};
+
+/// The largest object decoded in memory. Larger blobs are inflated as a stream; a pack that
+/// declares a larger object of another kind, or a larger delta result, gets a warning instead
+/// of the allocation it asks for.
+pub(crate) const MAX_OBJECT_BYTES: usize = 256 << 20;
 
 /// What provenance needs to know of a commit.
 #[derive(Debug, Clone)]
 struct CommitInfo {
     id: ObjectId,
     tree: ObjectId,
-    /// Committer time, to find the oldest commit holding a blob.
+    parents: Vec<ObjectId>,
+    /// Committer time, to order commits that ancestry does not.
     time: i64,
     author: String,
     date: Option<String>,
 }
 
+/// Where a match was found in the object store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Place {
+    Blob(ObjectId),
+    CommitMessage(ObjectId),
+    TagMessage {
+        id: ObjectId,
+        name: String,
+        tagger: String,
+        date: Option<String>,
+    },
+}
+
 /// State shared by the traversal threads.
 #[derive(Default)]
 struct Shared {
-    seen_blobs: Mutex<HashSet<ObjectId>>,
-    found: Mutex<Vec<(ObjectId, Located)>>,
+    /// Blobs, commits and tags already handled: each is scanned once however many packs and
+    /// passes meet it.
+    seen: Mutex<HashSet<ObjectId>>,
+    /// Every tree met, by key: its id and the keys of its entries, so that findings are placed
+    /// afterwards without decoding any tree a second time.
+    trees: Mutex<TreeMap>,
+    found: Mutex<Vec<(Place, Located)>>,
     commits: Mutex<Vec<CommitInfo>>,
     outcome: Mutex<ScanOutcome>,
 }
 
 impl Shared {
-    fn warn(&self, path: String, message: String) {
-        self.lock_outcome().warnings.push(Warning { path, message });
+    fn warn(&self, warning: Warning) {
+        self.lock_outcome().warnings.push(warning);
     }
 
     fn lock_outcome(&self) -> std::sync::MutexGuard<'_, ScanOutcome> {
         self.outcome
             .lock()
             .expect("no thread panics while holding the lock")
+    }
+
+    /// Whether `id` is met for the first time.
+    fn first_time(&self, id: ObjectId) -> bool {
+        self.seen
+            .lock()
+            .expect("no panics under the lock")
+            .insert(id)
+    }
+
+    fn was_seen(&self, id: &ObjectId) -> bool {
+        self.seen
+            .lock()
+            .expect("no panics under the lock")
+            .contains(id)
     }
 }
 
@@ -62,31 +111,40 @@ struct ObjectHandler<'a> {
 
 impl ObjectHandler<'_> {
     fn handle(&mut self, kind: Kind, data: &[u8], id: ObjectId) {
+        if kind == Kind::Tree {
+            return self.keep_tree(data, id);
+        }
+        if !self.shared.first_time(id) {
+            return;
+        }
         match kind {
             Kind::Blob => self.scan_blob(data, id),
             Kind::Commit => self.keep_commit(data, id),
-            Kind::Tree | Kind::Tag => {}
+            Kind::Tag => self.scan_tag(data, id),
+            Kind::Tree => {}
         }
     }
 
-    fn scan_blob(&mut self, data: &[u8], id: ObjectId) {
-        let first_time = self
-            .shared
-            .seen_blobs
-            .lock()
-            .expect("no panics under the lock")
-            .insert(id);
-        if !first_time {
-            return;
-        }
-        let mut found = Vec::new();
+    /// Scans `data` and records its matches at `place`, at most
+    /// [`MAX_IDENTICAL_FINDINGS`](crate::MAX_IDENTICAL_FINDINGS) of each.
+    fn scan_text(&mut self, data: &[u8], place: &Place) -> Scanned {
+        let mut found: Vec<(Place, Located)> = Vec::new();
+        let mut limiter = RepeatLimiter::default();
         let scanned = stream::scan_slice(
             &self.scanner.matcher,
             data,
             &mut self.matches,
             self.scanner.options.scan_binary,
-            |m| found.push((id, m)),
+            |m| match limiter.place(&m, found.len()) {
+                None => found.push((place.clone(), m)),
+                Some(at) => found[at].1.repeats += 1,
+            },
         );
+        self.keep(found);
+        scanned
+    }
+
+    fn keep(&self, found: Vec<(Place, Located)>) {
         if !found.is_empty() {
             self.shared
                 .found
@@ -94,44 +152,161 @@ impl ObjectHandler<'_> {
                 .expect("no panics under the lock")
                 .extend(found);
         }
-        let mut outcome = self.shared.lock_outcome();
-        self.scanner.count(&mut outcome, scanned);
+    }
+
+    fn scan_blob(&mut self, data: &[u8], id: ObjectId) {
+        let scanned = self.scan_text(data, &Place::Blob(id));
+        self.scanner.count(&mut self.shared.lock_outcome(), scanned);
+    }
+
+    /// Scans a blob too large to hold, from a stream of its content.
+    fn scan_blob_stream(&mut self, reader: impl Read, id: ObjectId, declared: u64) {
+        if !self.shared.first_time(id) {
+            return;
+        }
+        let mut found: Vec<(Place, Located)> = Vec::new();
+        let mut limiter = RepeatLimiter::default();
+        let place = Place::Blob(id);
+        let mut counted = CountingReader {
+            inner: reader,
+            count: 0,
+        };
+        let scanned = stream::scan_reader(
+            &self.scanner.matcher,
+            &mut counted,
+            &mut Window::new(),
+            self.scanner.options.scan_binary,
+            |m| match limiter.place(&m, found.len()) {
+                None => found.push((place.clone(), m)),
+                Some(at) => found[at].1.repeats += 1,
+            },
+        );
+        self.keep(found);
+        match scanned {
+            Ok(scanned) => {
+                self.scanner.count(&mut self.shared.lock_outcome(), scanned);
+                if scanned != Scanned::Binary && counted.count != declared {
+                    self.shared.warn(Warning::unread(
+                        id.to_string(),
+                        format!(
+                            "holds {} bytes where its header declares {declared}: the object is corrupt",
+                            counted.count
+                        ),
+                    ));
+                }
+            }
+            Err(e) => self
+                .shared
+                .warn(Warning::unread(id.to_string(), "could not be inflated").because(e)),
+        }
+    }
+
+    /// Keeps the keys of a tree's entries (a few bytes each), for placing findings later.
+    fn keep_tree(&mut self, data: &[u8], id: ObjectId) {
+        let entries: Box<[u64]> = gix::objs::TreeRefIter::from_bytes(data, self.hash_kind)
+            .filter_map(Result::ok)
+            .filter(|entry| entry.mode.is_tree() || entry.mode.is_blob())
+            .map(|entry| entry_key(entry.oid, entry.mode.is_tree()))
+            .collect();
+        self.shared
+            .trees
+            .lock()
+            .expect("no panics under the lock")
+            .insert(key(&id), (id, entries));
     }
 
     fn keep_commit(&mut self, data: &[u8], id: ObjectId) {
-        let Ok(commit) = gix::objs::CommitRef::from_bytes(data, self.hash_kind) else {
-            self.shared
-                .warn(id.to_string(), "commit could not be parsed".to_owned());
-            return;
+        let commit = match gix::objs::CommitRef::from_bytes(data, self.hash_kind) {
+            Ok(commit) => commit,
+            Err(e) => {
+                return self.shared.warn(
+                    Warning::unread(id.to_string(), "commit could not be parsed").because(e),
+                );
+            }
         };
         let (author, date) = match commit.author() {
-            Ok(signature) => {
-                let name = signature.name.to_string();
-                let email = signature.email.to_string();
-                let date = signature.time().ok().map(|t| rfc3339(t.seconds, t.offset));
-                (format!("{} <{}>", name.trim(), email.trim()), date)
-            }
+            Ok(signature) => signature_text(signature),
             Err(_) => (String::new(), None),
         };
         let time = commit.time().map_or(0, |t| t.seconds);
         let info = CommitInfo {
             id,
             tree: commit.tree(),
+            parents: commit.parents().collect(),
             time,
             author,
             date,
         };
+        self.scan_text(commit.message, &Place::CommitMessage(id));
         self.shared
             .commits
             .lock()
             .expect("no panics under the lock")
             .push(info);
     }
+
+    fn scan_tag(&mut self, data: &[u8], id: ObjectId) {
+        let tag = match gix::objs::TagRef::from_bytes(data, self.hash_kind) {
+            Ok(tag) => tag,
+            Err(e) => {
+                return self
+                    .shared
+                    .warn(Warning::unread(id.to_string(), "tag could not be parsed").because(e));
+            }
+        };
+        let (tagger, date) = match tag.tagger() {
+            Ok(Some(signature)) => signature_text(signature),
+            _ => (String::new(), None),
+        };
+        let place = Place::TagMessage {
+            id,
+            name: tag.name.to_string(),
+            tagger,
+            date,
+        };
+        self.scan_text(tag.message, &place);
+    }
+}
+
+/// `Name <email>` and the RFC 3339 date of a signature.
+fn signature_text(signature: gix::actor::SignatureRef<'_>) -> (String, Option<String>) {
+    let name = signature.name.to_string();
+    let email = signature.email.to_string();
+    let date = signature.time().ok().map(|t| rfc3339(t.seconds, t.offset));
+    (format!("{} <{}>", name.trim(), email.trim()), date)
+}
+
+/// Counts the bytes read through it.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Inflates a zlib stream as it is read.
+struct Inflater<R> {
+    input: R,
+    state: gix::zlib::Decompress,
+}
+
+impl<R: std::io::BufRead> Read for Inflater<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        gix::zlib::stream::inflate::read(&mut self.input, &mut self.state, buf)
+    }
 }
 
 pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error> {
-    let repo =
-        gix::discover(path).map_err(|e| Error::git(path, format!("not a git repository ({e})")))?;
+    let repo = gix::discover(path).map_err(|source| Error::NotARepository {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
     let objects = repo.common_dir().join("objects");
     let hash_kind = repo.object_hash();
     let shared = Shared::default();
@@ -142,48 +317,21 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error>
         matches: Vec::new(),
     };
 
-    for index_path in pack_indexes(&objects)? {
-        if scanner.progress.interrupted.load(Ordering::Relaxed) {
-            break;
-        }
-        let shown = index_path.display().to_string();
-        let bundle = match gix::odb::pack::Bundle::at(&index_path, hash_kind) {
-            Ok(bundle) => bundle,
-            Err(e) => {
-                shared.warn(shown, format!("pack could not be opened: {e}"));
-                continue;
+    for directory in object_directories(&objects, &shared) {
+        for index_path in pack_indexes(&directory, &shared) {
+            if scanner.progress.interrupted.load(Ordering::Relaxed) {
+                break;
             }
-        };
-        let mut handler = handler.clone();
-        let traversed = bundle.index.traverse(
-            &bundle.pack,
-            &mut gix::progress::Discard,
-            &scanner.progress.interrupted,
-            move |kind, data, entry, _progress| {
-                handler.handle(kind, data, entry.oid);
-                Ok(())
-            },
-            Options {
-                traversal: Algorithm::DeltaTreeLookup,
-                thread_limit: Some(scanner.threads()),
-                // Object ids come from the index; rehashing every object would double the
-                // work, and a damaged object should cost a warning, not the whole scan.
-                check: SafetyCheck::SkipFileAndObjectChecksumVerificationAndNoAbortOnDecodeError,
-                alloc_limit_bytes: None,
-                make_pack_lookup_cache: || gix::odb::pack::cache::Never,
-            },
-        );
-        if let Err(e) = traversed {
-            shared.warn(shown, format!("pack could not be read completely: {e:#}"));
+            scan_pack(&index_path, handler.clone());
         }
+        scan_loose(&directory, handler.clone());
     }
-
-    scan_loose(&objects, hash_kind, handler, &shared);
 
     let Shared {
         found,
         commits,
         outcome,
+        trees,
         ..
     } = shared;
     let mut outcome = outcome.into_inner().expect("no thread panicked");
@@ -191,26 +339,157 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path) -> Result<ScanOutcome, Error>
     if found.is_empty() {
         return Ok(outcome);
     }
-    let mut commits = commits.into_inner().expect("no thread panicked");
-    commits.sort_by_key(|c| (c.time, c.id));
-    commits.dedup_by_key(|c| c.id);
-    let targets: HashSet<ObjectId> = found.iter().map(|(id, _)| *id).collect();
-    let introduced = first_introductions(&repo, &commits, &targets, &mut outcome.warnings);
-    outcome.findings = attribute(scanner, found, &commits, &introduced);
+    let commits = topological(commits.into_inner().expect("no thread panicked"));
+    let targets: HashSet<ObjectId> = found
+        .iter()
+        .filter_map(|(place, _)| match place {
+            Place::Blob(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let trees = trees.into_inner().expect("no thread panicked");
+    let introduced = first_introductions(&repo, &commits, &targets, &trees, &mut outcome.warnings);
+    let staged = staged_paths(&repo, &targets, &introduced);
+    outcome.findings = attribute(scanner, found, &commits, &introduced, &staged);
     Ok(outcome)
 }
 
-/// The `.idx` files of the object store's packs, in a stable order.
-fn pack_indexes(objects: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+/// The object directory and those of its alternates, transitively; an alternates file that
+/// cannot be followed costs a warning.
+fn object_directories(objects: &Path, shared: &Shared) -> Vec<PathBuf> {
+    let mut directories = vec![objects.to_owned()];
+    let current = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match gix::odb::alternate::resolve(objects.to_owned(), &current) {
+        Ok(alternates) => directories.extend(alternates),
+        Err(e) => shared.warn(
+            Warning::unread(
+                objects.join("info/alternates").display().to_string(),
+                "alternates could not be followed",
+            )
+            .because(e),
+        ),
+    }
+    directories
+}
+
+/// Reads one pack: by delta-tree traversal, then, if that stopped early, object by object.
+fn scan_pack(index_path: &Path, handler: ObjectHandler<'_>) {
+    let shared = handler.shared;
+    let scanner = handler.scanner;
+    let shown = index_path.with_extension("pack").display().to_string();
+    let bundle = match gix::odb::pack::Bundle::at(index_path, handler.hash_kind) {
+        Ok(bundle) => bundle,
+        Err(e) => {
+            return shared.warn(Warning::unread(shown, "pack could not be opened").because(e));
+        }
+    };
+    let mut traversal_handler = handler.clone();
+    let traversed = bundle.index.traverse(
+        &bundle.pack,
+        &mut gix::progress::Discard,
+        &scanner.progress.interrupted,
+        move |kind, data, entry, _progress| {
+            traversal_handler.handle(kind, data, entry.oid);
+            Ok(())
+        },
+        Options {
+            traversal: Algorithm::DeltaTreeLookup,
+            thread_limit: Some(scanner.threads()),
+            // Object ids come from the index; rehashing every object would double the work.
+            check: SafetyCheck::SkipFileAndObjectChecksumVerificationAndNoAbortOnDecodeError,
+            alloc_limit_bytes: Some(MAX_OBJECT_BYTES),
+            make_pack_lookup_cache: || gix::odb::pack::cache::Never,
+        },
+    );
+    if traversed.is_err() && !scanner.progress.interrupted.load(Ordering::Relaxed) {
+        scan_pack_by_object(bundle, handler);
+    }
+}
+
+/// Reads every object of a pack that the traversal did not reach, one by one, so that each
+/// object that cannot be read costs one warning and nothing else is lost.
+fn scan_pack_by_object(bundle: gix::odb::pack::Bundle, mut handler: ObjectHandler<'_>) {
+    use gix::odb::pack::data::decode::entry::ResolvedBase;
+    use gix::odb::pack::data::decode::header::ResolvedBase as HeaderBase;
+    let shared = handler.shared;
+    let gix::odb::pack::Bundle { pack, index } = bundle;
+    let pack = pack.with_alloc_limit_bytes(Some(MAX_OBJECT_BYTES));
+    let index = &index;
+    let mut inflate = gix::zlib::Inflate::default();
+    let mut cache = gix::odb::pack::cache::lru::MemoryCappedHashmap::new(64 << 20);
+    let mut buffer = Vec::new();
+    let base_entry = |id: &gix::oid| {
+        index
+            .lookup(id)
+            .map(|i| pack.entry(index.pack_offset_at_index(i)))
+            .transpose()
+    };
+    let find_base = |id: &gix::oid| base_entry(id).map(|e| e.map(ResolvedBase::InPack));
+    let find_base_header = |id: &gix::oid| base_entry(id).map(|e| e.map(HeaderBase::InPack));
+    for entry in index.iter() {
+        if handler.scanner.progress.interrupted.load(Ordering::Relaxed) {
+            return;
+        }
+        if shared.was_seen(&entry.oid) {
+            continue;
+        }
+        let unread = |message: &str| Warning::unread(entry.oid.to_string(), message);
+        let pack_entry = match pack.entry(entry.pack_offset) {
+            Ok(pack_entry) => pack_entry,
+            Err(e) => {
+                shared.warn(unread("packed object header is corrupt").because(e));
+                continue;
+            }
+        };
+        let header = match pack.decode_header(pack_entry.clone(), &mut inflate, &find_base_header) {
+            Ok(header) => header,
+            Err(e) => {
+                shared.warn(unread("packed object could not be decoded").because(e));
+                continue;
+            }
+        };
+        if header.object_size > MAX_OBJECT_BYTES as u64 {
+            if header.kind == Kind::Blob && header.num_deltas == 0 {
+                let data = pack
+                    .entry_slice(pack_entry.data_offset..pack.data_len() as u64)
+                    .unwrap_or_default();
+                let reader = Inflater {
+                    input: data,
+                    state: gix::zlib::Decompress::new(),
+                };
+                handler.scan_blob_stream(reader, entry.oid, header.object_size);
+            } else if header.kind != Kind::Tree {
+                shared.warn(unread(&format!(
+                    "{} of {} bytes is larger than the {} bytes read into memory, and was not read",
+                    header.kind, header.object_size, MAX_OBJECT_BYTES
+                )));
+            }
+            continue;
+        }
+        match pack.decode_entry(
+            pack_entry,
+            &mut buffer,
+            &mut inflate,
+            &|id, _| find_base(id),
+            &mut cache,
+        ) {
+            Ok(outcome) => handler.handle(outcome.kind, &buffer, entry.oid),
+            Err(e) => shared.warn(unread("packed object could not be decoded").because(e)),
+        }
+    }
+}
+
+/// The `.idx` files of the object directory's packs, in a stable order.
+fn pack_indexes(objects: &Path, shared: &Shared) -> Vec<PathBuf> {
     let pack_dir = objects.join("pack");
     let entries = match std::fs::read_dir(&pack_dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(Error::Io {
-                path: pack_dir,
-                source,
-            });
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            shared.warn(
+                Warning::unread(pack_dir.display().to_string(), "cannot be listed").because(e),
+            );
+            return Vec::new();
         }
     };
     let mut indexes: Vec<_> = entries
@@ -219,17 +498,13 @@ fn pack_indexes(objects: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "idx"))
         .collect();
     indexes.sort();
-    Ok(indexes)
+    indexes
 }
 
 /// Loose objects, read one by one; a corrupt one costs a warning.
-fn scan_loose(
-    objects: &Path,
-    hash_kind: gix::hash::Kind,
-    mut handler: ObjectHandler<'_>,
-    shared: &Shared,
-) {
-    let store = gix::odb::loose::Store::at(objects, hash_kind);
+fn scan_loose(objects: &Path, mut handler: ObjectHandler<'_>) {
+    let shared = handler.shared;
+    let store = gix::odb::loose::Store::at(objects, handler.hash_kind);
     let mut buffer = Vec::new();
     for id in store.iter() {
         if handler.scanner.progress.interrupted.load(Ordering::Relaxed) {
@@ -239,67 +514,208 @@ fn scan_loose(
             Ok(id) => id,
             Err(e) => {
                 shared.warn(
-                    objects.display().to_string(),
-                    format!("loose object store: {e}"),
+                    Warning::unread(
+                        objects.display().to_string(),
+                        "loose objects cannot be listed",
+                    )
+                    .because(e),
                 );
                 continue;
             }
         };
+        if shared.was_seen(&id) {
+            continue;
+        }
+        match store.try_header(&id) {
+            Ok(Some((size, kind))) if size > MAX_OBJECT_BYTES as u64 => {
+                scan_large_loose(objects, &mut handler, id, kind, size);
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.warn(Warning::unread(id.to_string(), "corrupt loose object").because(e));
+                continue;
+            }
+        }
         match store.try_find(&id, &mut buffer) {
             Ok(Some(object)) => {
                 let kind = object.kind;
                 handler.handle(kind, object.data, id);
             }
             Ok(None) => {}
-            Err(e) => shared.warn(id.to_string(), format!("corrupt loose object: {e}")),
+            Err(e) => {
+                shared.warn(Warning::unread(id.to_string(), "corrupt loose object").because(e))
+            }
         }
     }
 }
 
-/// Where a blob first appeared: the index of the commit in time order and the path.
+/// A loose object larger than [`MAX_OBJECT_BYTES`]: a blob is inflated as a stream past its
+/// `blob <size>\0` header; anything else is skipped with a warning.
+fn scan_large_loose(
+    objects: &Path,
+    handler: &mut ObjectHandler<'_>,
+    id: ObjectId,
+    kind: Kind,
+    size: u64,
+) {
+    let shared = handler.shared;
+    if kind != Kind::Blob {
+        return shared.warn(Warning::unread(
+            id.to_string(),
+            format!("{kind} of {size} bytes is larger than the {MAX_OBJECT_BYTES} bytes read into memory, and was not read"),
+        ));
+    }
+    let hex = id.to_string();
+    let path = objects.join(&hex[..2]).join(&hex[2..]);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) => return shared.warn(Warning::unread(hex, "cannot be opened").because(e)),
+    };
+    let mut inflater = Inflater {
+        input: std::io::BufReader::new(file),
+        state: gix::zlib::Decompress::new(),
+    };
+    // Skip the header, at most a few dozen bytes.
+    let mut byte = [0u8; 1];
+    for _ in 0..64 {
+        match inflater.read(&mut byte) {
+            Ok(1) if byte[0] == 0 => return handler.scan_blob_stream(inflater, id, size),
+            Ok(1) => {}
+            Ok(_) => break,
+            Err(e) => {
+                return shared.warn(Warning::unread(hex, "corrupt loose object").because(e));
+            }
+        }
+    }
+    shared.warn(Warning::unread(hex, "corrupt loose object: no header"));
+}
+
+/// Commits in topological order (every commit after its parents), unrelated commits by
+/// committer time, then id; duplicates dropped.
+fn topological(mut commits: Vec<CommitInfo>) -> Vec<CommitInfo> {
+    commits.sort_by_key(|c| c.id);
+    commits.dedup_by_key(|c| c.id);
+    let position: HashMap<ObjectId, usize> =
+        commits.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let mut waiting_on = vec![0usize; commits.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); commits.len()];
+    for (i, commit) in commits.iter().enumerate() {
+        let mut parents: Vec<usize> = commit
+            .parents
+            .iter()
+            .filter_map(|p| position.get(p).copied())
+            .collect();
+        parents.sort_unstable();
+        parents.dedup();
+        waiting_on[i] = parents.len();
+        for parent in parents {
+            children[parent].push(i);
+        }
+    }
+    let key = |i: usize| std::cmp::Reverse((commits[i].time, commits[i].id, i));
+    let mut ready: BinaryHeap<_> = (0..commits.len())
+        .filter(|&i| waiting_on[i] == 0)
+        .map(key)
+        .collect();
+    let mut order = Vec::with_capacity(commits.len());
+    while let Some(std::cmp::Reverse((_, _, i))) = ready.pop() {
+        order.push(i);
+        for &child in &children[i] {
+            waiting_on[child] -= 1;
+            if waiting_on[child] == 0 {
+                ready.push(key(child));
+            }
+        }
+    }
+    let mut slots: Vec<Option<CommitInfo>> = commits.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each commit is ordered once"))
+        .collect()
+}
+
+/// Trees by [`key`]: the full id and the [`entry_key`]s of the entries.
+type TreeMap = HashMap<u64, (ObjectId, Box<[u64]>)>;
+
+/// The top bit of an [`entry_key`], set for trees.
+const TREE_BIT: u64 = 1 << 63;
+
+/// 63 bits of an object id: enough to tell apart the objects of one store (a collision is
+/// caught when the path is read from the real trees).
+fn key(id: &gix::oid) -> u64 {
+    let bytes = id.as_bytes();
+    u64::from_be_bytes(
+        bytes[..8]
+            .try_into()
+            .expect("ids are longer than eight bytes"),
+    ) >> 1
+}
+
+/// The key of a tree entry, with [`TREE_BIT`] set for trees.
+fn entry_key(id: &gix::oid, is_tree: bool) -> u64 {
+    key(id) | if is_tree { TREE_BIT } else { 0 }
+}
+
+/// Where a blob first appeared: the index of the commit in topological order and the path.
 type Introductions = HashMap<ObjectId, (usize, String)>;
 
-/// For each target blob, the oldest commit whose tree holds it and its path there. Each tree
-/// is read once: a tree seen in an older commit has already given its blobs their oldest commit.
+/// For each target blob, the first commit in topological order whose tree holds it and its
+/// path there. Trees come from the map the traversal filled, each visited once: a tree seen
+/// in an earlier commit has already given its blobs their first commit. Only the trees on
+/// the path to a found blob are decoded again, for the names.
 fn first_introductions(
     repo: &gix::Repository,
     commits: &[CommitInfo],
     targets: &HashSet<ObjectId>,
+    trees: &TreeMap,
     warnings: &mut Vec<Warning>,
 ) -> Introductions {
     let mut introduced = Introductions::new();
-    let mut visited_trees = HashSet::new();
-    let hash_kind = repo.object_hash();
+    if targets.is_empty() {
+        return introduced;
+    }
+    let mut wanted: HashMap<u64, Vec<ObjectId>> = HashMap::new();
+    for target in targets {
+        wanted
+            .entry(entry_key(target, false))
+            .or_default()
+            .push(*target);
+    }
+    // The tree through which each tree was first reached, for the path back to its root.
+    let mut parent: HashMap<u64, Option<u64>> = HashMap::new();
     'commits: for (index, commit) in commits.iter().enumerate() {
-        let mut stack = vec![(commit.tree, String::new())];
-        while let Some((tree_id, prefix)) = stack.pop() {
-            if !visited_trees.insert(tree_id) {
+        let root = key(&commit.tree);
+        if parent.contains_key(&root) {
+            continue;
+        }
+        parent.insert(root, None);
+        let mut stack = vec![root];
+        while let Some(tree) = stack.pop() {
+            let Some((tree_id, entries)) = trees.get(&tree) else {
+                // The first 63 bits of its id, shown as the id's first hex digits.
+                warnings.push(Warning::note(
+                    format!("{:016x}", tree << 1),
+                    "tree could not be read",
+                ));
                 continue;
-            }
-            let tree = match repo.find_object(tree_id) {
-                Ok(tree) => tree,
-                Err(e) => {
-                    warnings.push(Warning {
-                        path: tree_id.to_string(),
-                        message: format!("tree could not be read: {e}"),
-                    });
-                    continue;
-                }
             };
-            for entry in
-                gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind).filter_map(Result::ok)
-            {
-                let path = if prefix.is_empty() {
-                    entry.filename.to_string()
-                } else {
-                    format!("{prefix}/{}", entry.filename)
-                };
-                if entry.mode.is_tree() {
-                    stack.push((entry.oid.to_owned(), path));
-                } else if entry.mode.is_blob() && targets.contains(entry.oid) {
-                    introduced
-                        .entry(entry.oid.to_owned())
-                        .or_insert((index, path));
+            for &entry in entries.iter() {
+                if entry & TREE_BIT != 0 {
+                    let child = entry & !TREE_BIT;
+                    if let std::collections::hash_map::Entry::Vacant(slot) = parent.entry(child) {
+                        slot.insert(Some(tree));
+                        stack.push(child);
+                    }
+                } else if let Some(blobs) = wanted.get(&entry) {
+                    for blob in blobs {
+                        if introduced.contains_key(blob) {
+                            continue;
+                        }
+                        if let Some(path) = path_to(repo, *tree_id, *blob, tree, &parent, trees) {
+                            introduced.insert(*blob, (index, path));
+                        }
+                    }
                 }
             }
             if introduced.len() == targets.len() {
@@ -310,39 +726,97 @@ fn first_introductions(
     introduced
 }
 
+/// The path of `blob` in the tree `holder` (keyed `holder_key`), through the trees that first
+/// reached it, read from the object store; `None` if the trees do not hold it after all.
+fn path_to(
+    repo: &gix::Repository,
+    holder: ObjectId,
+    blob: ObjectId,
+    holder_key: u64,
+    parent: &HashMap<u64, Option<u64>>,
+    trees: &TreeMap,
+) -> Option<String> {
+    let mut chain = vec![(holder_key, holder)];
+    let mut at = holder_key;
+    while let Some(Some(up)) = parent.get(&at) {
+        chain.push((*up, trees.get(up)?.0));
+        at = *up;
+    }
+    chain.reverse();
+    let hash_kind = repo.object_hash();
+    let mut names = Vec::new();
+    for (depth, (_, tree_id)) in chain.iter().enumerate() {
+        let tree = repo.find_object(*tree_id).ok()?;
+        let next = chain.get(depth + 1).map(|(_, id)| *id);
+        let entry = gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind)
+            .filter_map(Result::ok)
+            .find(|entry| match next {
+                Some(subtree) => entry.mode.is_tree() && entry.oid == subtree.as_ref(),
+                None => entry.mode.is_blob() && entry.oid == blob.as_ref(),
+            })?;
+        names.push(entry.filename.to_string());
+    }
+    Some(names.join("/"))
+}
+
+/// The index path of each target blob that no commit holds but the index does.
+fn staged_paths(
+    repo: &gix::Repository,
+    targets: &HashSet<ObjectId>,
+    introduced: &Introductions,
+) -> HashMap<ObjectId, String> {
+    if targets.len() == introduced.len() {
+        return HashMap::new();
+    }
+    let Ok(index) = repo.index_or_empty() else {
+        return HashMap::new();
+    };
+    let mut staged = HashMap::new();
+    for entry in index.entries() {
+        if targets.contains(&entry.id) && !introduced.contains_key(&entry.id) {
+            staged
+                .entry(entry.id)
+                .or_insert_with(|| entry.path(&index).to_string());
+        }
+    }
+    staged
+}
+
 /// Turns located matches into findings with provenance, one per rule, secret and path: a secret
 /// that stayed in a file through many commits is reported once, at the commit that added it.
 fn attribute(
     scanner: &Scanner,
-    found: Vec<(ObjectId, Located)>,
+    found: Vec<(Place, Located)>,
     commits: &[CommitInfo],
     introduced: &Introductions,
+    staged: &HashMap<ObjectId, String>,
 ) -> Vec<Finding> {
-    // The oldest finding wins: sort by introduction (unreachable last), then keep the first.
+    let commit_position: HashMap<ObjectId, usize> =
+        commits.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    // The first finding wins: sort by introduction (staged, then unreachable, last), then keep
+    // the first.
     let mut placed: Vec<(Option<usize>, Finding)> = found
         .into_iter()
-        .map(|(blob, located)| {
-            let introduction = introduced.get(&blob);
-            let path = introduction.map_or_else(|| blob.to_string(), |(_, path)| path.clone());
-            let origin = Origin {
-                path,
-                blob: Some(blob.to_string()),
-            };
-            let mut finding = scanner.finding(&origin, located);
-            match introduction {
-                Some(&(index, _)) => {
-                    let commit = &commits[index];
-                    finding.commit = Some(commit.id.to_string());
-                    finding.author = Some(commit.author.clone());
-                    finding.date = commit.date.clone();
-                }
-                None => finding.unreachable = true,
-            }
-            (introduction.map(|(index, _)| *index), finding)
+        .map(|(place, located)| {
+            place_finding(
+                scanner,
+                place,
+                located,
+                commits,
+                &commit_position,
+                introduced,
+                staged,
+            )
         })
         .collect();
     placed.sort_by(|(a, fa), (b, fb)| {
-        (a.is_none(), a, fa.line, fa.column).cmp(&(b.is_none(), b, fb.line, fb.column))
+        (a.is_none(), a, fa.unreachable, fa.line, fa.column).cmp(&(
+            b.is_none(),
+            b,
+            fb.unreachable,
+            fb.line,
+            fb.column,
+        ))
     });
     let mut reported = HashSet::new();
     placed
@@ -350,6 +824,72 @@ fn attribute(
         .filter(|(_, f)| reported.insert((f.rule.clone(), f.fingerprint.clone(), f.path.clone())))
         .map(|(_, f)| f)
         .collect()
+}
+
+/// One finding with its provenance, and the position of its commit in topological order.
+fn place_finding(
+    scanner: &Scanner,
+    place: Place,
+    located: Located,
+    commits: &[CommitInfo],
+    commit_position: &HashMap<ObjectId, usize>,
+    introduced: &Introductions,
+    staged: &HashMap<ObjectId, String>,
+) -> (Option<usize>, Finding) {
+    let with_commit = |finding: &mut Finding, index: usize| {
+        let commit = &commits[index];
+        finding.commit = Some(commit.id.to_string());
+        finding.author = Some(commit.author.clone());
+        finding.date = commit.date.clone();
+    };
+    match place {
+        Place::Blob(blob) => {
+            let introduction = introduced.get(&blob);
+            let staged_path = staged.get(&blob);
+            let path = match (introduction, staged_path) {
+                (Some((_, path)), _) | (None, Some(path)) => path.clone(),
+                (None, None) => blob.to_string(),
+            };
+            let origin = Origin {
+                path,
+                blob: Some(blob.to_string()),
+            };
+            let mut finding = scanner.finding(&origin, located);
+            match introduction {
+                Some(&(index, _)) => with_commit(&mut finding, index),
+                None if staged_path.is_some() => finding.staged = true,
+                None => finding.unreachable = true,
+            }
+            (introduction.map(|(index, _)| *index), finding)
+        }
+        Place::CommitMessage(id) => {
+            let origin = Origin {
+                path: "(commit message)".to_owned(),
+                blob: None,
+            };
+            let mut finding = scanner.finding(&origin, located);
+            let index = commit_position.get(&id).copied();
+            if let Some(index) = index {
+                with_commit(&mut finding, index);
+            }
+            (index, finding)
+        }
+        Place::TagMessage {
+            id,
+            name,
+            tagger,
+            date,
+        } => {
+            let origin = Origin {
+                path: format!("(message of tag {name})"),
+                blob: Some(id.to_string()),
+            };
+            let mut finding = scanner.finding(&origin, located);
+            finding.author = (!tagger.is_empty()).then_some(tagger);
+            finding.date = date;
+            (None, finding)
+        }
+    }
 }
 
 /// Formats seconds since the epoch at a UTC offset as RFC 3339, as git shows author dates.

@@ -12,7 +12,7 @@ use gix::bstr::{BString, ByteSlice};
 
 use crate::matcher::Match;
 use crate::stream;
-use crate::{Error, Origin, ScanOutcome, Scanner, Warning};
+use crate::{Error, Origin, RepeatLimiter, ScanOutcome, Scanner, Warning};
 
 /// Which index entries to scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +24,13 @@ pub(crate) enum Entries {
 }
 
 pub(crate) fn scan(scanner: &Scanner, path: &Path, which: Entries) -> Result<ScanOutcome, Error> {
-    let repo =
-        gix::discover(path).map_err(|e| Error::git(path, format!("not a git repository ({e})")))?;
+    let repo = gix::discover(path).map_err(|source| Error::NotARepository {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
     let index = repo
         .index_or_empty()
-        .map_err(|e| Error::git(path, format!("the index could not be read ({e})")))?;
+        .map_err(|e| Error::git(path, "read the index", e))?;
     let changed = match (which, repo.head_tree_id().ok(), index.tree()) {
         (Entries::Staged, Some(head), Some(cache)) => {
             changed_by_cache_tree(&repo, &index, cache, head.detach())
@@ -38,8 +40,7 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path, which: Entries) -> Result<Sca
         (Entries::Tracked, ..) | (Entries::Staged, None, _) => {
             Ok((0..index.entries().len()).collect())
         }
-    }
-    .map_err(|e| Error::git(path, e))?;
+    }?;
 
     let mut outcome = ScanOutcome::default();
     let mut matches: Vec<Match> = Vec::new();
@@ -52,10 +53,9 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path, which: Entries) -> Result<Sca
         let blob = match repo.find_object(entry.id) {
             Ok(blob) => blob,
             Err(e) => {
-                outcome.warnings.push(Warning {
-                    path: shown,
-                    message: format!("staged blob could not be read: {e}"),
-                });
+                outcome
+                    .warnings
+                    .push(Warning::unread(shown, "staged blob could not be read").because(e));
                 continue;
             }
         };
@@ -64,13 +64,15 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path, which: Entries) -> Result<Sca
             blob: Some(entry.id.to_string()),
         };
         let findings = &mut outcome.findings;
+        let mut limiter = RepeatLimiter::default();
         let scanned = stream::scan_slice(
             &scanner.matcher,
             &blob.data,
             &mut matches,
             scanner.options.scan_binary,
-            |m| {
-                findings.push(scanner.finding(&origin, m));
+            |m| match limiter.place(&m, findings.len()) {
+                None => findings.push(scanner.finding(&origin, m)),
+                Some(at) => findings[at].repeats += 1,
             },
         );
         scanner.count(&mut outcome, scanned);
@@ -89,7 +91,7 @@ fn changed_by_cache_tree(
     index: &gix::index::File,
     cache: &gix::index::extension::Tree,
     head: ObjectId,
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<usize>, Error> {
     let hash_kind = repo.object_hash();
     let entries = index.entries();
     let mut unchanged = vec![false; entries.len()];
@@ -103,9 +105,10 @@ fn changed_by_cache_tree(
         if let Some(id) = head_id {
             let tree = repo
                 .find_object(id)
-                .map_err(|e| format!("tree {id} could not be read ({e})"))?;
+                .map_err(|e| Error::git(repo.git_dir(), format!("read tree {id}"), e))?;
             for entry in gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind) {
-                let entry = entry.map_err(|e| format!("tree {id} is corrupt ({e})"))?;
+                let entry =
+                    entry.map_err(|e| Error::git(repo.git_dir(), format!("parse tree {id}"), e))?;
                 if entry.mode.is_tree() {
                     head_subtrees
                         .push((BString::from(entry.filename.to_vec()), entry.oid.to_owned()));
@@ -132,14 +135,19 @@ fn changed_by_cache_tree(
     }
     let head_tree = repo
         .find_tree(head)
-        .map_err(|e| format!("tree {head} could not be read ({e})"))?;
+        .map_err(|e| Error::git(repo.git_dir(), format!("read tree {head}"), e))?;
     let mut changed = Vec::new();
     for position in candidates {
         let entry = &entries[position];
-        let path = gix::path::from_bstr(entry.path(index)).map_err(|e| e.to_string())?;
-        let in_head = head_tree
-            .lookup_entry_by_path(&*path)
-            .map_err(|e| format!("{} could not be looked up in HEAD ({e})", path.display()))?;
+        let path = gix::path::from_bstr(entry.path(index))
+            .map_err(|e| Error::git(repo.git_dir(), "read a path of the index", e))?;
+        let in_head = head_tree.lookup_entry_by_path(&*path).map_err(|e| {
+            Error::git(
+                repo.git_dir(),
+                format!("look {} up in HEAD", path.display()),
+                e,
+            )
+        })?;
         if in_head.is_none_or(|found| found.object_id() != entry.id) {
             changed.push(position);
         }
@@ -172,7 +180,7 @@ fn changed_by_merge(
     repo: &gix::Repository,
     index: &gix::index::File,
     head: ObjectId,
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<usize>, Error> {
     let head = head_blobs(repo, head)?;
     let mut head_entries = head.iter().peekable();
     let mut changed = Vec::new();
@@ -193,16 +201,17 @@ fn changed_by_merge(
 }
 
 /// Every non-tree entry of the tree `root` with its id, sorted by path bytes as the index is.
-fn head_blobs(repo: &gix::Repository, root: ObjectId) -> Result<Vec<(BString, ObjectId)>, String> {
+fn head_blobs(repo: &gix::Repository, root: ObjectId) -> Result<Vec<(BString, ObjectId)>, Error> {
     let hash_kind = repo.object_hash();
     let mut blobs = Vec::new();
     let mut stack = vec![(root, BString::default())];
     while let Some((tree_id, prefix)) = stack.pop() {
         let tree = repo
             .find_object(tree_id)
-            .map_err(|e| format!("tree {tree_id} could not be read ({e})"))?;
+            .map_err(|e| Error::git(repo.git_dir(), format!("read tree {tree_id}"), e))?;
         for entry in gix::objs::TreeRefIter::from_bytes(&tree.data, hash_kind) {
-            let entry = entry.map_err(|e| format!("tree {tree_id} is corrupt ({e})"))?;
+            let entry = entry
+                .map_err(|e| Error::git(repo.git_dir(), format!("parse tree {tree_id}"), e))?;
             let mut path = prefix.clone();
             if !path.is_empty() {
                 path.push(b'/');

@@ -1,12 +1,15 @@
 //! A file-backed replay store, so a gateway restart does not reopen the replay window.
 
-use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
-use super::{Insertion, ReplayStore, ReplayStoreError, SeenKeys, lock, validate_key};
+use hogguard_fs::{Lock, PRIVATE_FILE_MODE};
+
+use super::{ReplayStore, ReplayStoreError, Reservation, SeenKeys, lock, validate_key};
 use crate::clock::{Clock, SystemClock};
 use crate::encoding::parse_unix_seconds;
 
@@ -17,19 +20,23 @@ const COMPACT_MIN_LINES: usize = 1024;
 /// Longest line the file format allows: a 20-digit time, a space, a key and a newline.
 const MAX_LINE_LEN: usize = 20 + 1 + super::MAX_KEY_LEN + 1;
 
-/// A bounded [`ReplayStore`] that also appends every key to a file and reloads it on open.
+/// A bounded [`ReplayStore`] that also appends every key used up to a file and reloads it on
+/// open.
 ///
-/// The file holds one `<keep_until> <key>` line per accepted delivery, `keep_until` in Unix
-/// seconds. Each insert is written and `fsync`ed before the delivery is accepted, so a crash
-/// cannot lose a key the sender was told about. On open the file is loaded, expired lines are
-/// dropped and a torn last line (a crash mid-write) is ignored; the file is then rewritten with
-/// the live keys only, and again whenever dead lines outnumber live ones. Rewrites go through a
-/// temporary file and a rename, so the file is always complete.
+/// The file holds one `<keep_until> <key>` line per delivery taken, `keep_until` in Unix
+/// seconds. Each commit is written and `fsync`ed before it returns, so a crash cannot lose a key
+/// used up; reservations live in memory only, so a delivery cut off by a crash is taken again
+/// after the restart. On open the file is loaded, expired lines are dropped and a torn last line
+/// (a crash mid-write) is ignored; the file is then rewritten with the live keys only, and again
+/// whenever dead lines outnumber live ones. Rewrites replace the file atomically
+/// ([`hogguard_fs::replace`]), so it is always complete, and the temporary file of a rewrite cut
+/// off by a crash is removed on the next open.
 ///
-/// Like [`MemoryReplayStore`](super::MemoryReplayStore) it holds at most `capacity` unexpired
-/// keys and refuses new ones when full. An exclusive lock on a `<path>.lock` file keeps a second
-/// process from using the same file. Inserts block for an `fsync`: fine for webhook rates, but
-/// an async server with a high delivery rate should keep that in mind.
+/// The file, its `<path>.lock` and the directories created for them are private to their owner
+/// whatever the umask. Like [`MemoryReplayStore`](super::MemoryReplayStore) it holds at most
+/// `capacity` keys and refuses new ones when full. An exclusive lock on `<path>.lock` keeps a
+/// second process from using the same file. Commits block for an `fsync`: fine for webhook
+/// rates, but an async server with a high delivery rate should keep that in mind.
 #[derive(Debug)]
 pub struct FileReplayStore {
     path: PathBuf,
@@ -42,7 +49,7 @@ struct FileState {
     appender: File,
     lines_in_file: usize,
     /// Held, never read: the lock lasts as long as the handle.
-    _lock: File,
+    _lock: Lock,
 }
 
 impl FileReplayStore {
@@ -50,14 +57,15 @@ impl FileReplayStore {
     ///
     /// # Errors
     ///
-    /// Fails when the file cannot be read, locked or rewritten, when another process holds it,
-    /// or when it holds a malformed line or more unexpired keys than the capacity.
-    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+    /// Fails when the file or its directory cannot be created, read, locked or rewritten, when
+    /// another process holds it, or when it holds a malformed line or more unexpired keys than
+    /// the capacity.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, FileStoreError> {
         Self::open_with(path, super::DEFAULT_CAPACITY, &SystemClock)
     }
 
-    /// Opens (or creates) the store at `path`, holding at most `capacity` unexpired keys and
-    /// dropping lines that `clock` says have expired.
+    /// Opens (or creates) the store at `path`, holding at most `capacity` keys and dropping
+    /// lines that `clock` says have expired.
     ///
     /// # Errors
     ///
@@ -66,22 +74,26 @@ impl FileReplayStore {
         path: impl AsRef<Path>,
         capacity: usize,
         clock: &dyn Clock,
-    ) -> io::Result<Self> {
+    ) -> Result<Self, FileStoreError> {
         let path = path.as_ref().to_path_buf();
-        let lock_file = lock_exclusively(&sibling(&path, ".lock"))?;
+        hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&path))?;
+        // No waiting: a second gateway on the same file is a configuration mistake.
+        let lock_file = Lock::acquire(&hogguard_fs::sidecar(&path, ".lock"), Duration::ZERO)?;
+        // A rewrite cut off by a crash left its temporary file; the lock says no one else writes.
+        hogguard_fs::remove_leftover_temporaries(&path)?;
         let now = clock.now_unix_secs();
         let mut seen = SeenKeys::new(capacity);
-        match File::open(&path) {
-            Ok(file) => load(&path, file, &mut seen, now)?,
+        match hogguard_fs::read_regular(&path, largest_file(capacity)) {
+            Ok(contents) => load(&path, &contents, &mut seen, now)?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         }
         // Start from a clean file: no dead lines, no torn tail for the next append to glue onto.
         let appender = rewrite(&path, &seen)?;
         Ok(Self {
             path,
             state: Mutex::new(FileState {
-                lines_in_file: seen.len(),
+                lines_in_file: seen.used().count(),
                 seen,
                 appender,
                 _lock: lock_file,
@@ -94,7 +106,7 @@ impl FileReplayStore {
         &self.path
     }
 
-    /// Returns how many keys are held, expired ones not yet swept included.
+    /// Returns how many keys are held, in flight or used (expired ones not yet swept included).
     pub fn len(&self) -> usize {
         lock(&self.state).seen.len()
     }
@@ -106,155 +118,207 @@ impl FileReplayStore {
 }
 
 impl ReplayStore for FileReplayStore {
-    fn insert_if_absent(
-        &self,
-        key: &str,
-        now: u64,
-        keep_until: u64,
-    ) -> Result<Insertion, ReplayStoreError> {
+    fn reserve(&self, key: &str, now: u64) -> Result<Reservation, ReplayStoreError> {
+        validate_key(key)?;
+        // In memory only: a reservation that never completes must not use the key up on disk.
+        lock(&self.state).seen.reserve(key, now)
+    }
+
+    fn commit(&self, key: &str, now: u64, keep_until: u64) -> Result<(), ReplayStoreError> {
         validate_key(key)?;
         let mut state = lock(&self.state);
-        if state.seen.is_live(key, now) {
-            return Ok(Insertion::AlreadyPresent);
-        }
         state.seen.make_room(key, now)?;
         if state.lines_in_file >= COMPACT_MIN_LINES && state.lines_in_file > 2 * state.seen.len() {
-            // Before the append, so a failed rewrite rejects this delivery instead of leaving
-            // it recorded but refused.
+            // Before the append, so a failed rewrite leaves this delivery uncommitted instead of
+            // recorded but reported as failed.
             state.seen.remove_expired(now);
-            state.appender = rewrite(&self.path, &state.seen).map_err(ReplayStoreError::Io)?;
-            state.lines_in_file = state.seen.len();
+            state.appender =
+                rewrite(&self.path, &state.seen).map_err(|err| ReplayStoreError::Io(err.into()))?;
+            state.lines_in_file = state.seen.used().count();
         }
-        // Durable before the delivery is accepted; recorded in memory only once durable, so a
-        // failed write leaves the sender free to retry.
+        // Durable before the key counts as used; marked in memory only once durable, so a
+        // failed write leaves the reservation for the caller to release.
         let line = format!("{keep_until} {key}\n");
         state
             .appender
             .write_all(line.as_bytes())
             .and_then(|()| state.appender.sync_data())
-            .map_err(ReplayStoreError::Io)?;
-        state.seen.insert(key, keep_until);
+            .map_err(|source| {
+                ReplayStoreError::Io(file_error("append to", &self.path, source).into())
+            })?;
+        state.seen.mark_used(key, now, keep_until)?;
         state.lines_in_file += 1;
-        Ok(Insertion::Inserted)
+        Ok(())
+    }
+
+    fn release(&self, key: &str) {
+        lock(&self.state).seen.release(key);
     }
 }
 
-/// Returns `path` with `suffix` appended to its file name.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    name.push(suffix);
-    PathBuf::from(name)
+/// Why [`FileReplayStore::open`] could not open a store.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FileStoreError {
+    /// The file, its lock or its directory could not be created, locked, read or rewritten;
+    /// another process holding the lock is [`hogguard_fs::Error::Locked`].
+    File(hogguard_fs::Error),
+    /// A line of the file is not `<keep_until> <key>`.
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The line's number, from 1.
+        line: usize,
+        /// What is wrong with it, in a few words.
+        problem: &'static str,
+    },
+    /// The file holds more unexpired keys than the store may hold.
+    OverCapacity {
+        /// The file.
+        path: PathBuf,
+        /// The store's capacity.
+        capacity: usize,
+    },
 }
 
-fn lock_exclusively(lock_path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
-            io::ErrorKind::WouldBlock,
-            format!(
-                "replay store lock {} is held by another process",
-                lock_path.display()
+impl FileStoreError {
+    /// Returns the path the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::File(err) => err.path(),
+            Self::Malformed { path, .. } | Self::OverCapacity { path, .. } => path,
+        }
+    }
+}
+
+impl fmt::Display for FileStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Transparent: the file error names the operation and the path; its source says why.
+            Self::File(err) => err.fmt(f),
+            Self::Malformed {
+                path,
+                line,
+                problem,
+            } => write!(
+                f,
+                "line {line} of {} is malformed: {problem}",
+                path.display()
             ),
-        )),
-        Err(fs::TryLockError::Error(err)) => Err(err),
+            Self::OverCapacity { path, capacity } => write!(
+                f,
+                "{} holds more unexpired deliveries than the capacity of {capacity}",
+                path.display()
+            ),
+        }
     }
+}
+
+impl std::error::Error for FileStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::File(err) => err.source(),
+            Self::Malformed { .. } | Self::OverCapacity { .. } => None,
+        }
+    }
+}
+
+impl From<hogguard_fs::Error> for FileStoreError {
+    fn from(err: hogguard_fs::Error) -> Self {
+        Self::File(err)
+    }
+}
+
+/// An I/O failure on `path`, named the way `hogguard-fs` names its own.
+fn file_error(action: &'static str, path: &Path, source: io::Error) -> hogguard_fs::Error {
+    hogguard_fs::Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The largest file a store of `capacity` keys writes: compaction keeps the lines at most twice
+/// the keys held (or [`COMPACT_MIN_LINES`]), each at most [`MAX_LINE_LEN`] bytes. A larger file
+/// was not written by a store of this capacity, and is refused rather than read.
+fn largest_file(capacity: usize) -> u64 {
+    let lines = capacity
+        .saturating_mul(2)
+        .max(COMPACT_MIN_LINES)
+        .saturating_add(1);
+    (lines as u64).saturating_mul(MAX_LINE_LEN as u64)
 }
 
 /// Reads `<keep_until> <key>` lines into `seen`, skipping expired ones and a torn last line.
-fn load(path: &Path, file: File, seen: &mut SeenKeys, now: u64) -> io::Result<()> {
-    let invalid = |line_number: usize, problem: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "replay store {} line {line_number}: {problem}",
-                path.display()
-            ),
-        )
+fn load(path: &Path, contents: &[u8], seen: &mut SeenKeys, now: u64) -> Result<(), FileStoreError> {
+    let malformed = |line: usize, problem| FileStoreError::Malformed {
+        path: path.to_owned(),
+        line,
+        problem,
     };
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::with_capacity(MAX_LINE_LEN);
+    let mut rest = contents;
     for line_number in 1.. {
-        line.clear();
-        // `take` bounds the line length, so a corrupt file cannot make us allocate without limit.
-        let read = (&mut reader)
-            .take(MAX_LINE_LEN as u64)
-            .read_until(b'\n', &mut line)?;
-        if read == 0 {
+        if rest.is_empty() {
             break;
         }
-        let Some(content) = line.strip_suffix(b"\n") else {
-            if read == MAX_LINE_LEN {
-                return Err(invalid(line_number, "line too long"));
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            if rest.len() >= MAX_LINE_LEN {
+                return Err(malformed(line_number, "line too long"));
             }
             // A crash between write and fsync can leave a partial last line; its delivery was
-            // never accepted, so dropping it is safe.
+            // never reported taken, so dropping it is safe.
             break;
         };
+        let content = &rest[..end];
+        rest = &rest[end + 1..];
+        if content.len() >= MAX_LINE_LEN {
+            return Err(malformed(line_number, "line too long"));
+        }
         let (keep_until, key) = content
             .iter()
             .position(|&b| b == b' ')
             .map(|space| (&content[..space], &content[space + 1..]))
-            .ok_or_else(|| invalid(line_number, "expected `<keep_until> <key>`"))?;
+            .ok_or_else(|| malformed(line_number, "expected `<keep_until> <key>`"))?;
         let keep_until =
-            parse_unix_seconds(keep_until).ok_or_else(|| invalid(line_number, "bad time"))?;
+            parse_unix_seconds(keep_until).ok_or_else(|| malformed(line_number, "bad time"))?;
         let key = std::str::from_utf8(key)
             .ok()
             .filter(|key| validate_key(key).is_ok())
-            .ok_or_else(|| invalid(line_number, "bad key"))?;
+            .ok_or_else(|| malformed(line_number, "bad key"))?;
         if now > keep_until {
             continue;
         }
-        seen.make_room(key, now)
-            .map_err(|_| invalid(line_number, "more unexpired keys than the store's capacity"))?;
-        seen.insert(key, keep_until);
+        seen.mark_used(key, now, keep_until)
+            .map_err(|_| FileStoreError::OverCapacity {
+                path: path.to_owned(),
+                capacity: seen.capacity,
+            })?;
     }
     Ok(())
 }
 
-/// Replaces the file at `path` with the keys in `seen`, durably, and opens it for appending.
-fn rewrite(path: &Path, seen: &SeenKeys) -> io::Result<File> {
-    let temporary = sibling(path, ".compact");
-    let mut writer = BufWriter::new(File::create(&temporary)?);
-    for (key, keep_until) in seen.iter() {
-        writeln!(writer, "{keep_until} {key}")?;
+/// Replaces the file at `path` with the keys used in `seen`, durably and privately, and opens
+/// it for appending.
+fn rewrite(path: &Path, seen: &SeenKeys) -> Result<File, hogguard_fs::Error> {
+    let mut contents = Vec::new();
+    for (key, keep_until) in seen.used() {
+        // Writing to a vector cannot fail.
+        let _ = writeln!(contents, "{keep_until} {key}");
     }
-    writer
-        .into_inner()
-        .map_err(io::IntoInnerError::into_error)?
-        .sync_all()?;
-    fs::rename(&temporary, path)?;
-    sync_parent_directory(path)?;
-    OpenOptions::new().append(true).open(path)
-}
-
-/// Makes a rename durable: the directory entry lives in the parent directory.
-#[cfg(unix)]
-fn sync_parent_directory(path: &Path) -> io::Result<()> {
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    File::open(parent)?.sync_all()
-}
-
-/// Directories cannot be opened for syncing on this platform; the rename is as durable as the
-/// platform makes it.
-#[cfg(not(unix))]
-fn sync_parent_directory(_path: &Path) -> io::Result<()> {
-    Ok(())
+    hogguard_fs::replace(path, &contents, PRIVATE_FILE_MODE)?;
+    hogguard_fs::open_regular(path, OpenOptions::new().append(true))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
+    use hogguard_testkit::errors::assert_no_repeated_segment;
+
     use super::*;
     use crate::clock::ManualClock;
 
-    fn open(path: &Path, capacity: usize, now: u64) -> io::Result<FileReplayStore> {
+    fn open(path: &Path, capacity: usize, now: u64) -> Result<FileReplayStore, FileStoreError> {
         FileReplayStore::open_with(path, capacity, &ManualClock::new(now))
     }
 
@@ -263,22 +327,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen");
         let store = open(&path, 10, 100).unwrap();
-        assert_eq!(
-            store.insert_if_absent("k1", 100, 700).ok(),
-            Some(Insertion::Inserted)
-        );
-        assert_eq!(
-            store.insert_if_absent("k2", 100, 200).ok(),
-            Some(Insertion::Inserted)
-        );
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        store.commit("k1", 100, 700).unwrap();
+        store.commit("k2", 100, 200).unwrap();
         drop(store);
 
         let reopened = open(&path, 10, 150).unwrap();
         assert_eq!(reopened.len(), 2);
-        assert_eq!(
-            reopened.insert_if_absent("k1", 150, 750).ok(),
-            Some(Insertion::AlreadyPresent)
-        );
+        assert_eq!(reopened.reserve("k1", 150).ok(), Some(Reservation::Used));
         drop(reopened);
 
         // By 201, k2 has expired and is dropped from the rewritten file.
@@ -288,12 +344,116 @@ mod tests {
     }
 
     #[test]
+    fn a_reservation_cut_off_by_a_crash_does_not_use_the_key_up() {
+        // See: issue 11 point 11 (the gateway stopped mid-request).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seen");
+        let store = open(&path, 10, 100).unwrap();
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::InFlight));
+        // The process dies with the delivery in flight: nothing was released.
+        drop(store);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+        let reopened = open(&path, 10, 100).unwrap();
+        assert_eq!(
+            reopened.reserve("k1", 100).ok(),
+            Some(Reservation::Reserved)
+        );
+    }
+
+    #[test]
+    fn a_released_key_is_free_and_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seen");
+        let store = open(&path, 10, 100).unwrap();
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        store.release("k1");
+        assert!(store.is_empty());
+        assert_eq!(store.reserve("k1", 100).ok(), Some(Reservation::Reserved));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    }
+
+    /// Name of the variable that tells a re-run of a test that it runs under `umask 000`.
+    const UMASK_CHILD: &str = "HOGGUARD_WEBHOOK_UMASK_000";
+
+    #[cfg(unix)]
+    #[test]
+    fn the_store_is_private_whatever_the_umask() {
+        // See: issue 11 point 15 (under `umask 000` the store was 0666). The umask belongs to
+        // the process, so the test runs itself again in a child with `umask 000`.
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::env::var_os(UMASK_CHILD).is_none() {
+            let test = "replay::file::tests::the_store_is_private_whatever_the_umask";
+            let status = std::process::Command::new("sh")
+                .args(["-c", "umask 000 && exec \"$0\" \"$@\""])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", test, "--test-threads", "1"])
+                .env(UMASK_CHILD, "1")
+                .status()
+                .unwrap();
+            assert!(status.success(), "the run under umask 000 failed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let probe = dir.path().join("probe");
+        File::create(&probe).unwrap();
+        assert_eq!(mode(&probe), 0o666, "not running under umask 000");
+
+        let path = dir.path().join("state/replay/seen");
+        let store = open(&path, 10, 100).unwrap();
+        store.commit("k1", 100, 700).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("state/replay/seen.lock")), 0o600);
+        assert_eq!(mode(&dir.path().join("state/replay")), 0o700);
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        drop(store);
+        // Rewritten on open: still private.
+        drop(open(&path, 10, 100).unwrap());
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
     fn a_second_process_cannot_open_the_same_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen");
         let _store = open(&path, 10, 0).unwrap();
         let err = open(&path, 10, 0).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            matches!(
+                &err,
+                FileStoreError::File(hogguard_fs::Error::Locked { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.path(), dir.path().join("seen.lock"));
+        assert_no_repeated_segment(&err);
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_regular_file_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open(dir.path(), 10, 0).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                FileStoreError::File(hogguard_fs::Error::NotRegularFile { .. })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_rewrite_cut_off_by_a_crash_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seen");
+        drop(open(&path, 10, 100).unwrap());
+        // What a crash between writing and renaming a compacted file leaves.
+        let leftover = dir.path().join(".seen.0123456789abcdef.tmp");
+        fs::write(&leftover, "700 k1\n").unwrap();
+        let store = open(&path, 10, 100).unwrap();
+        assert!(!leftover.exists());
+        assert!(store.is_empty());
     }
 
     #[test]
@@ -304,7 +464,7 @@ mod tests {
         let store = open(&path, 10, 100).unwrap();
         assert_eq!(store.len(), 1);
         // The next append starts on a fresh line.
-        store.insert_if_absent("k3", 100, 700).unwrap();
+        store.commit("k3", 100, 700).unwrap();
         drop(store);
         assert_eq!(open(&path, 10, 100).unwrap().len(), 2);
     }
@@ -321,7 +481,12 @@ mod tests {
         ] {
             fs::write(&path, &contents).unwrap();
             let err = open(&path, 10, 100).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{contents:?}");
+            assert!(
+                matches!(&err, FileStoreError::Malformed { line: 1, .. }),
+                "{contents:?}: {err:?}"
+            );
+            assert!(err.to_string().starts_with("line 1 of "), "{err}");
+            assert_no_repeated_segment(&err);
         }
     }
 
@@ -330,9 +495,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen");
         fs::write(&path, "700 k1\n700 k2\n700 k3\n").unwrap();
-        assert_eq!(
-            open(&path, 2, 100).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
+        let err = open(&path, 2, 100).unwrap_err();
+        assert!(
+            matches!(err, FileStoreError::OverCapacity { capacity: 2, .. }),
+            "{err:?}"
         );
         assert_eq!(open(&path, 3, 100).unwrap().len(), 3);
     }
@@ -342,9 +508,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen");
         let store = open(&path, 1, 100).unwrap();
-        store.insert_if_absent("k1", 100, 700).unwrap();
+        store.commit("k1", 100, 700).unwrap();
         assert!(matches!(
-            store.insert_if_absent("k2", 100, 700),
+            store.reserve("k2", 100),
+            Err(ReplayStoreError::Full { capacity: 1 })
+        ));
+        assert!(matches!(
+            store.commit("k2", 100, 700),
             Err(ReplayStoreError::Full { capacity: 1 })
         ));
         assert_eq!(fs::read_to_string(&path).unwrap(), "700 k1\n");
@@ -357,7 +527,7 @@ mod tests {
         let store = open(&path, 10, 0).unwrap();
         // Each key expires immediately after the next insert's `now`.
         for i in 0..COMPACT_MIN_LINES as u64 + 1 {
-            store.insert_if_absent(&format!("k{i}"), i, i).unwrap();
+            store.commit(&format!("k{i}"), i, i).unwrap();
         }
         let lines = fs::read_to_string(&path).unwrap().lines().count();
         assert!(lines < 10, "file still has {lines} lines");

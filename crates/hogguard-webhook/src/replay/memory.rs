@@ -2,13 +2,13 @@
 
 use std::sync::Mutex;
 
-use super::{Insertion, ReplayStore, ReplayStoreError, SeenKeys, lock, validate_key};
+use super::{ReplayStore, ReplayStoreError, Reservation, SeenKeys, lock, validate_key};
 
 /// A bounded in-memory [`ReplayStore`].
 ///
-/// Keys live until their `keep_until` passes; expired keys are swept when the store is full. A
-/// full store of unexpired keys refuses new deliveries ([`ReplayStoreError::Full`]) instead of
-/// evicting, so the replay window never reopens silently. Everything is forgotten on restart: use
+/// Used keys live until their `keep_until` passes; expired keys are swept when the store is full.
+/// A store full of unexpired or in-flight keys refuses new deliveries
+/// ([`ReplayStoreError::Full`]) instead of evicting, so the replay window never reopens silently. Everything is forgotten on restart: use
 /// `FileReplayStore` (feature `file-store`) where a restart must not reopen the window.
 #[derive(Debug)]
 pub struct MemoryReplayStore {
@@ -23,7 +23,7 @@ impl MemoryReplayStore {
         }
     }
 
-    /// Returns how many keys are held, expired ones not yet swept included.
+    /// Returns how many keys are held, in flight or used (expired ones not yet swept included).
     pub fn len(&self) -> usize {
         lock(&self.seen).len()
     }
@@ -42,20 +42,18 @@ impl Default for MemoryReplayStore {
 }
 
 impl ReplayStore for MemoryReplayStore {
-    fn insert_if_absent(
-        &self,
-        key: &str,
-        now: u64,
-        keep_until: u64,
-    ) -> Result<Insertion, ReplayStoreError> {
+    fn reserve(&self, key: &str, now: u64) -> Result<Reservation, ReplayStoreError> {
         validate_key(key)?;
-        let mut seen = lock(&self.seen);
-        if seen.is_live(key, now) {
-            return Ok(Insertion::AlreadyPresent);
-        }
-        seen.make_room(key, now)?;
-        seen.insert(key, keep_until);
-        Ok(Insertion::Inserted)
+        lock(&self.seen).reserve(key, now)
+    }
+
+    fn commit(&self, key: &str, now: u64, keep_until: u64) -> Result<(), ReplayStoreError> {
+        validate_key(key)?;
+        lock(&self.seen).mark_used(key, now, keep_until)
+    }
+
+    fn release(&self, key: &str) {
+        lock(&self.seen).release(key);
     }
 }
 
@@ -64,50 +62,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn second_insert_is_a_replay_until_expiry() {
+    fn a_committed_key_is_used_until_it_expires() {
         let store = MemoryReplayStore::new(10);
-        assert_eq!(
-            store.insert_if_absent("k", 100, 700).ok(),
-            Some(Insertion::Inserted)
-        );
-        assert_eq!(
-            store.insert_if_absent("k", 700, 1300).ok(),
-            Some(Insertion::AlreadyPresent)
-        );
-        assert_eq!(
-            store.insert_if_absent("k", 701, 1301).ok(),
-            Some(Insertion::Inserted)
-        );
+        assert_eq!(store.reserve("k", 100).ok(), Some(Reservation::Reserved));
+        store.commit("k", 100, 700).unwrap();
+        assert_eq!(store.reserve("k", 700).ok(), Some(Reservation::Used));
+        assert_eq!(store.reserve("k", 701).ok(), Some(Reservation::Reserved));
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_reserved_key_is_in_flight_until_committed_or_released() {
+        let store = MemoryReplayStore::new(10);
+        assert_eq!(store.reserve("k", 100).ok(), Some(Reservation::Reserved));
+        assert_eq!(store.reserve("k", 100).ok(), Some(Reservation::InFlight));
+        store.release("k");
+        assert!(store.is_empty());
+        assert_eq!(store.reserve("k", 100).ok(), Some(Reservation::Reserved));
     }
 
     #[test]
     fn full_store_refuses_rather_than_forgets() {
         let store = MemoryReplayStore::new(2);
-        store.insert_if_absent("a", 100, 700).unwrap();
-        store.insert_if_absent("b", 100, 700).unwrap();
+        store.commit("a", 100, 700).unwrap();
+        assert_eq!(store.reserve("b", 100).ok(), Some(Reservation::Reserved));
         assert!(matches!(
-            store.insert_if_absent("c", 100, 700),
+            store.reserve("c", 100),
+            Err(ReplayStoreError::Full { capacity: 2 })
+        ));
+        assert!(matches!(
+            store.commit("c", 100, 700),
             Err(ReplayStoreError::Full { capacity: 2 })
         ));
         // The held keys are still remembered.
-        assert_eq!(
-            store.insert_if_absent("a", 200, 800).ok(),
-            Some(Insertion::AlreadyPresent)
-        );
-        // Once they expire, there is room again.
-        assert_eq!(
-            store.insert_if_absent("c", 701, 1301).ok(),
-            Some(Insertion::Inserted)
-        );
-        assert_eq!(store.len(), 1);
+        assert_eq!(store.reserve("a", 200).ok(), Some(Reservation::Used));
+        assert_eq!(store.reserve("b", 200).ok(), Some(Reservation::InFlight));
+        // Once the used one expires, there is room again.
+        assert_eq!(store.reserve("c", 701).ok(), Some(Reservation::Reserved));
+        assert_eq!(store.len(), 2);
     }
 
     #[test]
     fn invalid_keys_are_refused() {
         let store = MemoryReplayStore::default();
         assert!(matches!(
-            store.insert_if_absent("has space", 0, 1),
+            store.reserve("has space", 0),
+            Err(ReplayStoreError::InvalidKey)
+        ));
+        assert!(matches!(
+            store.commit("has space", 0, 1),
             Err(ReplayStoreError::InvalidKey)
         ));
         assert!(store.is_empty());

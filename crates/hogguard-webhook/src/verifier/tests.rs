@@ -6,7 +6,7 @@ use sha2::Sha256;
 use super::*;
 use crate::clock::ManualClock;
 use crate::encoding::{encode_base64, encode_hex};
-use crate::replay::{MemoryReplayStore, ReplayStoreError};
+use crate::replay::{FailingCommits, MemoryReplayStore, ReplayStoreError};
 use crate::secret::standard_secret_from_key;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"; // hogguard:allow (the Standard Webhooks spec's public example secret)
@@ -294,6 +294,89 @@ fn standard_missing_headers_are_named() {
     }
 }
 
+/// `headers` with each `webhook-` name given Svix's brand where `rename` says so.
+fn branded(headers: &[(String, String)], rename: [bool; 3]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .zip(rename)
+        .map(|((name, value), rename)| {
+            let name = if rename {
+                name.replacen("webhook-", "svix-", 1)
+            } else {
+                name.clone()
+            };
+            (name, value.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn svix_branded_headers_are_aliases_of_the_standard_ones() {
+    // See: issue 12 point 17 (Svix-branded deliveries got "missing header webhook-id").
+    let full = signed_standard(ID, NOW, BODY);
+    let mixes = [
+        [true, true, true],
+        [true, false, false],
+        [false, true, false],
+        [false, false, true],
+        [false, true, true],
+    ];
+    for rename in mixes {
+        let verifier = verifier(Scheme::Standard, &[SECRET]);
+        let verified = verifier.verify(&branded(&full, rename), BODY);
+        assert_eq!(
+            verified
+                .map(|verified| verified.message_id().map(str::to_owned))
+                .ok(),
+            Some(Some(ID.to_owned())),
+            "{rename:?}"
+        );
+    }
+}
+
+#[test]
+fn both_names_of_a_header_must_agree() {
+    let verifier = verifier(Scheme::Standard, &[SECRET]);
+    let full = signed_standard(ID, NOW, BODY);
+    // The same values under both names are one delivery.
+    let mut both = full.clone();
+    both.extend(branded(&full, [true, true, true]));
+    assert!(verifier.verify(&both, BODY).is_ok());
+
+    let other = signed_standard("msg_other", NOW + 1, BODY);
+    for (index, name) in ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut disagreeing = full.clone();
+        let (alias, value) = &branded(&other, [true, true, true])[index];
+        disagreeing.push((alias.clone(), value.clone()));
+        let err = verifier.verify(&disagreeing, BODY).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::MalformedHeader { name: named, .. } if named == name),
+            "{name}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("malformed header `{name}`: `{name}` and `{alias}` disagree")
+        );
+    }
+}
+
+#[test]
+fn a_malformed_svix_header_is_named_as_sent() {
+    let verifier = verifier(Scheme::Standard, &[SECRET]);
+    let headers = branded(
+        &standard_headers(ID, "soon", &sign_standard(SECRET, ID, NOW, BODY)),
+        [true, true, true],
+    );
+    let err = verifier.verify(&headers, BODY).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::MalformedHeader { name, .. } if name == "svix-timestamp"),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn standard_bad_ids_and_timestamps_are_malformed() {
     let verifier = verifier(Scheme::Standard, &[SECRET]);
@@ -501,7 +584,9 @@ fn replays_are_refused_for_twice_the_tolerance() {
 }
 
 #[test]
-fn a_retry_with_a_new_timestamp_is_not_a_replay() {
+fn a_copy_of_a_taken_delivery_is_a_replay_whatever_its_timestamp() {
+    // The message id is the delivery, as the specification asks: a re-signed copy with a new
+    // timestamp is still the same delivery.
     let verifier =
         verifier(Scheme::Standard, &[SECRET]).with_replay_store(MemoryReplayStore::new(100));
     assert!(
@@ -509,10 +594,62 @@ fn a_retry_with_a_new_timestamp_is_not_a_replay() {
             .verify(&signed_standard(ID, NOW, BODY), BODY)
             .is_ok()
     );
-    let retry = verifier
-        .verify(&signed_standard(ID, NOW + 5, BODY), BODY)
-        .unwrap();
-    assert_eq!(retry.message_id(), Some(ID));
+    assert!(matches!(
+        verifier.verify(&signed_standard(ID, NOW + 5, BODY), BODY),
+        Err(VerifyError::Replay)
+    ));
+}
+
+#[test]
+fn a_claim_holds_the_delivery_until_it_is_committed_or_released() {
+    // See: issue 11 point 11.
+    let store = Arc::new(MemoryReplayStore::new(100));
+    let verifier = verifier(Scheme::Standard, &[SECRET]).with_replay_store(Arc::clone(&store));
+    let headers = signed_standard(ID, NOW, BODY);
+
+    let claim = verifier.claim(&headers, BODY).unwrap();
+    assert_eq!(claim.verified().message_id(), Some(ID));
+    // A copy while the first is handled, even re-signed, is not handled twice.
+    for copy in [&headers, &signed_standard(ID, NOW + 1, BODY)] {
+        assert!(matches!(
+            verifier.claim(copy, BODY),
+            Err(VerifyError::InFlight)
+        ));
+    }
+    let released = claim.release();
+    assert_eq!(released.message_id(), Some(ID));
+    assert!(store.is_empty());
+
+    // Dropping a claim releases it too (a failed hand-off, a panic).
+    drop(verifier.claim(&headers, BODY).unwrap());
+    assert!(store.is_empty());
+
+    let committed = verifier.claim(&headers, BODY).unwrap().commit().unwrap();
+    assert_eq!(committed.secret_index(), 0);
+    assert!(matches!(
+        verifier.claim(&headers, BODY),
+        Err(VerifyError::Replay)
+    ));
+}
+
+#[test]
+fn a_commit_that_fails_releases_the_delivery() {
+    let store = Arc::new(FailingCommits::default());
+    let verifier = verifier(Scheme::Standard, &[SECRET]).with_replay_store(Arc::clone(&store));
+    let headers = signed_standard(ID, NOW, BODY);
+    let err = verifier.verify(&headers, BODY).unwrap_err();
+    assert!(matches!(
+        err,
+        VerifyError::ReplayStore(ReplayStoreError::Io(_))
+    ));
+    assert!(store.is_empty());
+    let err = verifier
+        .claim(&headers, BODY)
+        .unwrap()
+        .commit()
+        .unwrap_err();
+    assert!(matches!(err, ReplayStoreError::Io(_)));
+    assert!(store.is_empty());
 }
 
 #[test]
@@ -554,16 +691,47 @@ fn full_replay_store_fails_closed() {
 }
 
 #[test]
-fn schemes_without_timestamps_do_not_use_the_store() {
-    let store = Arc::new(MemoryReplayStore::new(1));
-    let verifier = verifier(Scheme::GitHub, &["secret"]).with_replay_store(Arc::clone(&store));
-    let headers = [(
-        "x-hub-signature-256",
-        github::sign(&secret("secret"), BODY).unwrap(),
-    )];
-    assert!(verifier.verify(&headers, BODY).is_ok());
-    assert!(verifier.verify(&headers, BODY).is_ok());
-    assert!(store.is_empty());
+fn github_and_hex_deliveries_are_remembered_by_body_for_twice_the_tolerance() {
+    // See: issue 11 point 12 (the same GitHub or hex delivery was forwarded every time).
+    let github_signature = github::sign(&secret("secret"), BODY).unwrap();
+    let hex_signature = hex::sign(&secret("secret"), BODY).unwrap();
+    let cases = [
+        (Scheme::GitHub, "x-hub-signature-256", github_signature),
+        (Scheme::hex("x-signature"), "x-signature", hex_signature),
+    ];
+    for (scheme, header, signature) in cases {
+        let name = scheme.name();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let verifier = verifier(scheme, &["secret"])
+            .with_clock(Arc::clone(&clock))
+            .with_replay_store(MemoryReplayStore::new(10));
+        let delivery = |guid: &str| {
+            vec![
+                (header, signature.clone()),
+                ("x-github-delivery", guid.to_owned()),
+            ]
+        };
+        assert!(verifier.verify(&delivery("guid-1"), BODY).is_ok(), "{name}");
+        // A copy is a replay, also under another (unsigned) delivery id.
+        for copy in [delivery("guid-1"), delivery("guid-2")] {
+            assert!(
+                matches!(verifier.verify(&copy, BODY), Err(VerifyError::Replay)),
+                "{name}"
+            );
+        }
+        // Nothing signed says when a delivery was sent: it is remembered for twice the
+        // tolerance after it was taken, and taken again after that.
+        clock.set(NOW + 600);
+        assert!(
+            matches!(
+                verifier.verify(&delivery("guid-1"), BODY),
+                Err(VerifyError::Replay)
+            ),
+            "{name}"
+        );
+        clock.set(NOW + 601);
+        assert!(verifier.verify(&delivery("guid-1"), BODY).is_ok(), "{name}");
+    }
     assert!(!Scheme::GitHub.has_signed_timestamp());
     assert!(Scheme::Stripe.has_signed_timestamp());
 }

@@ -140,7 +140,7 @@ pub(crate) fn inventory(
         judge_policy(report, config);
     }
     judge_sharing(&credentials, &mut reports);
-    let recorder = Recorder::open(config, false, printer)?;
+    let recorder = Recorder::open(settings, false, printer)?;
     for report in reports
         .iter()
         .filter(|r| matches!(r.status, "live" | "invalid" | "unknown"))
@@ -477,21 +477,20 @@ fn human(reports: &[KeyReport]) -> String {
                 crate::untrusted::escape(reason)
             );
         }
-        for warning in &report.warnings {
-            let _ = writeln!(
-                text,
-                "      {}! {}{}: {}",
-                style::YELLOW,
-                warning.id,
-                style::RESET,
-                warning.message
+        let marked = report
+            .warnings
+            .iter()
+            .map(|warning| (style::YELLOW, '!', warning))
+            .chain(
+                report
+                    .verdicts
+                    .iter()
+                    .map(|verdict| (style::RED, '✗', verdict)),
             );
-        }
-        for verdict in &report.verdicts {
+        for (colour, mark, verdict) in marked {
             let _ = writeln!(
                 text,
-                "      {}✗ {}{}: {}",
-                style::RED,
+                "      {colour}{mark} {}{}: {}",
                 verdict.id,
                 style::RESET,
                 verdict.message

@@ -9,15 +9,20 @@ use hogguard_webhook::{
     BuildError, ManualClock, Scheme, Verifier, WebhookSecret, github, hex, standard, stripe,
 };
 
+use hogguard_gateway::StopSignal;
 use hogguard_gateway::{GatewayConfig, GatewayError, ReplayProtection};
 
 use crate::Status;
 use crate::audit::Recorder;
 use crate::cli::{SchemeArgs, SchemeName, ServeArgs, SignArgs, VerifyArgs, WebhookCommand};
-use crate::config::Config;
 use crate::printer::Printer;
+use crate::settings::{Scope, Settings};
 
-pub(crate) fn run(command: WebhookCommand, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(
+    command: WebhookCommand,
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<Status> {
     match command {
         WebhookCommand::Secret => {
             let secret =
@@ -26,22 +31,23 @@ pub(crate) fn run(command: WebhookCommand, config: &Config, printer: &Printer) -
             printer.out(&format!("{}\n", secret.expose()))?;
             Ok(Status::Clean)
         }
-        WebhookCommand::Sign(args) => sign(&args, printer),
-        WebhookCommand::Verify(args) => verify(&args, printer),
-        WebhookCommand::Serve(args) => serve(args, config, printer),
+        WebhookCommand::Sign(args) => sign(&args, settings, printer),
+        WebhookCommand::Verify(args) => verify(&args, settings, printer),
+        WebhookCommand::Serve(args) => serve(args, settings, printer),
     }
 }
 
-fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> {
+fn serve(args: ServeArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
     let secrets = args
         .secret_env
         .iter()
-        .map(|var| secret_from_env(var))
+        .map(|var| secret_from(settings, var))
         .collect::<Result<Vec<_>>>()?;
+    // The URL itself is not repeated: it may carry credentials.
     let upstream = args
         .forward
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--forward {}: {e}", args.forward))?;
+        .parse::<hogguard_gateway::Upstream>()
+        .context("--forward is not a usable upstream URL")?;
     let mut gateway = GatewayConfig::new(args.listen, upstream, scheme(&args.scheme), secrets);
     gateway.tolerance = Duration::from_secs(args.tolerance);
     gateway.replay = match (&args.replay_store, args.no_replay) {
@@ -58,17 +64,16 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
     gateway.max_concurrent_requests = args.max_requests;
     gateway.max_connections = args.max_connections;
     gateway.rejection_log_limit = args.rejection_log_limit;
-    let stats = hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
-        GatewayError::Secret { index, source } => {
-            anyhow::anyhow!(
-                "the secret in {} is not usable: {source}",
-                args.secret_env[index]
-            )
-        }
-        other => anyhow::Error::new(other),
-    })?;
+    announce_replay_window(&gateway, printer);
+    let (stats, stopped_by) =
+        hogguard_gateway::run_until_signalled(gateway).map_err(|e| match e {
+            GatewayError::Secret { index, source } => {
+                unusable_secret(source, &args.secret_env[index])
+            }
+            other => anyhow::Error::new(other),
+        })?;
     // The gateway summarises its run in the audit log: what it let through and why it refused.
-    let recorder = Recorder::open(config, false, printer)?;
+    let recorder = Recorder::open(settings, false, printer)?;
     recorder.record(
         "webhook.gateway_stopped",
         &args.listen.to_string(),
@@ -85,10 +90,33 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
                 "connection_limit_pauses",
                 stats.connection_limit_pauses.into(),
             ),
+            ("stopped_by", stopped_by.as_str().into()),
         ],
     )?;
     recorder.close()?;
-    Ok(Status::Clean)
+    // SIGTERM is a service manager's stop, and a clean one; Ctrl-C is an interrupt.
+    Ok(match stopped_by {
+        StopSignal::Terminate => Status::Clean,
+        StopSignal::Interrupt => Status::Interrupted,
+    })
+}
+
+/// Warns when the gateway cannot refuse every replay: its protection is off, or the scheme
+/// signs no time, so a delivery is remembered only for a window.
+fn announce_replay_window(gateway: &GatewayConfig, printer: &Printer) {
+    if gateway.replay == ReplayProtection::Disabled {
+        printer.warning(
+            "replay protection is off (--no-replay): every copy of a delivery is forwarded",
+        );
+    } else if !gateway.scheme.has_signed_timestamp() {
+        printer.warning(&format!(
+            "scheme {} signs no time or id: each delivery is remembered by its body for {} s \
+             (twice --tolerance) and refused as a replay within that time; a copy sent later is \
+             forwarded again",
+            gateway.scheme.name(),
+            gateway.tolerance.as_secs().saturating_mul(2)
+        ));
+    }
 }
 
 fn scheme(args: &SchemeArgs) -> Scheme {
@@ -100,16 +128,16 @@ fn scheme(args: &SchemeArgs) -> Scheme {
     }
 }
 
-/// The secret held by environment variable `var`.
-fn secret_from_env(var: &str) -> Result<WebhookSecret> {
-    match std::env::var(var) {
-        Ok(value) if !value.is_empty() => Ok(WebhookSecret::new(value)),
-        Ok(_) => bail!("environment variable {var} is empty"),
-        Err(std::env::VarError::NotPresent) => bail!("environment variable {var} is not set"),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            bail!("environment variable {var} is not valid UTF-8")
-        }
-    }
+/// The error for a secret in `var` that the scheme cannot use.
+fn unusable_secret(err: hogguard_webhook::SecretError, var: &str) -> anyhow::Error {
+    anyhow::Error::new(err).context(format!("the secret in {var} is not usable"))
+}
+
+/// The secret held by the variable `var` (the process environment, then the configured env
+/// files).
+fn secret_from(settings: &Settings, var: &str) -> Result<WebhookSecret> {
+    let secret = settings.require_variable(var, Scope::AnyEnvironment, "--secret-env names it")?;
+    Ok(WebhookSecret::new(secret.expose()))
 }
 
 fn read_body(path: &Path) -> Result<Vec<u8>> {
@@ -131,13 +159,11 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn sign(args: &SignArgs, printer: &Printer) -> Result<Status> {
-    let secret = secret_from_env(&args.secret_env)?;
+fn sign(args: &SignArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let secret = secret_from(settings, &args.secret_env)?;
     let body = read_body(&args.body)?;
     let timestamp = args.timestamp.unwrap_or_else(unix_now);
-    let invalid = |e: hogguard_webhook::SecretError| {
-        anyhow::anyhow!("the secret in {} is not usable: {e}", args.secret_env)
-    };
+    let invalid = |e| unusable_secret(e, &args.secret_env);
     let headers: Vec<(String, String)> = match scheme(&args.scheme) {
         Scheme::Standard => {
             let id = match &args.id {
@@ -147,7 +173,8 @@ fn sign(args: &SignArgs, printer: &Printer) -> Result<Status> {
             let signature =
                 standard::sign(&secret, &id, timestamp, &body).map_err(|e| match e {
                     standard::SignError::Secret(e) => invalid(e),
-                    other => anyhow::anyhow!("--id {id:?}: {other}"),
+                    other => anyhow::Error::new(other)
+                        .context(format!("--id {id:?} is not a usable message id")),
                 })?;
             vec![
                 (standard::ID_HEADER.to_owned(), id),
@@ -182,11 +209,11 @@ fn new_message_id() -> Result<String> {
     Ok(format!("msg_{}", &digest[..32]))
 }
 
-fn verify(args: &VerifyArgs, printer: &Printer) -> Result<Status> {
+fn verify(args: &VerifyArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
     let secrets = args
         .secret_env
         .iter()
-        .map(|var| secret_from_env(var))
+        .map(|var| secret_from(settings, var))
         .collect::<Result<Vec<_>>>()?;
     let mut headers = Vec::with_capacity(args.headers.len());
     for header in &args.headers {
@@ -198,11 +225,8 @@ fn verify(args: &VerifyArgs, printer: &Printer) -> Result<Status> {
     let body = read_body(&args.body)?;
     let mut verifier = Verifier::new(scheme(&args.scheme), &secrets)
         .map_err(|e| match e {
-            BuildError::Secret(e) => anyhow::anyhow!(
-                "a secret in {} is not usable: {e}",
-                args.secret_env.join(",")
-            ),
-            other => anyhow::anyhow!("--signature-header: {other}"),
+            BuildError::Secret(e) => unusable_secret(e, &args.secret_env.join(" or ")),
+            other => anyhow::Error::new(other).context("--signature-header is not usable"),
         })?
         .with_tolerance(Duration::from_secs(args.tolerance));
     if let Some(now) = args.now {

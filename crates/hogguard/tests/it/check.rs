@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::TestEnv;
+use crate::support::{TestEnv, check_item};
 use hogguard_testkit::keys::{self, Era, Prefix};
 use hogguard_testkit::posthog::{
     MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, Timestamp, UserSpec,
@@ -18,15 +18,6 @@ fn check(env: &TestEnv, args: &[&str]) -> (i32, Value, String) {
         .output();
     let report = run.json();
     (run.code, report, run.stderr)
-}
-
-fn item<'r>(report: &'r Value, id: &str) -> &'r Value {
-    report["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == id)
-        .unwrap_or_else(|| panic!("no {id}"))
 }
 
 fn private(repo: &TestEnv, relative: &str, contents: &str) {
@@ -201,18 +192,7 @@ fn clean_repo() -> TestEnv {
          webhook_secret = 'POSTHOG_WEBHOOK_SECRET'\n[audit]\npath = 'audit.jsonl'\n",
     );
     repo.repo().commit_all("clean", "2024-01-01T00:00:00+00:00");
-    repo.hogguard([
-        "audit",
-        "log",
-        "--action",
-        "setup",
-        "--resource",
-        "repo",
-        "--result",
-        "success",
-    ])
-    .output()
-    .assert_code(0);
+    repo.audit_log("setup").output().assert_code(0);
     let production = webhook_secret(&repo);
     private(
         &repo,
@@ -262,7 +242,7 @@ fn env_file_verdicts_agree_with_git_check_ignore() {
     repo.write(".git/info/exclude", ".env.production.local\n");
     repo.write(".env.staging", "X=1\n");
     let (_, report, _) = check(&repo, &["--offline"]);
-    let details: Vec<String> = item(&report, "env-files-ignored")["details"]
+    let details: Vec<String> = check_item(&report, "env-files-ignored")["details"]
         .as_array()
         .unwrap()
         .iter()
@@ -300,10 +280,10 @@ fn history_is_searched_with_deep() {
     std::fs::remove_file(repo.path().join("old.py")).unwrap();
     repo.repo().commit_all("fix", "2024-02-02T00:00:00+00:00");
     let (_, shallow, _) = check(&repo, &["--offline"]);
-    assert_eq!(item(&shallow, "secrets-in-env")["status"], "pass");
+    assert_eq!(check_item(&shallow, "secrets-in-env")["status"], "pass");
     let (code, deep, _) = check(&repo, &["--offline", "--deep"]);
     assert_eq!(code, 1);
-    let found = item(&deep, "secrets-in-env");
+    let found = check_item(&deep, "secrets-in-env");
     assert_eq!(found["status"], "fail");
     assert!(
         found["details"][0]
@@ -329,13 +309,16 @@ fn webhook_secrets_must_be_strong_and_unshared() {
         &format!("POSTHOG_WEBHOOK_SECRET={shared}\n"),
     );
     let (_, report, _) = check(&repo, &["--offline"]);
-    let webhook = item(&report, "webhook-signatures");
+    let webhook = check_item(&report, "webhook-signatures");
     assert_eq!(webhook["status"], "fail");
     assert_eq!(
         webhook["details"],
         json!(["production: POSTHOG_WEBHOOK_SECRET is the same secret as in development"])
     );
-    assert_eq!(item(&report, "keys-per-environment")["status"], "fail");
+    assert_eq!(
+        check_item(&report, "keys-per-environment")["status"],
+        "fail"
+    );
 }
 
 #[test]
@@ -362,10 +345,10 @@ fn least_privilege_and_key_age_ask_posthog() {
     );
     let (code, report, stderr) = check(&repo, &[]);
     assert_eq!(code, 1, "{stderr}");
-    let scopes = item(&report, "least-privilege");
+    let scopes = check_item(&report, "least-privilege");
     assert_eq!(scopes["status"], "fail");
     assert_eq!(scopes["details"].as_array().unwrap().len(), 3, "{scopes}");
-    let age = item(&report, "key-age");
+    let age = check_item(&report, "key-age");
     assert_eq!(age["status"], "fail");
     assert!(
         age["details"][0].as_str().unwrap().contains("200 days ago"),
@@ -396,7 +379,7 @@ fn a_tampered_audit_log_fails_the_check() {
     std::fs::write(&log, text.replacen("\"setup\"", "\"setuq\"", 1)).unwrap();
     let (code, report, _) = check(&repo, &["--offline"]);
     assert_eq!(code, 1);
-    let audit = item(&report, "audit-log");
+    let audit = check_item(&report, "audit-log");
     assert_eq!(audit["status"], "fail");
     assert!(
         audit["reason"].as_str().unwrap().contains("seq 1"),
@@ -434,7 +417,7 @@ fn project_with_an_old_secret_key(env: &TestEnv, days: i64) -> u64 {
 
 fn key_age_item(env: &TestEnv) -> Value {
     let run = env.hogguard(["check", "--format", "json"]).output();
-    item(&run.json(), "key-age").clone()
+    check_item(&run.json(), "key-age").clone()
 }
 
 #[test]
@@ -502,7 +485,7 @@ fn env_files_in_sub_projects_are_checked_and_only_files_that_exist_are_counted()
     );
     repo.write("node_modules/pkg/.env", "X=1\n");
     let (_, report, _) = check(&repo, &["--offline"]);
-    let ignored = item(&report, "env-files-ignored");
+    let ignored = check_item(&report, "env-files-ignored");
     assert_eq!(ignored["status"], "fail", "{ignored}");
     assert_eq!(
         ignored["reason"], "1 of 3 environment files is not protected",
@@ -518,7 +501,7 @@ fn env_files_in_sub_projects_are_checked_and_only_files_that_exist_are_counted()
     std::fs::remove_file(&nested).unwrap();
     let (_, report, _) = check(&repo, &["--offline"]);
     assert_eq!(
-        item(&report, "env-files-ignored")["reason"],
+        check_item(&report, "env-files-ignored")["reason"],
         "2 of 2 environment files are ignored, untracked and private"
     );
 }
@@ -580,7 +563,7 @@ fn an_app_that_receives_no_webhooks_skips_the_webhook_item() {
          [environments.production.credentials]\nproject_api_key = 'POSTHOG_PROJECT_API_KEY'\n",
     );
     let (_, report, _) = check(&repo, &["--offline"]);
-    let webhook = item(&report, "webhook-signatures");
+    let webhook = check_item(&report, "webhook-signatures");
     assert_eq!(webhook["status"], "skip", "{webhook}");
     assert_eq!(
         webhook["reason"],

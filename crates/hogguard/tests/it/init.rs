@@ -28,7 +28,7 @@ fn writes_a_config_naming_variables_and_ignores_env_files_once() {
     wrote hogguard.toml: 2 environments from 2 env files
       development: .env (1 credential)
       production: .env.production (1 credential)
-    added to .gitignore: .env .env.local .env.*.local .hogguard/ .env.production
+    added to .gitignore: .env .env.local .env.*.local .hogguard/ .*.hogguard-lock .env.production
     ");
     let config = std::fs::read_to_string(repo.path().join("hogguard.toml")).unwrap();
     assert!(
@@ -127,7 +127,7 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
     ----- stdout -----
     ----- stderr -----
     wrote hogguard.toml: 0 environments from 0 env files
-    added to .gitignore: .env .env.local .env.*.local .hogguard/
+    added to .gitignore: .env .env.local .env.*.local .hogguard/ .*.hogguard-lock
     kept the existing hook as pre-commit.before-hogguard; the new hook runs it after hogguard
     installed .git/hooks/pre-commit
     For the pre-commit framework, add to .pre-commit-config.yaml:
@@ -340,18 +340,29 @@ fn settings_fill_posthog_and_only_keys_become_credentials() {
     # checkpoint_key = "HOGGUARD_AUDIT_KEY"              # HMAC key for the checkpoint
     # posthog_project_api_key = "POSTHOG_AUDIT_PROJECT_API_KEY"   # ship entries to PostHog
     "#);
-    let check = repo
+    let per_environment = repo
         .hogguard(["check", "--offline", "--format", "json"])
         .output()
-        .json();
-    let per_environment = check["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["id"] == "keys-per-environment")
-        .cloned()
-        .unwrap();
+        .check_item("keys-per-environment");
     assert_eq!(per_environment["status"], "pass", "{per_environment}");
+    // An EU capture host means an EU user: the rotation sends them to the EU dashboard.
+    let plan = repo
+        .hogguard([
+            "rotate",
+            "production",
+            "personal_api_key",
+            "--dry-run",
+            "--stdin",
+            "--yes",
+        ])
+        .output();
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("https://eu.posthog.com/settings/user-api-keys"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]
@@ -375,7 +386,7 @@ fn a_fresh_clone_is_set_up_from_templates_and_sub_projects() {
     wrote hogguard.toml: 2 environments from 0 env files and 2 templates
       apps-web-production: apps/web/.env.production (1 credential)
       development: .env (1 credential)
-    added to .gitignore: .hogguard/
+    added to .gitignore: .hogguard/ .*.hogguard-lock
     ");
     insta::assert_snapshot!(repo.read("hogguard.toml"), @r#"
     # hogguard.toml: names the variables that hold PostHog credentials, never their values.
@@ -407,7 +418,8 @@ fn a_fresh_clone_is_set_up_from_templates_and_sub_projects() {
     assert_eq!(
         repo.read(".gitignore"),
         ".env*\n!.env.example\n!**/.env*.example\n\
-         # PostHog credentials and hogguard's local state (added by hogguard init)\n.hogguard/\n",
+         # PostHog credentials and hogguard's local state (added by hogguard init)\n.hogguard/\n\
+         .*.hogguard-lock\n",
         "the existing glob already covers the env files"
     );
 }

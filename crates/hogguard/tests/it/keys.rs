@@ -256,17 +256,10 @@ fn a_project_key_shared_between_environments_is_a_warning_not_a_failure() {
           ! project-shared-between-environments: the same project key is used in development: its events and flags land in one project; use one PostHog project per environment
     ----- stderr -----
     ");
-    let check = env
+    let item = env
         .hogguard(["check", "--offline", "--format", "json"])
         .output()
-        .json();
-    let item = check["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["id"] == "keys-per-environment")
-        .cloned()
-        .unwrap();
+        .check_item("keys-per-environment");
     assert_eq!(item["status"], "warn", "{item}");
     assert_eq!(
         item["fix"],

@@ -101,19 +101,7 @@ fn a_closed_output_pipe_keeps_the_exit_code_the_results_call_for() {
 fn private_state_is_private_under_umask_000() {
     let env = TestEnv::new();
     env.write("hogguard.toml", "[audit]\n");
-    env.hogguard([
-        "audit",
-        "log",
-        "--action",
-        "a",
-        "--resource",
-        "r",
-        "--result",
-        "success",
-    ])
-    .umask(0o000)
-    .output()
-    .assert_code(0);
+    env.audit_log("a").umask(0o000).output().assert_code(0);
     let mode = |relative: &str| {
         std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(env.path().join(relative))

@@ -2,7 +2,6 @@
 
 mod audit;
 mod check;
-mod cli;
 mod distribution;
 mod init;
 mod keys;
@@ -10,6 +9,7 @@ mod leaks;
 mod live;
 mod proxy;
 mod rotate;
+mod scan;
 mod scopes;
 mod serve;
 mod settings;

@@ -51,17 +51,11 @@ fn the_configuration_at_the_repository_root_is_found_from_a_subdirectory() {
         "{}",
         keys.snapshot()
     );
-    let check = env
+    let audit = env
         .hogguard(["check", "--offline", "--format", "json"])
         .current_dir("app/src")
-        .output();
-    let audit = check.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["id"] == "audit-log")
-        .cloned()
-        .unwrap();
+        .output()
+        .check_item("audit-log");
     assert_ne!(audit["reason"], "no audit log is configured", "{audit}");
 }
 
@@ -73,16 +67,7 @@ fn hogguard_config_and_the_flag_choose_the_file() {
     env.write("flagged.toml", "[scann]\n");
     let logged = |run: &crate::support::Output<'_>| run.assert_code(0).stderr.clone();
     let by_variable = env
-        .hogguard([
-            "audit",
-            "log",
-            "--action",
-            "a",
-            "--resource",
-            "r",
-            "--result",
-            "success",
-        ])
+        .audit_log("a")
         .env("HOGGUARD_CONFIG", "elsewhere/chosen.toml")
         .output();
     logged(&by_variable);
@@ -109,18 +94,7 @@ fn the_project_key_to_ship_with_is_read_from_the_env_files() {
         "[audit]\nposthog_project_api_key = 'AUDIT_PROJECT_KEY'\n\
          [environments.production]\nenv_file = '.env.production'\n",
     );
-    env.hogguard([
-        "audit",
-        "log",
-        "--action",
-        "a",
-        "--resource",
-        "r",
-        "--result",
-        "success",
-    ])
-    .output()
-    .assert_code(0);
+    env.audit_log("a").output().assert_code(0);
     let missing = env.hogguard(["audit", "ship"]).output();
     missing.assert_code(2);
     insta::assert_snapshot!(missing.snapshot(), @"
@@ -141,21 +115,12 @@ fn the_project_key_to_ship_with_is_read_from_the_env_files() {
 fn audit_entries_name_the_account_when_user_is_unset() {
     let env = TestEnv::new();
     env.write("hogguard.toml", "[audit]\n");
-    env.hogguard([
-        "audit",
-        "log",
-        "--action",
-        "a",
-        "--resource",
-        "r",
-        "--result",
-        "success",
-    ])
-    .env_remove("HOGGUARD_USER")
-    .env_remove("USER")
-    .env_remove("LOGNAME")
-    .output()
-    .assert_code(0);
+    env.audit_log("a")
+        .env_remove("HOGGUARD_USER")
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .assert_code(0);
     let shown = env.hogguard(["audit", "show", "--format", "json"]).output();
     let entry = shown.json();
     let whoami = std::process::Command::new("id")

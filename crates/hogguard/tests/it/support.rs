@@ -135,6 +135,20 @@ impl TestEnv {
         }
     }
 
+    /// `hogguard audit log` of a successful `action` on the resource `repo`.
+    pub(crate) fn audit_log(&self, action: &str) -> Cmd<'_> {
+        self.hogguard([
+            "audit",
+            "log",
+            "--action",
+            action,
+            "--resource",
+            "repo",
+            "--result",
+            "success",
+        ])
+    }
+
     /// Panics when `text` (from `what`) holds a seeded secret or a distinctive part of one.
     pub(crate) fn assert_no_leak(&self, what: &str, text: &str) {
         for secret in self.secrets.borrow().iter() {
@@ -312,6 +326,7 @@ impl<'e> Cmd<'e> {
         self.env.assert_no_leak("stdout", &output.stdout);
         self.env.assert_no_leak("stderr", &output.stderr);
         self.env.assert_no_leak_in_files(&before);
+        assert_each_cause_once(&output.stderr);
         output
     }
 
@@ -327,12 +342,42 @@ impl<'e> Cmd<'e> {
     }
 }
 
+/// Panics when an error or warning line says one thing twice: a cause printed both in its
+/// error's message and as its source (`x.json: No such file (os error 2): No such file (os
+/// error 2)`), or a path prefixed to a message that already starts with it.
+fn assert_each_cause_once(stderr: &str) {
+    for line in stderr.lines() {
+        let Some(message) = line
+            .strip_prefix("error: ")
+            .or_else(|| line.strip_prefix("warning: "))
+        else {
+            continue;
+        };
+        let segments: Vec<&str> = message.split(": ").map(str::trim).collect();
+        for (i, segment) in segments.iter().enumerate() {
+            assert!(
+                segment.is_empty() || !segments[i + 1..].contains(segment),
+                "`{segment}` is said twice in:\n{line}"
+            );
+        }
+    }
+}
+
 /// What a run printed, and how it exited.
 pub(crate) struct Output<'e> {
     env: &'e TestEnv,
     pub(crate) code: i32,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
+}
+
+/// The item `id` of a `check --format json` report.
+#[track_caller]
+pub(crate) fn check_item<'r>(report: &'r serde_json::Value, id: &str) -> &'r serde_json::Value {
+    report["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item["id"] == id))
+        .unwrap_or_else(|| panic!("no item {id} in {report}"))
 }
 
 /// Replacements that make output stable across runs: times, durations, sizes, hashes, masks.
@@ -393,48 +438,16 @@ impl Output<'_> {
         text.replace(&*raw.to_string_lossy(), "[REPO]")
     }
 
+    /// The item `id` of a `check --format json` report on standard output.
+    #[track_caller]
+    pub(crate) fn check_item(&self, id: &str) -> serde_json::Value {
+        check_item(&self.json(), id).clone()
+    }
+
     /// Standard output parsed as JSON.
     #[track_caller]
     pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-/// What a run of `hogguard` did (the harness before [`TestEnv`]; tests move to it).
-pub(crate) struct Run {
-    pub(crate) code: i32,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-}
-
-/// A `hogguard` command in `dir`, isolated from the caller's colour, user and git settings.
-pub(crate) fn hogguard(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hogguard"));
-    command
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .env("HOGGUARD_USER", "ada")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null");
-    command
-}
-
-/// Runs `command` with `stdin` as its standard input and collects what it printed.
-pub(crate) fn run(command: &mut Command, stdin: &[u8]) -> Run {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hogguard starts");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    let _ = input.write_all(stdin);
-    drop(input);
-    let output = child.wait_with_output().expect("hogguard runs");
-    Run {
-        code: output.status.code().expect("hogguard exited, not killed"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 output"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 errors"),
     }
 }

@@ -18,7 +18,14 @@ use crate::printer::{self, Printer};
 use crate::repo::Repository;
 
 /// Lines every project's `.gitignore` should have, with env files found added after them.
-const IGNORE_LINES: &[&str] = &[".env", ".env.local", ".env.*.local", ".hogguard/"];
+const IGNORE_LINES: &[&str] = &[
+    ".env",
+    ".env.local",
+    ".env.*.local",
+    ".hogguard/",
+    // The lock files rotations keep beside env files.
+    ".*.hogguard-lock",
+];
 
 /// The pre-commit hook: it fails closed, and says why, when hogguard is not installed.
 const HOOK_SCRIPT: &str = "#!/bin/sh

@@ -11,13 +11,14 @@ use hogguard_scan::{Baseline, Finding, ScanOptions, ScanOutcome, Scanner, Severi
 
 use crate::audit::Recorder;
 use crate::cli::{Format, ScanArgs};
-use crate::config::Config;
 use crate::printer::{self, Printer, style};
+use crate::settings::Settings;
 
 mod live;
-use crate::{Status, fsutil, interrupt};
+use crate::{Status, interrupt};
 
-pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(args: ScanArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
     let options = ScanOptions {
         no_ignore: args.no_ignore,
         scan_binary: args.binary,
@@ -48,20 +49,33 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     let elapsed = started.elapsed();
 
     for warning in &outcome.warnings {
-        printer.warning(&format!("{}: {}", warning.path, warning.message));
+        // The warning says where and what; its source says why, each once.
+        printer.warning_from(&anyhow::Error::new(warning.clone()));
     }
-    if outcome.inputs == 0 && !outcome.warnings.is_empty() {
+    if outcome.inputs == 0 && !outcome.is_complete() {
         bail!("nothing could be scanned");
     }
+    let unread = outcome.warnings.iter().filter(|w| w.incomplete).count();
 
     if let Some(path) = &args.write_baseline {
-        let written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
-        fsutil::write_atomic(path, written.to_json().as_bytes())?;
+        let mut written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
+        // Writing a baseline again keeps the reasons people gave for what it still accepts.
+        if path.exists() {
+            written = written.with_reasons_from(&Baseline::load(path)?);
+        }
+        hogguard_fs::replace(
+            path,
+            written.to_json().as_bytes(),
+            hogguard_fs::DEFAULT_FILE_MODE,
+        )?;
         printer.note(&format!(
             "wrote {} accepted secrets to {}",
             written.findings.len(),
             path.display()
         ));
+        if unread > 0 {
+            bail!(incomplete(unread));
+        }
         return Ok(Status::Clean);
     }
 
@@ -76,7 +90,7 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         .into_iter()
         .partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
     if args.verify || args.revoke {
-        let recorder = Recorder::open(config, args.revoke, printer)?;
+        let recorder = Recorder::open(settings, args.revoke, printer)?;
         live::verify(&mut findings, config, &recorder)?;
         if args.revoke && !interrupt::requested() {
             live::revoke(&mut findings, config, args.yes, printer, &recorder)?;
@@ -100,18 +114,42 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         }
     };
     match &args.output {
-        Some(path) => fsutil::write_atomic(path, printer::strip_styles(&text).as_bytes())?,
+        Some(path) => {
+            hogguard_fs::replace(
+                path,
+                printer::strip_styles(&text).as_bytes(),
+                hogguard_fs::DEFAULT_FILE_MODE,
+            )?;
+            // The report went to a file; the person at the terminal still sees the verdict.
+            printer.note(&format!(
+                "{}; report written to {}",
+                printer::strip_styles(&summary_line(&summary, elapsed.as_secs_f64())),
+                path.display()
+            ));
+        }
         None => printer.out(&text)?,
     }
     if interrupt::requested() {
         printer.warning("interrupted: the report above shows what was verified and revoked");
         return Ok(Status::Interrupted);
     }
-    Ok(if summary.secrets > 0 {
-        Status::Findings
+    // Secrets fail the scan whatever else happened; without them, a scan that left content
+    // unread is no pass.
+    if summary.secrets > 0 {
+        Ok(Status::Findings)
+    } else if unread > 0 {
+        bail!(incomplete(unread))
     } else {
-        Status::Clean
-    })
+        Ok(Status::Clean)
+    }
+}
+
+/// The error of a scan that found no secret but could not read everything.
+fn incomplete(unread: usize) -> String {
+    format!(
+        "the scan is incomplete: {unread} input{} could not be read (see the warnings above)",
+        if unread == 1 { "" } else { "s" }
+    )
 }
 
 fn scan(scanner: &Scanner, args: &ScanArgs) -> Result<ScanOutcome> {
@@ -158,6 +196,16 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
             finding.rule,
             finding.masked,
         );
+        if finding.repeats > 0 {
+            let _ = writeln!(
+                text,
+                "    {}and {} more time{} in this input{}",
+                style::DIM,
+                finding.repeats,
+                if finding.repeats == 1 { "" } else { "s" },
+                style::RESET
+            );
+        }
         if let Some(verification) = &finding.verification {
             let _ = writeln!(text, "    {}", live::describe(verification));
         }
@@ -174,6 +222,13 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
                 finding.date.as_deref().unwrap_or("?"),
                 style::RESET
             );
+        } else if finding.staged {
+            let _ = writeln!(
+                text,
+                "    {}staged in the index, in no commit yet{}",
+                style::DIM,
+                style::RESET
+            );
         } else if finding.unreachable {
             let _ = writeln!(
                 text,
@@ -184,29 +239,39 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
         }
     }
     if !quiet {
-        let public = summary.findings - summary.secrets;
-        let verdict = match summary.secrets {
-            0 => format!("{}no secrets found{}", style::GREEN, style::RESET),
-            1 => format!("{}1 secret found{}", style::BOLD_RED, style::RESET),
-            n => format!("{}{n} secrets found{}", style::BOLD_RED, style::RESET),
-        };
-        let _ = write!(text, "{verdict}");
-        if public > 0 {
-            let _ = write!(
-                text,
-                ", {public} public project key{} listed",
-                if public == 1 { "" } else { "s" }
-            );
-        }
-        if summary.suppressed > 0 {
-            let _ = write!(text, ", {} suppressed by the baseline", summary.suppressed);
-        }
-        let _ = writeln!(
+        text.push_str(&summary_line(summary, seconds));
+        text.push('\n');
+    }
+    text
+}
+
+/// `1 secret found, 2 public project keys listed (12 inputs, 3.4 KiB in 0.01s)`.
+fn summary_line(summary: &Summary, seconds: f64) -> String {
+    let public = summary.findings - summary.secrets;
+    let mut text = match summary.secrets {
+        0 => format!("{}no secrets found{}", style::GREEN, style::RESET),
+        1 => format!("{}1 secret found{}", style::BOLD_RED, style::RESET),
+        n => format!("{}{n} secrets found{}", style::BOLD_RED, style::RESET),
+    };
+    if public > 0 {
+        let _ = write!(
             text,
-            " ({} inputs, {} in {seconds:.2}s)",
-            summary.inputs,
-            printer::bytes(summary.bytes)
+            ", {}",
+            printer::plural(
+                public,
+                "public project key listed",
+                "public project keys listed"
+            )
         );
     }
+    if summary.suppressed > 0 {
+        let _ = write!(text, ", {} suppressed by the baseline", summary.suppressed);
+    }
+    let _ = write!(
+        text,
+        " ({} inputs, {} in {seconds:.2}s)",
+        summary.inputs,
+        printer::bytes(summary.bytes)
+    );
     text
 }
