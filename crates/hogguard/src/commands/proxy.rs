@@ -58,7 +58,7 @@ pub(crate) fn run(
         ));
     }
     let audit_config = config.audit.clone().unwrap_or_default();
-    let audit = open_audit_log(config, &audit_config)?;
+    let audit = open_audit_log(&settings, &audit_config)?;
     let listen = proxy.listen;
     hogguard_proxy::serve_until_signalled(proxy, Arc::new(source), Arc::new(audit))
         .with_context(|| format!("the proxy on {listen} stopped"))?;
@@ -71,10 +71,10 @@ fn proxy_section(config: &Config) -> Result<&ProxySection> {
     )
 }
 
-fn open_audit_log(config: &Config, audit: &AuditConfig) -> Result<LogSink> {
+fn open_audit_log(settings: &Settings, audit: &AuditConfig) -> Result<LogSink> {
     // A failure shows when the log is opened.
     let _ = hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path));
-    LogSink::open(&audit.path, crate::audit::options(config, audit)?).with_context(|| {
+    LogSink::open(&audit.path, crate::audit::options(settings, audit)?).with_context(|| {
         format!(
             "the proxy audits every call, and the audit log {} cannot be opened",
             audit.path.display()
