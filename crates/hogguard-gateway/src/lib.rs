@@ -128,6 +128,7 @@ pub use config::{
 pub use deliveries::HEALTH_PATH;
 pub use error::GatewayError;
 pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink};
+pub use headers::remove_hop_by_hop;
 pub use run::{StopSignal, run_until_signalled};
 pub use server::Gateway;
 pub use stats::{GatewayStats, RejectionReason};

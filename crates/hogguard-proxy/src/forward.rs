@@ -4,10 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CONNECTION, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue,
-    PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{AUTHORIZATION, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
@@ -18,20 +15,6 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::BoxError;
 use crate::answer::ProxyBody;
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1, plus the
-/// non-standard `Keep-Alive` and `Proxy-Connection`): they stop at the proxy both ways.
-const HOP_BY_HOP: [HeaderName; 9] = [
-    CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    PROXY_AUTHENTICATE,
-    PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    TE,
-    TRAILER,
-    TRANSFER_ENCODING,
-    UPGRADE,
-];
 
 /// Request headers a client may not send to PostHog through the proxy: its own credential
 /// (replaced by the injected one), cookies (a PostHog web session would bypass the scope
@@ -46,24 +29,10 @@ const DROPPED_FROM_CLIENTS: [HeaderName; 6] = [
     HeaderName::from_static("x-method-override"),
 ];
 
-/// Removes the hop-by-hop headers, and those `Connection` names.
-pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(&HOP_BY_HOP) {
-        headers.remove(name);
-    }
-}
-
 /// The headers of a private call as PostHog gets them: the client's end-to-end headers, less
 /// what [`DROPPED_FROM_CLIENTS`] lists, with `authorization` injected.
 pub(crate) fn private_headers(headers: &mut HeaderMap, authorization: &HeaderValue) {
-    remove_hop_by_hop(headers);
+    hogguard_gateway::remove_hop_by_hop(headers);
     for name in &DROPPED_FROM_CLIENTS {
         headers.remove(name);
     }
@@ -73,7 +42,7 @@ pub(crate) fn private_headers(headers: &mut HeaderMap, authorization: &HeaderVal
 /// The headers of a public call: untouched but for hop-by-hop headers and `Host`, and a
 /// client token sent by mistake as a Bearer token, which must never leave the proxy.
 pub(crate) fn public_headers(headers: &mut HeaderMap) {
-    remove_hop_by_hop(headers);
+    hogguard_gateway::remove_hop_by_hop(headers);
     headers.remove(HOST);
     let carries_client_token = headers.get_all(AUTHORIZATION).iter().any(|value| {
         value

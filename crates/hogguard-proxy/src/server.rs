@@ -800,7 +800,7 @@ impl Shared {
     /// and a `429`'s wait (which PostHog writes only in its body) added as `Retry-After`.
     async fn relay(&self, response: Response<Incoming>) -> Response<ProxyBody> {
         let (mut parts, body) = response.into_parts();
-        forward::remove_hop_by_hop(&mut parts.headers);
+        hogguard_gateway::remove_hop_by_hop(&mut parts.headers);
         if parts.status == StatusCode::TOO_MANY_REQUESTS && !parts.headers.contains_key(RETRY_AFTER)
         {
             let bytes = forward::collect(body, THROTTLE_BODY_LIMIT)

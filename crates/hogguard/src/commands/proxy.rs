@@ -13,7 +13,7 @@ use hogguard_secret::CredentialKind;
 
 use crate::Status;
 use crate::cli::{ProxyArgs, ProxyCommand};
-use crate::config::{AuditConfig, Config, DEFAULT_CONFIG, ProxyAudit, ProxySection};
+use crate::config::{AuditConfig, Config, ProxyAudit, ProxySection};
 use crate::environments;
 use crate::printer::Printer;
 use crate::settings::{Scope, Settings};
@@ -95,27 +95,23 @@ impl SnapshotSource for ConfigSource {
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = self
+        // The configuration as found now (wherever it is), and the env files it names; a
+        // reload reads both again.
+        let Ok(settings) = Settings::resolve(self.config_path.as_deref()) else {
+            return self.config_path.clone().into_iter().collect();
+        };
+        settings
             .config_path
-            .clone()
-            .into_iter()
+            .iter()
+            .cloned()
             .chain(
-                Path::new(DEFAULT_CONFIG)
-                    .is_file()
-                    .then(|| DEFAULT_CONFIG.into()),
-            )
-            .collect();
-        // The env files as the configuration names them now; a reload reads it again.
-        if let Ok(settings) = Settings::resolve(self.config_path.as_deref()) {
-            files.extend(
                 settings
                     .config
                     .environments
                     .values()
                     .filter_map(|environment| environment.env_file.clone()),
-            );
-        }
-        files
+            )
+            .collect()
     }
 }
 

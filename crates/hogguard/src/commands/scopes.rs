@@ -172,10 +172,8 @@ impl Usage {
 /// A key's granted, used, unused and suggested scopes; `None` for a credential whose scopes
 /// PostHog did not tell (public keys, dead or unreachable ones).
 pub(crate) fn key_scopes(report: &KeyReport, usage: &Usage) -> Option<KeyScopes> {
-    // The report's fields are its JSON: read the few needed from there.
-    let value = serde_json::to_value(report).ok()?;
-    let granted: Vec<String> = serde_json::from_value(value.get("scopes")?.clone()).ok()?;
-    let masked = value.get("masked")?.as_str()?.to_owned();
+    let granted = report.scopes()?.to_vec();
+    let masked = report.masked()?.to_owned();
     let environment = report.environment().to_owned();
     let empty = Needs::default();
     let needs = usage
@@ -184,7 +182,7 @@ pub(crate) fn key_scopes(report: &KeyReport, usage: &Usage) -> Option<KeyScopes>
         .unwrap_or(&empty);
     let suggested = needs.suggested();
     Some(KeyScopes {
-        credential: value.get("name")?.as_str()?.to_owned(),
+        credential: report.name().to_owned(),
         unused: unused(&granted, &suggested),
         used: needs.used(),
         granted,
