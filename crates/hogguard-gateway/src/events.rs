@@ -15,8 +15,8 @@ use std::time::Duration;
 use http::Method;
 use tokio::sync::Notify;
 
-use crate::config::Upstream;
 use crate::stats::{GatewayStats, RejectionReason};
+use crate::upstream::Upstream;
 
 /// Receives the gateway's log events; the default, [`StderrSink`], writes them to standard error.
 ///

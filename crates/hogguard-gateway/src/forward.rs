@@ -12,9 +12,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::Upstream;
 use crate::headers::{append_forwarded_for, remove_hop_by_hop};
 use crate::request::BoxError;
+use crate::upstream::Upstream;
 
 /// Body of the `502` answered when the upstream cannot be reached or answers unusably.
 const BAD_GATEWAY_BODY: &str = r#"{"error":"upstream unavailable"}"#;

@@ -25,8 +25,9 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 /// `X-Forwarded-For`, the de facto standard list of client addresses a request passed through.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// Removes hop-by-hop headers: the fixed list and every header that `Connection` names.
-pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+/// Removes hop-by-hop headers: the fixed list and every header that `Connection` names. Any
+/// proxy of hogguard's (this gateway, the PostHog API proxy) forwards a message without them.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)

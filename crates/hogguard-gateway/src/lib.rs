@@ -119,14 +119,17 @@ mod request;
 mod run;
 mod server;
 mod stats;
+mod upstream;
 
 pub use config::{
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REJECTION_LOG_LIMIT,
-    DEFAULT_RESPONSE_LIMIT, GatewayConfig, InvalidUpstream, ReplayProtection, Timeouts, Upstream,
+    DEFAULT_RESPONSE_LIMIT, GatewayConfig, ReplayProtection, Timeouts,
 };
 pub use deliveries::HEALTH_PATH;
 pub use error::GatewayError;
 pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink};
+pub use headers::remove_hop_by_hop;
 pub use run::{StopSignal, run_until_signalled};
 pub use server::Gateway;
 pub use stats::{GatewayStats, RejectionReason};
+pub use upstream::{InvalidUpstream, Upstream};

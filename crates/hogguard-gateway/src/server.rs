@@ -20,13 +20,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::config::{GatewayConfig, Upstream};
+use crate::config::GatewayConfig;
 use crate::deliveries::{Deliveries, json_response, semaphore};
 use crate::error::GatewayError;
 use crate::events::GatewayEvent;
 use crate::forward::Forwarder;
 use crate::reporter::Reporter;
 use crate::stats::GatewayStats;
+use crate::upstream::Upstream;
 
 const STATS_UNAVAILABLE_BODY: &str = r#"{"error":"stats unavailable"}"#;
 

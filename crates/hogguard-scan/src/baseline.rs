@@ -48,6 +48,10 @@ pub struct BaselineEntry {
     pub masked: String,
     /// Where it was first seen, for humans; not used for matching.
     pub path: String,
+    /// Why it is accepted (a public test vector, a revoked key), written by a person; kept
+    /// when the baseline is written again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Baseline {
@@ -65,9 +69,20 @@ impl Baseline {
                     rule: finding.rule.clone(),
                     masked: finding.masked.clone(),
                     path: finding.path.clone(),
+                    reason: None,
                 });
         }
         baseline
+    }
+
+    /// This baseline with the reasons `earlier` gave for the same findings.
+    pub fn with_reasons_from(mut self, earlier: &Baseline) -> Self {
+        for (fingerprint, entry) in &mut self.findings {
+            if let Some(before) = earlier.findings.get(fingerprint) {
+                entry.reason.clone_from(&before.reason);
+            }
+        }
+        self
     }
 
     /// Reads a baseline file, which must be a regular file of reasonable size.
@@ -133,5 +148,48 @@ mod tests {
         .unwrap_err();
         assert!(bad.to_string().contains("not a fingerprint"), "{bad}");
         assert!(Baseline::parse(br#"{"version":1,"findings":{}}"#).is_ok());
+    }
+
+    #[test]
+    fn reasons_are_read_and_kept_when_the_baseline_is_written_again() {
+        let fingerprint = "a".repeat(64);
+        let earlier = Baseline::parse(
+            format!(
+                r#"{{"version":1,"findings":{{"{fingerprint}":{{"rule":"r","masked":"whse...abcd","path":"p","reason":"a public test vector"}}}}}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let entry = |reason: Option<&str>| BaselineEntry {
+            rule: "r".into(),
+            masked: "whse...abcd".into(),
+            path: "moved/p".into(),
+            reason: reason.map(str::to_owned),
+        };
+        let again = Baseline {
+            version: VERSION,
+            findings: [
+                (fingerprint.clone(), entry(None)),
+                ("b".repeat(64), entry(None)),
+            ]
+            .into_iter()
+            .collect(),
+        }
+        .with_reasons_from(&earlier);
+        assert_eq!(
+            again.findings[&fingerprint],
+            entry(Some("a public test vector"))
+        );
+        assert_eq!(again.findings[&"b".repeat(64)].reason, None);
+        let text = again.to_json();
+        assert!(
+            text.contains("\"reason\": \"a public test vector\""),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("reason").count(),
+            1,
+            "no empty reasons written"
+        );
     }
 }

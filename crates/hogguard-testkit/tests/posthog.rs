@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hogguard_testkit::posthog::{
-    FakeHog, Fault, MembershipLevel, OAuthTokenSpec, PersonalKeySpec, ProjectSecretKeySpec,
-    RateLimit, SeededKey, SeededProject, SeededUser, Timestamp, UserSpec,
+    FakeHog, Fault, FeatureFlagSpec, MembershipLevel, OAuthTokenSpec, PersonalKeySpec,
+    ProjectSecretKeySpec, RateLimit, SeededKey, SeededProject, SeededUser, Timestamp, UserSpec,
 };
 use serde_json::{Value, json};
 use ureq::http;
@@ -1147,6 +1147,16 @@ fn request_counters_tell_probes_and_distinct_secrets_apart() {
         !format!("{requests:?}").contains(&first.value),
         "no raw secret in the log"
     );
+    // Headers are kept by name with a digest of their value.
+    let authorization = requests[0]
+        .headers
+        .iter()
+        .find(|(name, _)| name == "authorization")
+        .map(|(_, digest)| digest.clone());
+    assert_eq!(
+        authorization.as_deref(),
+        Some(sha256_hex(&format!("Bearer {}", first.value)).as_str())
+    );
     let counts = w
         .client
         .send("GET", "/_fakehog/requests", None, None)
@@ -1296,4 +1306,224 @@ fn the_fakehog_binary_serves_its_demo_world() {
         .assert(200, EMPTY_LOCAL_EVALUATION);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn flag_definitions_serve_the_tokens_project_to_its_secrets_and_to_scoped_keys() {
+    let w = world();
+    let flag = w
+        .hog
+        .add_feature_flag(w.project.id, FeatureFlagSpec::new("new-checkout"));
+    w.hog.add_feature_flag(
+        w.project.id,
+        FeatureFlagSpec::new("half").rollout(50).inactive(),
+    );
+    let secret = w.hog.add_project_secret_key(
+        w.project.id,
+        ProjectSecretKeySpec::new("flags", ["feature_flag:read"]),
+    );
+    let path = format!(
+        "/flags/definitions?token={}&send_cohorts",
+        w.project.api_token
+    );
+    let expected = format!(
+        r#"{{"flags":[{{"id":{},"team_id":{},"name":"","key":"new-checkout","filters":{{"groups":[{{"properties":[],"rollout_percentage":100}}],"multivariate":null,"payloads":{{}}}},"deleted":false,"active":true,"ensure_experience_continuity":false}},{{"id":{},"team_id":{},"name":"","key":"half","filters":{{"groups":[{{"properties":[],"rollout_percentage":50}}],"multivariate":null,"payloads":{{}}}},"deleted":false,"active":false,"ensure_experience_continuity":false}}],"group_type_mapping":{{}},"cohorts":{{}}}}"#,
+        flag.id,
+        w.project.id,
+        flag.id + 1,
+        w.project.id
+    );
+    w.client.get(&path, &secret.value).assert(200, &expected);
+    w.client
+        .get(&path, &w.key(&["feature_flag:read"]).value)
+        .assert(200, &expected);
+    w.client
+        .get("/api/feature_flag/local_evaluation", &secret.value)
+        .assert(200, &expected);
+    w.client.get(&path, &w.key(&["insight:read"]).value).assert(
+        403,
+        &permission_denied("API key missing required scope 'feature_flag:read'"),
+    );
+    w.client.get("/flags/definitions", &secret.value).assert(
+        401,
+        r#"{"type":"authentication_error","code":"authentication_failed","detail":"Project API key invalid.","attr":null}"#,
+    );
+    let other = w.hog.add_project(&w.org, "Other");
+    w.client
+        .get(
+            &format!("/flags/definitions?token={}", other.api_token),
+            &secret.value,
+        )
+        .assert(
+            403,
+            &permission_denied("You do not have permission to perform this action."),
+        );
+    w.client
+        .get(&path, "phs_unknownsecret")
+        .assert(401, SECRET_INVALID);
+}
+
+#[test]
+fn feature_flags_annotations_and_insights_check_their_scopes() {
+    let w = world();
+    let flags = format!("/api/projects/{}/feature_flags/", w.project.id);
+    let reader = w.key(&["feature_flag:read", "insight:read"]);
+    let writer = w.key(&["feature_flag:write", "annotation:write"]);
+    let created = w.client.post(
+        &flags,
+        Some(&writer.value),
+        r#"{"key":"beta","name":"Beta"}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_u64().unwrap();
+    assert_eq!(created.json()["key"], "beta");
+    w.client
+        .post(&flags, Some(&reader.value), r#"{"key":"nope"}"#)
+        .assert(
+            403,
+            &permission_denied("API key missing required scope 'feature_flag:write'"),
+        );
+    w.client
+        .post(&flags, Some(&writer.value), r#"{"key":"beta"}"#)
+        .assert(
+            400,
+            r#"{"type":"validation_error","code":"unique","detail":"There is already a feature flag with this key.","attr":"key"}"#,
+        );
+    let list = w.client.get(&flags, &reader.value);
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json()["count"], 1);
+    assert_eq!(list.json()["results"][0]["id"], id);
+    let patched = w.client.send(
+        "PATCH",
+        &format!("{flags}{id}/"),
+        Some(&writer.value),
+        Some(r#"{"active":false}"#),
+    );
+    assert_eq!(
+        (patched.status, patched.json()["active"].clone()),
+        (200, json!(false))
+    );
+    w.client
+        .send(
+            "DELETE",
+            &format!("{flags}{id}/"),
+            Some(&reader.value),
+            None,
+        )
+        .assert(
+            403,
+            &permission_denied("API key missing required scope 'feature_flag:write'"),
+        );
+    w.client
+        .send(
+            "DELETE",
+            &format!("{flags}{id}/"),
+            Some(&writer.value),
+            None,
+        )
+        .assert(204, "");
+    assert!(w.hog.feature_flags(w.project.id)[0].deleted);
+    w.client
+        .get(&format!("{flags}{id}/"), &reader.value)
+        .assert(404, NOT_FOUND);
+
+    let annotations = format!("/api/projects/{}/annotations/", w.project.id);
+    let made = w.client.post(
+        &annotations,
+        Some(&writer.value),
+        r#"{"content":"deploy 42","date_marker":"2025-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(w.hog.annotations(w.project.id)[0].content, "deploy 42");
+    w.client.get(&annotations, &reader.value).assert(
+        403,
+        &permission_denied("API key missing required scope 'annotation:read'"),
+    );
+    let insights = format!("/api/projects/{}/insights/", w.project.id);
+    w.client.get(&insights, &reader.value).assert(
+        200,
+        r#"{"count":0,"next":null,"previous":null,"results":[]}"#,
+    );
+    w.client.get(&insights, &writer.value).assert(
+        403,
+        &permission_denied("API key missing required scope 'insight:read'"),
+    );
+}
+
+#[test]
+fn remote_config_takes_project_secrets_and_scoped_keys() {
+    let w = world();
+    w.hog
+        .add_feature_flag(w.project.id, FeatureFlagSpec::new("banner"));
+    let secret = w.hog.add_project_secret_key(
+        w.project.id,
+        ProjectSecretKeySpec::new("flags", ["feature_flag:read"]),
+    );
+    let path = format!(
+        "/api/projects/{}/feature_flags/banner/remote_config/",
+        w.project.id
+    );
+    w.client.get(&path, &secret.value).assert(200, "null");
+    w.client
+        .get(&path, &w.key(&["feature_flag:read"]).value)
+        .assert(200, "null");
+    w.client.get(&path, &w.key(&["insight:read"]).value).assert(
+        403,
+        &permission_denied("API key missing required scope 'feature_flag:read'"),
+    );
+    w.client
+        .get(
+            &format!(
+                "/api/projects/{}/feature_flags/missing/remote_config/",
+                w.project.id
+            ),
+            &secret.value,
+        )
+        .assert(404, NOT_FOUND);
+}
+
+#[test]
+fn capture_inflates_gzip_bodies() {
+    use std::io::Write as _;
+    let w = world();
+    let body = json!({"api_key": w.project.api_token, "batch": [{"event": "zipped", "distinct_id": "u1"}]});
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body.to_string().as_bytes()).unwrap();
+    let zipped = encoder.finish().unwrap();
+    let response = w
+        .client
+        .agent
+        .run(
+            http::Request::post(format!("{}/batch/?compression=gzip-js", w.client.base))
+                .header("Content-Type", "application/json")
+                .body(zipped.clone())
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(w.hog.events()[0].event, "zipped");
+    let mut broken = zipped;
+    broken.truncate(12);
+    let mut response = w
+        .client
+        .agent
+        .run(
+            http::Request::post(format!("{}/batch/", w.client.base))
+                .body(broken)
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response.body_mut().read_to_string().unwrap(),
+        "failed to decode request: invalid gzip body"
+    );
 }

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hogguard_audit::{AuditLog, AuditOptions, EntryInput, Outcome};
+use hogguard_audit::{AuditLog, AuditOptions, CheckpointKey, EntryInput, Outcome};
 use hogguard_scan::{ScanOptions, Scanner};
 
 use crate::config::{AuditConfig, Config};
 use crate::printer::Printer;
+use crate::settings::{Scope, Settings};
 
 /// The user an entry is attributed to: `HOGGUARD_USER`, else the login name (`USER`,
 /// `LOGNAME`), else the account of the process's uid (containers and CI often set no `USER`),
@@ -67,11 +68,27 @@ pub(crate) fn redaction_scanner(config: &Config) -> Result<Arc<Scanner>> {
         .context("invalid [[scan.rules]] in the configuration")
 }
 
+/// The key that signs the log's checkpoint, from the variable `[audit] checkpoint_key` names.
+pub(crate) fn checkpoint_key(
+    settings: &Settings,
+    audit: &AuditConfig,
+) -> Result<Option<CheckpointKey>> {
+    let Some(variable) = &audit.checkpoint_key else {
+        return Ok(None);
+    };
+    let key = settings.require_variable(
+        variable,
+        Scope::AnyEnvironment,
+        "[audit] checkpoint_key names it",
+    )?;
+    Ok(Some(CheckpointKey::new(key.expose().as_bytes())))
+}
+
 /// Options for opening the configured log.
-pub(crate) fn options(config: &Config, audit: &AuditConfig) -> Result<AuditOptions> {
-    let options = AuditOptions::default().scanner(redaction_scanner(config)?);
-    Ok(match &audit.checkpoint_key {
-        Some(var) => options.checkpoint_key_env(var.clone()),
+pub(crate) fn options(settings: &Settings, audit: &AuditConfig) -> Result<AuditOptions> {
+    let options = AuditOptions::default().scanner(redaction_scanner(&settings.config)?);
+    Ok(match checkpoint_key(settings, audit)? {
+        Some(key) => options.checkpoint_key(key),
         None => options,
     })
 }
@@ -87,11 +104,11 @@ impl<'p> Recorder<'p> {
     /// Opens the log of `config`. With `changes_credentials`, a log that cannot be written is
     /// an error when `[audit] required = true` (fail closed); otherwise it costs a warning.
     pub(crate) fn open(
-        config: &Config,
+        settings: &Settings,
         changes_credentials: bool,
         printer: &'p Printer,
     ) -> Result<Recorder<'p>> {
-        let Some(audit) = &config.audit else {
+        let Some(audit) = &settings.config.audit else {
             return Ok(Recorder {
                 log: None,
                 required: false,
@@ -101,7 +118,7 @@ impl<'p> Recorder<'p> {
         let required = audit.required && changes_credentials;
         // A failure shows when the log is opened.
         let _ = hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path));
-        match AuditLog::open(&audit.path, &options(config, audit)?) {
+        match AuditLog::open(&audit.path, &options(settings, audit)?) {
             Ok(log) => Ok(Recorder {
                 log: Some(log),
                 required,

@@ -71,6 +71,14 @@ pub(crate) enum Command {
     /// Make webhook signing secrets, sign or verify deliveries, run a verifying gateway
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Run a proxy in front of PostHog's API: each service its own token and scopes, the real
+    /// key injected, every call audited (`proxy token` makes a client token)
+    #[command(long_about = PROXY_ABOUT, args_conflicts_with_subcommands = true)]
+    Proxy(ProxyArgs),
+    /// The scopes each key and proxy client holds, uses (from the audit log) and could drop
+    /// (`scopes import SCHEMA.json` refreshes the proxy's scope table)
+    #[command(long_about = SCOPES_ABOUT, args_conflicts_with_subcommands = true)]
+    Scopes(ScopesArgs),
     /// Print a shell completion script
     #[command(after_long_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
@@ -615,4 +623,87 @@ mod tests {
         assert!(Cli::try_parse_from(["hogguard", "scan", "--git", "--staged"]).is_err());
         assert!(Cli::try_parse_from(["hogguard", "scan", "--staged", "src"]).is_err());
     }
+}
+
+const PROXY_ABOUT: &str = "\
+Run a proxy in front of PostHog's API. Services point their PostHog SDK's host at it and use \
+a client token (hgp_…, from `hogguard proxy token`) where a personal API key would go. The \
+proxy checks the scope each call needs against the client's scopes in [proxy.clients.NAME], \
+refuses with PostHog's own 403 when it is missing (the call never reaches PostHog), injects \
+the environment's real key (its project secret key for local evaluation and remote config), \
+and writes an audit entry per call. Capture and flag evaluation with the public phc_ key pass \
+through untouched. SIGHUP, or a change of an env file, reloads keys and clients; calls in \
+flight keep theirs. Runs until SIGTERM or Ctrl-C.";
+
+/// Arguments of `hogguard proxy`.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// Make a client token instead of running the proxy
+    #[command(subcommand)]
+    pub(crate) command: Option<ProxyCommand>,
+    /// The environment whose credentials are injected [default: [proxy] environment]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) env: Option<String>,
+    /// Where to listen [default: [proxy] listen, else 127.0.0.1:8788]
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+}
+
+/// Subcommands of `hogguard proxy`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProxyCommand {
+    /// Print a new random client token (hgp_…) for a variable named in [proxy.clients.NAME]
+    Token,
+}
+
+const SCOPES_ABOUT: &str = "\
+For each configured key: the scopes PostHog says it has, the scopes the proxy's audit entries \
+show were used within the window, the unused ones, and a suggested scope list; for each proxy \
+client, allowed against used. Exit 1 when any key or client holds unused scopes. \
+`scopes import SCHEMA.json` reads the scope of every operation from a PostHog instance's \
+OpenAPI schema (GET /api/schema/?format=json) into the proxy's scope table.";
+
+/// Arguments of `hogguard scopes`.
+#[derive(Debug, Args)]
+pub(crate) struct ScopesArgs {
+    /// Refresh the scope table instead of reporting
+    #[command(subcommand)]
+    pub(crate) command: Option<ScopesCommand>,
+    /// Only this environment's keys
+    #[arg(long, value_name = "NAME")]
+    pub(crate) env: Option<String>,
+    /// How far back the audit log counts, e.g. 30d, 12w
+    #[arg(long, value_name = "AGE", default_value = "30d")]
+    pub(crate) since: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ScopesFormat::Human)]
+    pub(crate) format: ScopesFormat,
+}
+
+/// Subcommands of `hogguard scopes`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScopesCommand {
+    /// Read every operation's scopes from PostHog's OpenAPI schema (JSON) into the proxy's
+    /// scope table
+    Import(ScopesImportArgs),
+}
+
+/// Arguments of `hogguard scopes import`.
+#[derive(Debug, Args)]
+pub(crate) struct ScopesImportArgs {
+    /// The schema, as an instance serves it at /api/schema/?format=json
+    #[arg(value_name = "SCHEMA.json")]
+    pub(crate) schema: PathBuf,
+    /// Where to write the table [default: [proxy] scope_table, else .hogguard/posthog-scopes.toml]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// Output formats of `hogguard scopes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScopesFormat {
+    /// For people.
+    Human,
+    /// `{"version":1,"keys":[…],"clients":[…]}`.
+    Json,
 }

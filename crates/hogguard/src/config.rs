@@ -15,7 +15,7 @@ pub(crate) const DEFAULT_CONFIG: &str = "hogguard.toml";
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The sections a configuration file may have; later commands read the others.
-const SECTIONS: &[&str] = &["posthog", "environments", "audit", "scan"];
+const SECTIONS: &[&str] = &["posthog", "environments", "audit", "scan", "proxy"];
 
 /// The whole configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -31,7 +31,60 @@ pub(crate) struct Config {
     pub(crate) scan: ScanConfig,
     /// `[audit]`: the audit log; none when unset.
     pub(crate) audit: Option<AuditConfig>,
+    /// `[proxy]`: the PostHog API proxy; none when unset.
+    pub(crate) proxy: Option<ProxySection>,
 }
+
+/// `[proxy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProxySection {
+    /// Where the proxy listens; loopback by default.
+    #[serde(default = "default_proxy_listen")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// The environment whose credentials are injected.
+    pub(crate) environment: Option<String>,
+    /// `required` (a call whose audit entry cannot be written is refused) or `best-effort`.
+    #[serde(default)]
+    pub(crate) audit: ProxyAudit,
+    /// The scope table written by `hogguard scopes import`, relative to the configuration
+    /// file; the built-in table when unset and the default file does not exist.
+    pub(crate) scope_table: Option<PathBuf>,
+    /// The largest request body forwarded, in bytes.
+    pub(crate) body_limit: Option<usize>,
+    /// `[proxy.clients.NAME]`: each service's token variable and scopes.
+    #[serde(default)]
+    pub(crate) clients: BTreeMap<String, ProxyClient>,
+}
+
+/// `[proxy] audit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ProxyAudit {
+    /// Fail closed.
+    #[default]
+    Required,
+    /// Forward even when the entry cannot be written.
+    BestEffort,
+}
+
+/// `[proxy.clients.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProxyClient {
+    /// The variable holding the client's token (never the token).
+    pub(crate) token: String,
+    /// The scopes the client may use.
+    pub(crate) scopes: Vec<String>,
+}
+
+fn default_proxy_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8788))
+}
+
+/// Where `hogguard scopes import` writes and the proxy looks when `scope_table` is unset,
+/// relative to the configuration file.
+pub(crate) const DEFAULT_SCOPE_TABLE: &str = ".hogguard/posthog-scopes.toml";
 
 /// `[audit]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,8 +133,8 @@ pub(crate) struct PostHogConfig {
 }
 
 impl PostHogConfig {
-    /// The hosts to talk to: this section's (with the process environment's overrides that
-    /// [`crate::settings::Settings::resolve`] applied), else US cloud.
+    /// The hosts to talk to: this section's (with the process environment's overrides, which
+    /// the settings apply when they load the file), else US cloud.
     pub(crate) fn hosts(&self) -> Result<hogguard_posthog::Hosts> {
         let from_file = hogguard_posthog::HostSettings {
             host: self.host.clone(),
@@ -149,6 +202,16 @@ impl Config {
         }
         if let Some(audit) = &mut config.audit {
             audit.path = dir.join(&audit.path);
+        }
+        if let Some(proxy) = &mut config.proxy {
+            proxy.scope_table = Some(
+                dir.join(
+                    proxy
+                        .scope_table
+                        .as_deref()
+                        .unwrap_or(Path::new(DEFAULT_SCOPE_TABLE)),
+                ),
+            );
         }
         for environment in config.environments.values_mut() {
             if let Some(env_file) = &mut environment.env_file {
@@ -221,6 +284,37 @@ fn refuse_values(text: &str, config: &Config) -> Result<()> {
         if let Some(age) = &environment.max_key_age {
             crate::age::parse(age).with_context(|| format!("environments.{env}.max_key_age"))?;
         }
+    }
+    if let Some(proxy) = &config.proxy {
+        check_proxy(proxy, config)?;
+    }
+    Ok(())
+}
+
+/// `[proxy]`: clients name variables and hold scopes; the environment exists.
+fn check_proxy(proxy: &ProxySection, config: &Config) -> Result<()> {
+    if let Some(environment) = &proxy.environment
+        && !config.environments.contains_key(environment)
+    {
+        bail!("proxy.environment names `{environment}`, which has no [environments.{environment}]");
+    }
+    for (name, client) in &proxy.clients {
+        if !is_variable_name(&client.token) {
+            bail!(
+                "proxy.clients.{name}.token must be the name of an environment variable, not a value"
+            );
+        }
+        if client.scopes.is_empty() {
+            bail!("proxy.clients.{name}.scopes is empty: the client could call nothing");
+        }
+        for scope in &client.scopes {
+            scope
+                .parse::<hogguard_proxy::Scope>()
+                .with_context(|| format!("proxy.clients.{name}.scopes"))?;
+        }
+    }
+    if proxy.body_limit == Some(0) {
+        bail!("proxy.body_limit must be more than 0");
     }
     Ok(())
 }
@@ -299,6 +393,42 @@ mod tests {
                 let variable = &config.environments["e"].credentials[&name];
                 proptest::prop_assert!(is_variable_name(variable));
             }
+        }
+    }
+
+    #[test]
+    fn the_proxy_section_names_variables_and_holds_scopes() {
+        let config = Config::parse(
+            "[environments.production]\n[proxy]\nenvironment = 'production'\n\
+             [proxy.clients.reader]\ntoken = 'READER_TOKEN'\nscopes = ['feature_flag:read', '*:read']\n",
+        )
+        .unwrap();
+        let proxy = config.proxy.unwrap();
+        assert_eq!(proxy.listen.to_string(), "127.0.0.1:8788");
+        assert_eq!(proxy.audit, ProxyAudit::Required);
+        assert_eq!(proxy.clients["reader"].token, "READER_TOKEN");
+        for (text, expected) in [
+            (
+                "[proxy]\nenvironment = 'nowhere'\n",
+                "has no [environments.nowhere]",
+            ),
+            (
+                "[proxy.clients.a]\ntoken = 'hgp_x y'\nscopes = ['*']\n",
+                "must be the name of an environment variable",
+            ),
+            (
+                "[proxy.clients.a]\ntoken = 'A'\nscopes = []\n",
+                "scopes is empty",
+            ),
+            (
+                "[proxy.clients.a]\ntoken = 'A'\nscopes = ['flags']\n",
+                "proxy.clients.a.scopes",
+            ),
+            ("[proxy]\naudit = 'sometimes'\n", "unknown variant"),
+            ("[proxy]\nlisten = 'everywhere'\n", "invalid socket address"),
+        ] {
+            let error = format!("{:#}", Config::parse(text).unwrap_err());
+            assert!(error.contains(expected), "{error} for {text}");
         }
     }
 

@@ -100,13 +100,15 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Status> {
         Command::Completions(args) => commands::docs::completions(args, printer),
         Command::Man => commands::docs::man(printer),
         Command::Webhook(command) if !matches!(command, WebhookCommand::Serve(_)) => {
-            commands::webhook::run(command, &config::Config::default(), printer)
+            commands::webhook::run(command, &Settings::without_configuration(), printer)
         }
-        Command::Webhook(command) => commands::webhook::run(command, &resolve()?.config, printer),
-        Command::Scan(args) => commands::scan::run(args, &resolve()?.config, printer),
+        Command::Webhook(command) => commands::webhook::run(command, &resolve()?, printer),
+        Command::Scan(args) => commands::scan::run(args, &resolve()?, printer),
         Command::Check(args) => commands::check::run(args, &resolve()?, printer),
         Command::Rotate(args) => commands::rotate::run(args, &resolve()?, printer),
         Command::Keys(args) => commands::keys::run(args, &resolve()?, printer),
         Command::Audit(command) => commands::audit::run(command, &resolve()?, printer),
+        Command::Proxy(args) => commands::proxy::run(args, cli.global.config.as_deref(), printer),
+        Command::Scopes(args) => commands::scopes::run(args, &resolve()?, printer),
     }
 }

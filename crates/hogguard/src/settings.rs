@@ -25,6 +25,8 @@ pub(crate) struct Settings {
     /// The configuration, with its paths relative to the current directory and the hosts
     /// overridden by the process environment; the defaults when no file was found.
     pub(crate) config: Config,
+    /// The configuration file, when one was found or given.
+    pub(crate) config_path: Option<PathBuf>,
     /// The project's root: the configuration file's directory (the current directory when
     /// there is none), where hogguard's own state (`.hogguard/`) lives.
     pub(crate) root: PathBuf,
@@ -86,9 +88,21 @@ impl Settings {
             .unwrap_or_default();
         Ok(Settings {
             config,
+            config_path,
             root,
             env_files,
         })
+    }
+
+    /// Settings without a configuration, for the commands that must work beside a broken
+    /// one: variables come from the process environment only.
+    pub(crate) fn without_configuration() -> Settings {
+        Settings {
+            config: Config::default(),
+            config_path: None,
+            root: PathBuf::new(),
+            env_files: Vec::new(),
+        }
     }
 
     /// The value of `variable`: the process environment's, else the first env file in
@@ -203,6 +217,7 @@ mod tests {
     fn places_read_as_a_list() {
         let settings = Settings {
             config: Config::default(),
+            config_path: None,
             root: PathBuf::new(),
             env_files: ["production", "staging"]
                 .into_iter()

@@ -104,12 +104,16 @@ impl World {
         if request.body.len() > body_limit {
             return Err(ApiResponse::text(413, "maximum event size exceeded"));
         }
-        if request.body.starts_with(&[0x1f, 0x8b, 0x08]) {
-            return Err(bad_request(
-                "failed to decode request: gzip bodies are not supported by the stand-in",
-            ));
-        }
-        let text = std::str::from_utf8(&request.body)
+        // Gzip is recognised by its magic bytes, whatever `?compression=` says, and inflated
+        // up to the route's limit.
+        let inflated;
+        let body: &[u8] = if request.body.starts_with(&[0x1f, 0x8b, 0x08]) {
+            inflated = gunzip(&request.body, body_limit)?;
+            &inflated
+        } else {
+            &request.body
+        };
+        let text = std::str::from_utf8(body)
             .map_err(|_| bad_request("failed to decode request: invalid body encoding"))?;
         let raw: RawRequest = serde_json::from_str(text)
             .map_err(|error| bad_request(format!("failed to parse request: {error}")))?;
@@ -183,6 +187,20 @@ impl World {
         self.events.extend(accepted);
         Ok(ApiResponse::json(200, &serde_json::json!({"status": "Ok"})))
     }
+}
+
+/// The inflated `body`, refused when it is not gzip or inflates beyond `limit`.
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiResponse> {
+    use std::io::Read as _;
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|_| bad_request("failed to decode request: invalid gzip body"))?;
+    if inflated.len() > limit {
+        return Err(ApiResponse::text(413, "maximum event size exceeded"));
+    }
+    Ok(inflated)
 }
 
 #[cfg(test)]

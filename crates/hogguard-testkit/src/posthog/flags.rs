@@ -1,24 +1,23 @@
-//! The feature-flag local-evaluation endpoints, the one place a `phs_` secret (team secret
-//! token or project secret API key) authenticates, so the stand-in's `phs_` validity probe.
-//! The stand-in has no flags: a successful call returns an empty definition set.
+//! The feature-flag local-evaluation endpoints, where a `phs_` secret (team secret token or
+//! project secret API key) authenticates, so also the stand-in's `phs_` validity probe: the
+//! Django routes and PostHog's feature-flags service's `/flags/definitions`, which SDKs poll
+//! with `?token=<phc_>`. They serve the project's flags as SDKs evaluate them.
 
 use hyper::Method;
 use serde::Serialize;
 
 use super::auth::{FlagsCaller, ProjectRef, ViewTeam};
 use super::http::{self, ApiRequest, ApiResponse, Reply};
+use super::resources::{EmptyObject, FlagDefinition, flag_definition};
 use super::world::World;
 
-/// The local-evaluation payload with no flags.
+/// The local-evaluation payload.
 #[derive(Serialize)]
-struct LocalEvaluation {
-    flags: [(); 0],
+struct LocalEvaluation<'a> {
+    flags: Vec<FlagDefinition<'a>>,
     group_type_mapping: EmptyObject,
     cohorts: EmptyObject,
 }
-
-#[derive(Serialize)]
-struct EmptyObject {}
 
 impl World {
     /// `GET /api/feature_flag/local_evaluation` (`raw_project_id` `None`) or
@@ -29,7 +28,7 @@ impl World {
         raw_project_id: Option<&str>,
     ) -> Reply {
         let caller = self.authenticate_for_flags(request)?;
-        match caller {
+        let project_id = match caller {
             FlagsCaller::TeamSecretToken { project_id }
             | FlagsCaller::ProjectSecretKey { project_id } => {
                 // `ProjectSecretAPITokenPermission`: the secret's project must be the URL's.
@@ -38,6 +37,7 @@ impl World {
                         "You do not have permission to perform this action.",
                     ));
                 }
+                project_id
             }
             FlagsCaller::User(principal) => {
                 let required = (request.method == Method::GET).then_some("feature_flag:read");
@@ -51,20 +51,74 @@ impl World {
                     "feature_flag",
                     &ViewTeam::Team(project.clone()),
                 )?;
-                self.check_project_member(&principal, &project?)?;
+                let project = project?;
+                self.check_project_member(&principal, &project)?;
+                project.id
+            }
+        };
+        if request.method != Method::GET {
+            return Err(http::method_not_allowed(&request.method));
+        }
+        Ok(self.definitions(project_id))
+    }
+
+    /// `GET /flags/definitions?token=<phc_>`: PostHog's feature-flags service, which SDKs
+    /// poll for local evaluation with a personal key (`feature_flag:read`) or a `phs_` secret
+    /// of the token's project. A missing or unknown `token` is a 401 (the service's exact
+    /// wording is unverified).
+    pub(crate) fn flag_definitions(&mut self, request: &ApiRequest) -> Reply {
+        let caller = self.authenticate_for_flags(request)?;
+        let project = request
+            .query_param("token")
+            .and_then(|token| {
+                self.projects
+                    .iter()
+                    .find(|project| project.api_token == token)
+            })
+            .map(|project| ProjectRef {
+                id: project.id,
+                organization_id: project.organization_id.clone(),
+            })
+            .ok_or_else(|| http::authentication_failed("Project API key invalid."))?;
+        match caller {
+            FlagsCaller::TeamSecretToken { project_id }
+            | FlagsCaller::ProjectSecretKey { project_id } => {
+                if project_id != project.id {
+                    return Err(http::permission_denied(
+                        "You do not have permission to perform this action.",
+                    ));
+                }
+            }
+            FlagsCaller::User(principal) => {
+                self.check_scopes(
+                    &principal,
+                    Some("feature_flag:read"),
+                    "feature_flag",
+                    &ViewTeam::Team(Ok(project.clone())),
+                )?;
+                self.check_project_member(&principal, &project)?;
             }
         }
         if request.method != Method::GET {
             return Err(http::method_not_allowed(&request.method));
         }
-        Ok(ApiResponse::json(
+        Ok(self.definitions(project.id))
+    }
+
+    fn definitions(&self, project_id: u64) -> ApiResponse {
+        ApiResponse::json(
             200,
             &LocalEvaluation {
-                flags: [],
+                flags: self
+                    .feature_flags
+                    .iter()
+                    .filter(|flag| flag.project_id == project_id && !flag.deleted)
+                    .map(flag_definition)
+                    .collect(),
                 group_type_mapping: EmptyObject {},
                 cohorts: EmptyObject {},
             },
-        ))
+        )
     }
 
     /// The legacy route's team: the project whose `phc_` token is in `?token=` (401 when it

@@ -92,7 +92,7 @@
 //!   although newer PostHog code reports `team_secret_token` for migrated ones.
 //! - Capture: a batch `{"batch":[…]}` may omit the batch token (per-event tokens then decide);
 //!   `uuid` must be a UUID (or empty, meaning absent); GET and OPTIONS on capture routes are 405;
-//!   gzip bodies are refused with a 400 (decompression is not modelled).
+//!   gzip bodies (recognised by their magic bytes) are inflated up to the route's limit.
 //! - Injected 502/503/504 on the private API come from PostHog's load balancer, whose body is
 //!   unknown: the stand-in sends the reason phrase as plain text.
 //!
@@ -112,6 +112,7 @@ mod http;
 mod model;
 mod personal_keys;
 mod repr;
+mod resources;
 mod revoke;
 mod routes;
 mod scopes;
@@ -125,10 +126,10 @@ mod world;
 pub use demo::Demo;
 pub use faults::{Fault, Gate};
 pub use model::{
-    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, CapturedEvent, MembershipLevel,
-    MembershipSpec, OAuthTokenKind, OAuthTokenSpec, PersonalKey, PersonalKeySpec, ProjectSecretKey,
-    ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey, SeededProject,
-    SeededUser, UserSpec,
+    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, Annotation, CapturedEvent,
+    FeatureFlag, FeatureFlagSpec, MembershipLevel, MembershipSpec, OAuthTokenKind, OAuthTokenSpec,
+    PersonalKey, PersonalKeySpec, ProjectSecretKey, ProjectSecretKeySpec, RateLimit, Rejection,
+    RequestRecord, SeededKey, SeededProject, SeededUser, UserSpec,
 };
 pub use server::{FakeHog, FakeHogBuilder};
 pub use time::Timestamp;

@@ -501,6 +501,9 @@ pub struct RequestRecord {
     /// SHA-256 hex of the `Authorization: Bearer` credential, so tests can count distinct
     /// secrets without the log holding any.
     pub credential_sha256: Option<String>,
+    /// Every header as received: its lowercase name and the SHA-256 hex of its value, so tests
+    /// can tell which headers arrived and that none carried a given secret.
+    pub headers: Vec<(String, String)>,
     /// When (the stand-in's clock).
     pub at: Timestamp,
 }
@@ -512,4 +515,88 @@ pub struct RateLimit {
     pub requests: usize,
     /// The window.
     pub per: Duration,
+}
+
+/// A feature flag to seed: on for everyone by default, as a simple release toggle.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FeatureFlagSpec {
+    /// The flag's key (what SDKs ask for).
+    pub key: String,
+    /// The flag's name (PostHog's description field).
+    #[serde(default)]
+    pub name: String,
+    /// Whether the flag is on at all.
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// The share of users the one release condition lets in, 0–100.
+    #[serde(default = "default_rollout")]
+    pub rollout_percentage: u8,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_rollout() -> u8 {
+    100
+}
+
+impl FeatureFlagSpec {
+    /// An active flag `key`, rolled out to everyone.
+    pub fn new(key: impl Into<String>) -> Self {
+        FeatureFlagSpec {
+            key: key.into(),
+            name: String::new(),
+            active: true,
+            rollout_percentage: 100,
+        }
+    }
+
+    /// Sets the rollout percentage (0–100).
+    pub fn rollout(mut self, percentage: u8) -> Self {
+        self.rollout_percentage = percentage.min(100);
+        self
+    }
+
+    /// Turns the flag off.
+    pub fn inactive(mut self) -> Self {
+        self.active = false;
+        self
+    }
+}
+
+/// A stored feature flag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FeatureFlag {
+    /// The flag's id.
+    pub id: u64,
+    /// The project it belongs to.
+    pub project_id: u64,
+    /// Its key.
+    pub key: String,
+    /// Its name.
+    pub name: String,
+    /// Whether it is on.
+    pub active: bool,
+    /// The rollout percentage of its one release condition.
+    pub rollout_percentage: u8,
+    /// Whether it was deleted (PostHog soft-deletes flags).
+    pub deleted: bool,
+    /// When it was made (the stand-in's clock).
+    pub created_at: Timestamp,
+}
+
+/// A stored annotation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Annotation {
+    /// The annotation's id.
+    pub id: u64,
+    /// The project it belongs to.
+    pub project_id: u64,
+    /// Its text.
+    pub content: String,
+    /// The moment it marks, as sent.
+    pub date_marker: Option<String>,
+    /// When it was made (the stand-in's clock).
+    pub created_at: Timestamp,
 }

@@ -30,6 +30,24 @@ impl World {
                 "feature_flags",
                 "local_evaluation",
             ] => self.local_evaluation(request, Some(project)),
+            [
+                "api",
+                "projects" | "environments",
+                project,
+                "feature_flags",
+                rest @ ..,
+            ] => self.feature_flags_view(request, project, rest),
+            [
+                "api",
+                "projects" | "environments",
+                project,
+                "annotations",
+                rest @ ..,
+            ] => self.annotations_view(request, project, rest),
+            ["api", "projects" | "environments", project, "insights"] => {
+                self.insights_view(request, project)
+            }
+            ["flags", "definitions"] => self.flag_definitions(request),
             ["api", "revoke_leaked_key"] => self.revoke_leaked_key(request),
             ["i", "v0", "e"] | ["e"] | ["capture"] | ["track"] | ["engage"] => {
                 self.capture(request, EVENT_BODY_LIMIT)

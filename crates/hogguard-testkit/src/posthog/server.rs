@@ -22,9 +22,9 @@ use super::demo::{self, Demo};
 use super::faults::{Applied, Fault};
 use super::http::{ApiRequest, ApiResponse, parse_query};
 use super::model::{
-    ActivityEntry, CapturedEvent, OAuthTokenSpec, PersonalKey, PersonalKeySpec, ProjectSecretKey,
-    ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey, SeededProject,
-    SeededUser, UserSpec,
+    ActivityEntry, Annotation, CapturedEvent, FeatureFlag, FeatureFlagSpec, OAuthTokenSpec,
+    PersonalKey, PersonalKeySpec, ProjectSecretKey, ProjectSecretKeySpec, RateLimit, Rejection,
+    RequestRecord, SeededKey, SeededProject, SeededUser, UserSpec,
 };
 use super::time::Timestamp;
 use super::world::{Actor, World};
@@ -198,6 +198,31 @@ impl FakeHog {
     /// Stores an OAuth access or refresh token; returns its value.
     pub fn add_oauth_token(&self, user_id: u64, spec: OAuthTokenSpec) -> String {
         Self::seeded(self.world().add_oauth_token(user_id, spec))
+    }
+
+    /// Adds a feature flag to a project, as if made in the web app.
+    pub fn add_feature_flag(&self, project_id: u64, spec: FeatureFlagSpec) -> FeatureFlag {
+        Self::seeded(self.world().add_feature_flag(project_id, spec))
+    }
+
+    /// The project's feature flags, deleted ones included, oldest first.
+    pub fn feature_flags(&self, project_id: u64) -> Vec<FeatureFlag> {
+        self.world()
+            .feature_flags
+            .iter()
+            .filter(|flag| flag.project_id == project_id)
+            .cloned()
+            .collect()
+    }
+
+    /// The project's annotations, oldest first.
+    pub fn annotations(&self, project_id: u64) -> Vec<Annotation> {
+        self.world()
+            .annotations
+            .iter()
+            .filter(|annotation| annotation.project_id == project_id)
+            .cloned()
+            .collect()
     }
 
     /// Seeds the demo organisation, project, users and keys (see [`Demo`]).

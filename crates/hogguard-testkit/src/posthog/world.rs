@@ -10,10 +10,10 @@ use serde_json::Value;
 use super::faults::{Fault, FaultAction};
 use super::http::{self, ApiRequest};
 use super::model::{
-    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, CapturedEvent, MembershipLevel,
-    OAuthTokenKind, OAuthTokenSpec, PersonalKey, PersonalKeySpec, ProjectSecretKey,
-    ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord, SeededKey, SeededProject,
-    SeededUser, UserSpec,
+    ActivityChange, ActivityContext, ActivityDetail, ActivityEntry, Annotation, CapturedEvent,
+    FeatureFlag, FeatureFlagSpec, MembershipLevel, OAuthTokenKind, OAuthTokenSpec, PersonalKey,
+    PersonalKeySpec, ProjectSecretKey, ProjectSecretKeySpec, RateLimit, Rejection, RequestRecord,
+    SeededKey, SeededProject, SeededUser, UserSpec,
 };
 use super::scopes;
 use super::time::Timestamp;
@@ -113,6 +113,8 @@ pub(crate) struct World {
     pub(crate) personal_keys: Vec<PersonalKey>,
     pub(crate) project_secret_keys: Vec<ProjectSecretKey>,
     pub(crate) oauth_tokens: Vec<OAuthToken>,
+    pub(crate) feature_flags: Vec<FeatureFlag>,
+    pub(crate) annotations: Vec<Annotation>,
     pub(crate) events: Vec<CapturedEvent>,
     pub(crate) activity: Vec<ActivityEntry>,
     pub(crate) faults: Vec<Fault>,
@@ -121,6 +123,7 @@ pub(crate) struct World {
     pub(crate) revoke_history: HashMap<IpAddr, Vec<Timestamp>>,
     next_user_id: u64,
     next_project_id: u64,
+    pub(crate) next_object_id: u64,
 }
 
 impl World {
@@ -138,6 +141,8 @@ impl World {
             personal_keys: Vec::new(),
             project_secret_keys: Vec::new(),
             oauth_tokens: Vec::new(),
+            feature_flags: Vec::new(),
+            annotations: Vec::new(),
             events: Vec::new(),
             activity: Vec::new(),
             faults: Vec::new(),
@@ -146,6 +151,7 @@ impl World {
             revoke_history: HashMap::new(),
             next_user_id: 1,
             next_project_id: 1,
+            next_object_id: 1,
         }
     }
 
@@ -219,6 +225,35 @@ impl World {
         let value = tokens::new_token(Prefix::Secret);
         project.secret_api_token_backup = project.secret_api_token.replace(value.clone());
         Ok(value)
+    }
+
+    /// A fresh id for a flag or an annotation.
+    pub(crate) fn next_id(&mut self) -> u64 {
+        let id = self.next_object_id;
+        self.next_object_id += 1;
+        id
+    }
+
+    pub(crate) fn add_feature_flag(
+        &mut self,
+        project_id: u64,
+        spec: FeatureFlagSpec,
+    ) -> Result<FeatureFlag, String> {
+        if self.project(project_id).is_none() {
+            return Err(format!("no project {project_id}"));
+        }
+        let flag = FeatureFlag {
+            id: self.next_id(),
+            project_id,
+            key: spec.key,
+            name: spec.name,
+            active: spec.active,
+            rollout_percentage: spec.rollout_percentage.min(100),
+            deleted: false,
+            created_at: self.now,
+        };
+        self.feature_flags.push(flag.clone());
+        Ok(flag)
     }
 
     pub(crate) fn add_user(&mut self, spec: UserSpec) -> Result<SeededUser, String> {
@@ -628,11 +663,22 @@ impl World {
             .header("authorization")
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(|token| tokens::sha256_hex(token.trim()));
+        let headers = request
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    tokens::sha256_hex(&String::from_utf8_lossy(value.as_bytes())),
+                )
+            })
+            .collect();
         self.requests.push(RequestRecord {
             method: request.method.to_string(),
             path: request.path.clone(),
             query: request.raw_query.clone(),
             credential_sha256,
+            headers,
             at: self.now,
         });
         let index = self

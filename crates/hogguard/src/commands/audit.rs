@@ -2,15 +2,14 @@
 
 use anyhow::{Context, Result, bail};
 use hogguard_audit::{
-    AuditLog, CheckpointKey, EntryInput, Filter, Outcome as EntryOutcome, ShipOptions, Timestamp,
+    AuditLog, EntryInput, Filter, Outcome as EntryOutcome, ShipOptions, Timestamp,
 };
 use hogguard_posthog::{CaptureClient, ClientConfig, RetryPolicy};
 use std::fmt::Write as _;
 
 use crate::Status;
-use crate::audit::{current_user, options, redaction_scanner};
+use crate::audit::{checkpoint_key, current_user, options, redaction_scanner};
 use crate::cli::{AuditCommand, AuditFormat, AuditLogArgs, AuditShowArgs, ResultName};
-use crate::commands::check::{Item, Outcome};
 use crate::config::{AuditConfig, Config};
 use crate::printer::Printer;
 use crate::settings::{Scope, Settings};
@@ -21,26 +20,13 @@ fn audit_config(config: &Config) -> AuditConfig {
     config.audit.clone().unwrap_or_default()
 }
 
-/// The key that signs the log's checkpoint, from the variable `[audit] checkpoint_key` names.
-fn checkpoint_key(settings: &Settings, audit: &AuditConfig) -> Result<Option<CheckpointKey>> {
-    let Some(variable) = &audit.checkpoint_key else {
-        return Ok(None);
-    };
-    let key = settings.require_variable(
-        variable,
-        Scope::AnyEnvironment,
-        "[audit] checkpoint_key names it",
-    )?;
-    Ok(Some(CheckpointKey::new(key.expose().as_bytes())))
-}
-
 pub(crate) fn run(command: AuditCommand, settings: &Settings, printer: &Printer) -> Result<Status> {
     let config = &settings.config;
     let audit = audit_config(config);
     match command {
         AuditCommand::Verify => verify(settings, &audit, printer),
         AuditCommand::Show(args) => show(&audit, &args, printer),
-        AuditCommand::Log(args) => log(&audit, config, args, printer),
+        AuditCommand::Log(args) => log(&audit, settings, args, printer),
         AuditCommand::Ship => ship(settings, &audit, printer),
     }
 }
@@ -127,12 +113,12 @@ fn entry_outcome(result: ResultName) -> EntryOutcome {
 
 fn log(
     audit: &AuditConfig,
-    config: &Config,
+    settings: &Settings,
     args: AuditLogArgs,
     printer: &Printer,
 ) -> Result<Status> {
     hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path))?;
-    let log = AuditLog::open(&audit.path, &options(config, audit)?)
+    let log = AuditLog::open(&audit.path, &options(settings, audit)?)
         .with_context(|| format!("the audit log {} cannot be opened", audit.path.display()))?;
     let user = args.user.unwrap_or_else(current_user);
     let mut input = EntryInput::new(args.action, user, args.resource, entry_outcome(args.result));
@@ -189,56 +175,5 @@ fn ship(settings: &Settings, audit: &AuditConfig, printer: &Printer) -> Result<S
             report.pending
         ))),
         _ => Ok(Status::Clean),
-    }
-}
-
-/// The `audit-log` checklist item: configured, present, and its chain verifies.
-pub(crate) fn check_item(settings: &Settings, audit: &AuditConfig, id: &'static str) -> Item {
-    if !audit.path.is_file() {
-        // A log that is not there yet fails only where the project made it mandatory.
-        let outcome = if audit.required {
-            Outcome::Fail
-        } else {
-            Outcome::Warn
-        };
-        return Item::new(
-            id,
-            outcome,
-            format!("the audit log {} does not exist yet", audit.path.display()),
-            "run a command that logs (or `hogguard audit log ...`) to start it",
-        );
-    }
-    let key = match checkpoint_key(settings, audit) {
-        Ok(key) => key,
-        Err(e) => {
-            return Item::new(
-                id,
-                Outcome::Fail,
-                format!("{e:#}"),
-                "set the checkpoint key variable",
-            );
-        }
-    };
-    match hogguard_audit::verify(&audit.path, key.as_ref()) {
-        Ok(report) => match &report.problem {
-            None => Item::new(
-                id,
-                Outcome::Pass,
-                format!("{} entries, the chain verifies", report.entries),
-                "",
-            ),
-            Some(problem) => Item::new(
-                id,
-                Outcome::Fail,
-                format!("the log does not verify: {problem}"),
-                "find out who changed the log; keep the damaged file as evidence and start a new log",
-            ),
-        },
-        Err(e) => Item::new(
-            id,
-            Outcome::Fail,
-            format!("the log cannot be read: {:#}", anyhow::Error::from(e)),
-            "check the file's permissions",
-        ),
     }
 }

@@ -11,9 +11,10 @@ use hogguard_secret::CredentialKind;
 use serde::Serialize;
 
 use crate::Status;
+use crate::audit::checkpoint_key;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::commands::keys::{self, KeyReport};
-use crate::config::Config;
+use crate::config::{AuditConfig, Config};
 use crate::environments;
 use crate::printer::{self, Printer, style};
 use crate::repo::Repository;
@@ -404,6 +405,10 @@ fn posthog_items(
             printer::plural(live.len(), "live key holds", "live keys hold")
         ),
     );
+    let scopes = least_privilege_evidence(
+        scopes,
+        crate::commands::scopes::unused_key_scopes(&settings.config, &reports, printer)?,
+    );
     // Only environments with a max_key_age have an age to keep; a key whose age PostHog did
     // not tell is never counted as young.
     let aged: Vec<&KeyReport> = live
@@ -435,6 +440,30 @@ fn posthog_items(
         ),
     );
     Ok(vec![scopes, age])
+}
+
+/// `least-privilege` with the audit log's evidence: keys holding scopes that no call through
+/// the proxy used in the window make a passing item a warning (a failing one keeps failing),
+/// with each key's suggested list.
+fn least_privilege_evidence(mut item: Item, unused: Vec<String>) -> Item {
+    if unused.is_empty() {
+        return item;
+    }
+    if matches!(item.status, Outcome::Pass | Outcome::Skip) {
+        item.status = Outcome::Warn;
+        item.reason = format!(
+            "{} scopes no call through the proxy used in the last {}",
+            printer::plural(unused.len(), "key holds", "keys hold"),
+            crate::commands::scopes::CHECK_WINDOW
+        );
+        item.fix = "reduce each key to its suggested scopes (`hogguard scopes`) and rotate to the reduced key".to_owned();
+    }
+    item.details.extend(
+        unused
+            .iter()
+            .map(|detail| untrusted::redact(detail).into_owned()),
+    );
+    item
 }
 
 /// A PostHog item: `fail` with the reports' verdicts of `ids`, else `warn` with what is not
@@ -618,7 +647,58 @@ fn audit_log(settings: &Settings) -> Item {
             "no audit log is configured",
             "add an [audit] section with a path to hogguard.toml",
         ),
-        Some(audit) => crate::commands::audit::check_item(settings, audit, ID),
+        Some(audit) => audit_log_item(settings, audit, ID),
+    }
+}
+
+/// The configured log: present, and its chain (and checkpoint) verifies.
+fn audit_log_item(settings: &Settings, audit: &AuditConfig, id: &'static str) -> Item {
+    if !audit.path.is_file() {
+        // A log that is not there yet fails only where the project made it mandatory.
+        let outcome = if audit.required {
+            Outcome::Fail
+        } else {
+            Outcome::Warn
+        };
+        return Item::new(
+            id,
+            outcome,
+            format!("the audit log {} does not exist yet", audit.path.display()),
+            "run a command that logs (or `hogguard audit log ...`) to start it",
+        );
+    }
+    let key = match checkpoint_key(settings, audit) {
+        Ok(key) => key,
+        Err(e) => {
+            return Item::new(
+                id,
+                Outcome::Fail,
+                format!("{e:#}"),
+                "set the checkpoint key variable",
+            );
+        }
+    };
+    match hogguard_audit::verify(&audit.path, key.as_ref()) {
+        Ok(report) => match &report.problem {
+            None => Item::new(
+                id,
+                Outcome::Pass,
+                format!("{} entries, the chain verifies", report.entries),
+                "",
+            ),
+            Some(problem) => Item::new(
+                id,
+                Outcome::Fail,
+                format!("the log does not verify: {problem}"),
+                "find out who changed the log; keep the damaged file as evidence and start a new log",
+            ),
+        },
+        Err(e) => Item::new(
+            id,
+            Outcome::Fail,
+            format!("the log cannot be read: {:#}", anyhow::Error::from(e)),
+            "check the file's permissions",
+        ),
     }
 }
 

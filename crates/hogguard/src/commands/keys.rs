@@ -73,6 +73,21 @@ impl KeyReport {
     pub(crate) fn age_unknown(&self) -> Option<&str> {
         self.age_unknown.as_deref()
     }
+
+    /// Its name in `[environments.NAME.credentials]`.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its value's mask, when it has a value.
+    pub(crate) fn masked(&self) -> Option<&str> {
+        self.masked.as_deref()
+    }
+
+    /// The scopes PostHog says it holds, when PostHog told.
+    pub(crate) fn scopes(&self) -> Option<&[String]> {
+        self.scopes.as_deref()
+    }
 }
 
 /// A way a credential breaks its environment's policy.
@@ -140,7 +155,7 @@ pub(crate) fn inventory(
         judge_policy(report, config);
     }
     judge_sharing(&credentials, &mut reports);
-    let recorder = Recorder::open(config, false, printer)?;
+    let recorder = Recorder::open(settings, false, printer)?;
     for report in reports
         .iter()
         .filter(|r| matches!(r.status, "live" | "invalid" | "unknown"))

@@ -21,7 +21,6 @@ use crate::settings::{Scope, Settings};
 use crate::{Status, age, environments, untrusted};
 
 pub(crate) fn run(args: RotateArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
-    let config = &settings.config;
     let Prepared { request, unmet } = prepare(&args, settings)?;
     // Beside the project's configuration, wherever in the project the command runs.
     let rotator = Rotator::new(settings.root.join(hogguard_rotate::ROTATIONS_DIR));
@@ -34,7 +33,7 @@ pub(crate) fn run(args: RotateArgs, settings: &Settings, printer: &Printer) -> R
     // The credential first: a second rotation of it is refused at once, rather than wait for
     // the first one's audit log and then rotate again.
     let locked = rotator.lock(&request)?;
-    let recorder = Recorder::open(config, true, printer)?;
+    let recorder = Recorder::open(settings, true, printer)?;
     // Every rotation step goes to the audit log; with `[audit] required = true` a step whose
     // entry cannot be written is not taken.
     let sink = |record: &AuditRecord<'_>| -> Result<(), AuditSinkError> {

@@ -15,10 +15,14 @@ use hogguard_gateway::{GatewayConfig, GatewayError, ReplayProtection};
 use crate::Status;
 use crate::audit::Recorder;
 use crate::cli::{SchemeArgs, SchemeName, ServeArgs, SignArgs, VerifyArgs, WebhookCommand};
-use crate::config::Config;
 use crate::printer::Printer;
+use crate::settings::{Scope, Settings};
 
-pub(crate) fn run(command: WebhookCommand, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(
+    command: WebhookCommand,
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<Status> {
     match command {
         WebhookCommand::Secret => {
             let secret =
@@ -27,17 +31,17 @@ pub(crate) fn run(command: WebhookCommand, config: &Config, printer: &Printer) -
             printer.out(&format!("{}\n", secret.expose()))?;
             Ok(Status::Clean)
         }
-        WebhookCommand::Sign(args) => sign(&args, printer),
-        WebhookCommand::Verify(args) => verify(&args, printer),
-        WebhookCommand::Serve(args) => serve(args, config, printer),
+        WebhookCommand::Sign(args) => sign(&args, settings, printer),
+        WebhookCommand::Verify(args) => verify(&args, settings, printer),
+        WebhookCommand::Serve(args) => serve(args, settings, printer),
     }
 }
 
-fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> {
+fn serve(args: ServeArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
     let secrets = args
         .secret_env
         .iter()
-        .map(|var| secret_from_env(var))
+        .map(|var| secret_from(settings, var))
         .collect::<Result<Vec<_>>>()?;
     // The URL itself is not repeated: it may carry credentials.
     let upstream = args
@@ -69,7 +73,7 @@ fn serve(args: ServeArgs, config: &Config, printer: &Printer) -> Result<Status> 
             other => anyhow::Error::new(other),
         })?;
     // The gateway summarises its run in the audit log: what it let through and why it refused.
-    let recorder = Recorder::open(config, false, printer)?;
+    let recorder = Recorder::open(settings, false, printer)?;
     recorder.record(
         "webhook.gateway_stopped",
         &args.listen.to_string(),
@@ -129,16 +133,11 @@ fn unusable_secret(err: hogguard_webhook::SecretError, var: &str) -> anyhow::Err
     anyhow::Error::new(err).context(format!("the secret in {var} is not usable"))
 }
 
-/// The secret held by environment variable `var`.
-fn secret_from_env(var: &str) -> Result<WebhookSecret> {
-    match std::env::var(var) {
-        Ok(value) if !value.is_empty() => Ok(WebhookSecret::new(value)),
-        Ok(_) => bail!("environment variable {var} is empty"),
-        Err(std::env::VarError::NotPresent) => bail!("environment variable {var} is not set"),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            bail!("environment variable {var} is not valid UTF-8")
-        }
-    }
+/// The secret held by the variable `var` (the process environment, then the configured env
+/// files).
+fn secret_from(settings: &Settings, var: &str) -> Result<WebhookSecret> {
+    let secret = settings.require_variable(var, Scope::AnyEnvironment, "--secret-env names it")?;
+    Ok(WebhookSecret::new(secret.expose()))
 }
 
 fn read_body(path: &Path) -> Result<Vec<u8>> {
@@ -160,8 +159,8 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn sign(args: &SignArgs, printer: &Printer) -> Result<Status> {
-    let secret = secret_from_env(&args.secret_env)?;
+fn sign(args: &SignArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let secret = secret_from(settings, &args.secret_env)?;
     let body = read_body(&args.body)?;
     let timestamp = args.timestamp.unwrap_or_else(unix_now);
     let invalid = |e| unusable_secret(e, &args.secret_env);
@@ -210,11 +209,11 @@ fn new_message_id() -> Result<String> {
     Ok(format!("msg_{}", &digest[..32]))
 }
 
-fn verify(args: &VerifyArgs, printer: &Printer) -> Result<Status> {
+fn verify(args: &VerifyArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
     let secrets = args
         .secret_env
         .iter()
-        .map(|var| secret_from_env(var))
+        .map(|var| secret_from(settings, var))
         .collect::<Result<Vec<_>>>()?;
     let mut headers = Vec::with_capacity(args.headers.len());
     for header in &args.headers {

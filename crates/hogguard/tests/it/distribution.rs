@@ -24,7 +24,7 @@ fn bash_completes_subcommands_and_flags_from_the_generated_script() {
         assert!(output.status.success(), "{output:?}");
         String::from_utf8(output.stdout).unwrap()
     };
-    assert_eq!(complete("hogguard sc", 1), "scan\n");
+    assert_eq!(complete("hogguard sca", 1), "scan\n");
     assert!(complete("hogguard scan --sta", 2).contains("--staged"));
     assert!(complete("hogguard completions ''", 2).contains("powershell"));
 }

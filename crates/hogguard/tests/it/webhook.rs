@@ -158,7 +158,7 @@ fn usage_errors_exit_2() {
     exit code: 2
     ----- stdout -----
     ----- stderr -----
-    error: environment variable UNSET_SECRET_VAR is not set
+    error: UNSET_SECRET_VAR is not set (--secret-env names it): looked in the process environment
     ");
     env.set_var("S", "whsec_x");
     let run = verify(&env, "standard", "S", &["no colon".to_owned()], "1", b"");

@@ -11,13 +11,14 @@ use hogguard_scan::{Baseline, Finding, ScanOptions, ScanOutcome, Scanner, Severi
 
 use crate::audit::Recorder;
 use crate::cli::{Format, ScanArgs};
-use crate::config::Config;
 use crate::printer::{self, Printer, style};
+use crate::settings::Settings;
 
 mod live;
 use crate::{Status, interrupt};
 
-pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<Status> {
+pub(crate) fn run(args: ScanArgs, settings: &Settings, printer: &Printer) -> Result<Status> {
+    let config = &settings.config;
     let options = ScanOptions {
         no_ignore: args.no_ignore,
         scan_binary: args.binary,
@@ -57,7 +58,11 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
     let unread = outcome.warnings.iter().filter(|w| w.incomplete).count();
 
     if let Some(path) = &args.write_baseline {
-        let written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
+        let mut written = Baseline::from_findings(outcome.findings.iter().filter(|f| f.secret));
+        // Writing a baseline again keeps the reasons people gave for what it still accepts.
+        if path.exists() {
+            written = written.with_reasons_from(&Baseline::load(path)?);
+        }
         hogguard_fs::replace(
             path,
             written.to_json().as_bytes(),
@@ -85,7 +90,7 @@ pub(crate) fn run(args: ScanArgs, config: &Config, printer: &Printer) -> Result<
         .into_iter()
         .partition(|f| baseline.as_ref().is_some_and(|b| b.contains(f)));
     if args.verify || args.revoke {
-        let recorder = Recorder::open(config, args.revoke, printer)?;
+        let recorder = Recorder::open(settings, args.revoke, printer)?;
         live::verify(&mut findings, config, &recorder)?;
         if args.revoke && !interrupt::requested() {
             live::revoke(&mut findings, config, args.yes, printer, &recorder)?;
