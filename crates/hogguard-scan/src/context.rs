@@ -9,8 +9,8 @@
 //! project or API key name makes it a public project key.
 
 use crate::entropy::{MIN_TOKEN_ENTROPY, is_placeholder, shannon_entropy};
-use crate::matcher::{Match, TOKEN_PREFIXES, WEBHOOK_PREFIX};
 use crate::rules::builtin;
+use crate::tokens::{Match, has_token_prefix, line_bounds};
 
 /// How far from a name its value may end: well inside the bytes a window keeps before the
 /// positions it reports, so that a value is judged with its name in every window.
@@ -311,11 +311,7 @@ fn judge(
     if value.len() < MIN_ASSIGNED_LEN {
         return None;
     }
-    let is_token = TOKEN_PREFIXES
-        .iter()
-        .any(|prefix| value.starts_with(prefix))
-        || value.starts_with(WEBHOOK_PREFIX);
-    if is_token || is_piece_of_longer_run(window, start, end) {
+    if has_token_prefix(value) || is_piece_of_longer_run(window, start, end) {
         return None;
     }
     let rule = if is_legacy_shaped(value) {
@@ -521,7 +517,7 @@ pub(crate) fn find_bearer(
     {
         return;
     }
-    let (line_start, line_end) = crate::matcher::line_bounds(window, start);
+    let (line_start, line_end) = line_bounds(window, start);
     let near = &window[line_start.max(start.saturating_sub(256))..line_end.min(end + 256)];
     let names_posthog = near.windows(7).any(|w| w.eq_ignore_ascii_case(b"posthog"));
     if names_posthog {

@@ -13,7 +13,7 @@
 //! with every rule, one layer deep, and what is found there is reported at the blob's start.
 
 /// The longest blob decoded, in encoded characters; longer runs are left alone. A window keeps
-/// this much beyond the last position it reports from (see [`OVERLAP`](crate::matcher::OVERLAP)),
+/// this much beyond the last position it reports from (see the matcher's `OVERLAP`),
 /// so a blob is always decoded whole.
 pub(crate) const MAX_ENCODED_LEN: usize = 12 << 10;
 
@@ -103,7 +103,7 @@ pub(crate) fn decode_text(blob: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::TOKEN_PREFIXES;
+    use crate::tokens::TOKEN_PREFIXES;
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use proptest::prelude::*;

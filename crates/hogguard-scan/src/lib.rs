@@ -33,6 +33,7 @@ pub mod report;
 mod rules;
 mod source;
 mod stream;
+mod tokens;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

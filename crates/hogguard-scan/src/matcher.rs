@@ -1,7 +1,7 @@
 //! Finds credentials in a window of bytes: a literal prefilter, then exact checks per rule.
 //!
 //! One SIMD pass for two-byte literals finds every place worth a closer look: `ph` (the tokens
-//! `phc_`, `phx_`, `phs_`, `pha_`, `phr_`), `hs` (`whsec_`), `Be` (`Bearer`), `og` or `OG` (the
+//! `phc_`, `phx_`, `phs_`, `pha_`, `phr_`), `hg` (the proxy's `hgp_`), `hs` (`whsec_`), `Be` (`Bearer`), `og` or `OG` (the
 //! end of the word PostHog in any case), and `Gh`, `Bo`, `aG`, `aH` (a token prefix in base64,
 //! see [`encoded`](crate::encoded)). Two-byte literals are rare enough in code and let the
 //! search run at about memchr's speed, where longer literals would halve it. Each hit is checked
@@ -18,10 +18,10 @@ use crate::encoded::{self, MAX_ENCODED_LEN};
 use crate::entropy::{is_placeholder, shannon_entropy};
 use crate::error::Error;
 use crate::rules::{CustomRule, builtin};
-
-/// How far around a match the matcher looks for the rest of its line (context words, allow
-/// comments). Lines longer than this are judged by their nearby part.
-pub(crate) const CONTEXT: usize = 1024;
+use crate::tokens::{
+    CLIENT_TOKEN_SHAPE, CONTEXT, Match, TOKEN_SHAPES, TokenShape, WEBHOOK_MAX_BODY,
+    WEBHOOK_MIN_BODY, WEBHOOK_PREFIX, line_bounds,
+};
 
 /// The longest match the matcher can report (a base64 blob), plus slack; a window must keep
 /// this much beyond the last position it reports from.
@@ -34,96 +34,17 @@ const ALLOW_MARKERS: &[&[u8]] = &[
     b"pragma: allowlist secret",
 ];
 
-/// A credential found in a window: the rule's index and the byte range of the secret, or of
-/// the base64 blob that encodes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Match {
-    pub(crate) rule: usize,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-    /// The secret, when `start..end` is the blob it was decoded from.
-    pub(crate) decoded: Option<Box<[u8]>>,
-}
-
-impl Match {
-    /// A secret at `start..end` as it stands.
-    pub(crate) fn plain(rule: usize, start: usize, end: usize) -> Self {
-        Match {
-            rule,
-            start,
-            end,
-            decoded: None,
-        }
-    }
-}
-
-/// A PostHog token prefix with the body lengths it was ever issued with.
-struct TokenShape {
-    prefix: &'static [u8],
-    rule: usize,
-    min_body: usize,
-    max_body: usize,
-}
-
-/// `phc_`, `pha_` and `phr_` carry 32 random bytes: 44 base57 characters today, 41–43 base62
-/// characters before. `phx_` and `phs_` carry 35 bytes today (48–49) and carried 32 (41–43) or
-/// 35 (45–48) in base62 before.
-const TOKEN_SHAPES: [TokenShape; 5] = [
-    TokenShape {
-        prefix: b"phc_",
-        rule: builtin::PROJECT_API_KEY,
-        min_body: 41,
-        max_body: 44,
-    },
-    TokenShape {
-        prefix: b"phx_",
-        rule: builtin::PERSONAL_API_KEY,
-        min_body: 41,
-        max_body: 49,
-    },
-    TokenShape {
-        prefix: b"phs_",
-        rule: builtin::PROJECT_SECRET_API_KEY,
-        min_body: 41,
-        max_body: 49,
-    },
-    TokenShape {
-        prefix: b"pha_",
-        rule: builtin::OAUTH_ACCESS_TOKEN,
-        min_body: 41,
-        max_body: 44,
-    },
-    TokenShape {
-        prefix: b"phr_",
-        rule: builtin::OAUTH_REFRESH_TOKEN,
-        min_body: 41,
-        max_body: 44,
-    },
-];
-
-/// The prefixes of PostHog's tokens.
-pub(crate) const TOKEN_PREFIXES: [&[u8]; 5] = [
-    TOKEN_SHAPES[0].prefix,
-    TOKEN_SHAPES[1].prefix,
-    TOKEN_SHAPES[2].prefix,
-    TOKEN_SHAPES[3].prefix,
-    TOKEN_SHAPES[4].prefix,
-];
-
-pub(crate) const WEBHOOK_PREFIX: &[u8] = b"whsec_";
-/// Standard Webhooks secrets carry 24 to 64 random bytes: 32 to 88 base64 characters.
-const WEBHOOK_MIN_BODY: usize = 24;
-const WEBHOOK_MAX_BODY: usize = 128;
-
 /// The literals of the prefilter: where a token, a webhook secret, a `Bearer` header, a PostHog
 /// name or a token in base64 may be. What each hit is, is decided by the bytes around it.
 ///
 /// Teddy puts at most eight literals in separate buckets, and literals of a bucket match each
 /// other's bytes too; `og` and `OG` share one (their low nibbles are equal), which costs nothing
-/// since `oG` and `Og` are rare. In leftmost-first order a hit hides a literal that starts on
+/// since `oG` and `Og` are rare, and `hg` shares another (no slower on the real-code tree,
+/// measured against the build without it). In leftmost-first order a hit hides a literal that starts on
 /// its second byte; only `phs` (`ph`, then `hs`) does that here, and `whsec_` never follows `p`.
-const PREFILTER: [(&[u8], Literal); 9] = [
+const PREFILTER: [(&[u8], Literal); 10] = [
     (b"ph", Literal::Token),
+    (b"hg", Literal::ClientToken),
     (b"hs", Literal::Webhook),
     (b"Be", Literal::Bearer),
     (b"og", Literal::PostHog),
@@ -163,6 +84,8 @@ const PREFILTER: [(&[u8], Literal); 9] = [
 enum Literal {
     /// `ph`: a token prefix.
     Token,
+    /// `hg`: a proxy client token's prefix.
+    ClientToken,
     /// `hs`: `whsec_`, one byte before.
     Webhook,
     /// `Be`: `Bearer`.
@@ -288,6 +211,14 @@ impl Matcher {
                         && starts_token(window, start)
                     {
                         out.extend(token_at(window, start, shape));
+                    }
+                }
+                Literal::ClientToken => {
+                    if start >= report_from
+                        && window[start..].starts_with(CLIENT_TOKEN_SHAPE.prefix)
+                        && starts_token(window, start)
+                    {
+                        out.extend(token_at(window, start, &CLIENT_TOKEN_SHAPE));
                     }
                 }
                 Literal::Webhook => {
@@ -470,15 +401,6 @@ fn webhook_secret_at(window: &[u8], start: usize) -> Option<Match> {
         start,
         body_start + body_len + padding,
     ))
-}
-
-/// The bounds of the line around `pos`, at most [`CONTEXT`] bytes each way.
-pub(crate) fn line_bounds(window: &[u8], pos: usize) -> (usize, usize) {
-    let floor = pos.saturating_sub(CONTEXT);
-    let start = memchr::memrchr(b'\n', &window[floor..pos]).map_or(floor, |i| floor + i + 1);
-    let ceiling = (pos + CONTEXT).min(window.len());
-    let end = memchr::memchr(b'\n', &window[pos..ceiling]).map_or(ceiling, |i| pos + i);
-    (start, end)
 }
 
 /// Whether the line around `pos` carries an inline allow comment.

@@ -93,7 +93,8 @@ pub(crate) mod builtin {
     pub(crate) const LEGACY_PERSONAL_API_KEY: usize = 6;
     pub(crate) const SECRET_ASSIGNMENT: usize = 7;
     pub(crate) const LEGACY_PROJECT_API_KEY: usize = 8;
-    pub(crate) const COUNT: usize = 9;
+    pub(crate) const CLIENT_TOKEN: usize = 9;
+    pub(crate) const COUNT: usize = 10;
 }
 
 /// The built-in rules.
@@ -159,6 +160,12 @@ pub fn builtin_rules() -> Vec<Rule> {
             CredentialKind::ProjectApiKey,
             Severity::Info,
             "PostHog project API key from before 2021 (43 characters, no prefix), passed to an SDK or named as a project key: public by design",
+        ),
+        rule(
+            "hogguard-client-token",
+            CredentialKind::HogguardClientToken,
+            Severity::High,
+            "Client token of hogguard's PostHog API proxy (hgp_): whoever holds it calls PostHog with its client's scopes",
         ),
     ];
     debug_assert_eq!(rules.len(), builtin::COUNT);

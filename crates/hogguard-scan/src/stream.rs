@@ -8,7 +8,8 @@
 
 use std::io::{self, Read};
 
-use crate::matcher::{CONTEXT, Match, Matcher, OVERLAP};
+use crate::matcher::{Matcher, OVERLAP};
+use crate::tokens::{CONTEXT, Match};
 
 /// Bytes read per window, beyond the overlap.
 const WINDOW: usize = 1 << 20;

@@ -205,6 +205,7 @@ fn recall_tokens() -> Vec<(String, &'static str)> {
         }
     }
     tokens.push((keys::webhook_secret(), "posthog-webhook-secret"));
+    tokens.push((keys::client_token(), "hogguard-client-token"));
     tokens
 }
 
@@ -267,7 +268,8 @@ fn recall_legacy_personal_keys_after_escapes() {
 fn recall_tokens_inside_base64_blobs_are_reported_at_the_blob() {
     let mut checked = 0;
     for (token, rule) in recall_tokens() {
-        if rule == "posthog-webhook-secret" {
+        // Only PostHog's token prefixes are looked for in base64, as Kingfisher looks for them.
+        if rule == "posthog-webhook-secret" || rule == "hogguard-client-token" {
             continue;
         }
         // The token at each byte offset modulo 3, so at each of its three base64 forms; in

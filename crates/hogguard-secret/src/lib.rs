@@ -113,6 +113,8 @@ pub enum CredentialKind {
     WebhookSecret,
     /// A value assigned to a PostHog-named secret, key or token variable.
     PostHogSecret,
+    /// `hgp_`: a client token of hogguard's own PostHog API proxy.
+    HogguardClientToken,
     /// A match of a rule from the configuration.
     Custom,
 }
@@ -129,6 +131,7 @@ impl CredentialKind {
             CredentialKind::OAuthRefreshToken => "oauth_refresh_token",
             CredentialKind::WebhookSecret => "webhook_secret",
             CredentialKind::PostHogSecret => "posthog_secret",
+            CredentialKind::HogguardClientToken => "hogguard_client_token",
             CredentialKind::Custom => "custom",
         }
     }
@@ -138,7 +141,8 @@ impl CredentialKind {
         self != CredentialKind::ProjectApiKey
     }
 
-    /// The kind a PostHog token prefix (`phc_`, `phx_`, `phs_`, `pha_`, `phr_`) stands for.
+    /// The kind a token prefix (PostHog's `phc_`, `phx_`, `phs_`, `pha_`, `phr_`, `whsec_`, or
+    /// the proxy's `hgp_`) stands for.
     pub fn from_prefix(prefix: &str) -> Option<Self> {
         Some(match prefix {
             "phc_" => CredentialKind::ProjectApiKey,
@@ -147,6 +151,7 @@ impl CredentialKind {
             "pha_" => CredentialKind::OAuthAccessToken,
             "phr_" => CredentialKind::OAuthRefreshToken,
             "whsec_" => CredentialKind::WebhookSecret,
+            "hgp_" => CredentialKind::HogguardClientToken,
             _ => return None,
         })
     }

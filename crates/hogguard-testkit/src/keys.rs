@@ -169,6 +169,15 @@ pub fn webhook_secret() -> String {
     out
 }
 
+/// A client token of hogguard's PostHog API proxy: `hgp_` and 44 random base57 characters.
+pub fn client_token() -> String {
+    let body: String = random_bytes(44)
+        .iter()
+        .map(|b| BASE57[usize::from(*b) % BASE57.len()] as char)
+        .collect();
+    format!("hgp_{body}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

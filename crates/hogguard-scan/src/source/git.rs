@@ -26,8 +26,8 @@ use std::sync::atomic::Ordering;
 use gix::ObjectId;
 use gix::objs::Kind;
 
-use crate::matcher::Match;
 use crate::stream::{self, Located, Scanned, Window};
+use crate::tokens::Match;
 use crate::{Error, Finding, Origin, RepeatLimiter, ScanOutcome, Scanner, Warning};
 
 /// The largest object decoded in memory. Larger blobs are inflated as a stream; a pack that

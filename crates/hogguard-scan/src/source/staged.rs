@@ -10,8 +10,8 @@ use std::path::Path;
 use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice};
 
-use crate::matcher::Match;
 use crate::stream;
+use crate::tokens::Match;
 use crate::{Error, Origin, RepeatLimiter, ScanOutcome, Scanner, Warning};
 
 /// Which index entries to scan.

@@ -211,6 +211,16 @@ fn proxy_token_prints_a_new_client_token_each_time() {
     assert!(token.starts_with("hgp_") && token.len() == 48, "{token}");
     let second = env.hogguard(["proxy", "token"]).output();
     assert_ne!(second.stdout, first.stdout);
+    // The scanner finds such a token as a secret wherever it is pasted.
+    env.seed(token);
+    env.write("service.env", format!("POSTHOG_PERSONAL_API_KEY={token}\n"));
+    let scan = env.hogguard(["scan", "service.env"]).output();
+    scan.assert_code(1);
+    assert!(
+        scan.stdout.contains("high hogguard-client-token hgp_..."),
+        "{}",
+        scan.stdout
+    );
 }
 
 #[test]
