@@ -95,6 +95,8 @@ pub struct Warning {
     pub incomplete: bool,
 }
 
+// Only the sources that read files or git make warnings.
+#[cfg(any(feature = "files", feature = "git"))]
 impl Warning {
     /// A problem that left content of `path` unscanned.
     pub(crate) fn unread(path: impl Into<String>, message: impl Into<String>) -> Self {
