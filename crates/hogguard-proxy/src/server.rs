@@ -418,7 +418,8 @@ fn bearer(request: &Request<Incoming>) -> Option<&str> {
 /// Whether `token` is one of PostHog's own credentials (any prefix, or the unprefixed
 /// personal keys of before 2021).
 fn is_posthog_credential(token: &str) -> bool {
-    CredentialKind::from_value(token).is_some()
+    CredentialKind::from_value(token)
+        .is_some_and(|kind| kind != CredentialKind::HogguardClientToken)
         || (token.len() == 43
             && token
                 .bytes()
