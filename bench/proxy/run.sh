@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The PostHog API proxy's overhead on loopback: authorised calls (GET …/feature_flags/ with a
 # client token) go to a minimal upstream playing PostHog, directly and through `hogguard proxy`
-# with auditing on (one fsynced audit entry per call, written before the answer is relayed),
-# side by side.
+# with auditing on (one audit entry per call, written before the answer is relayed and fsynced
+# right after it, the default `audit_fsync = "background"`), side by side.
 #   bash bench/proxy/run.sh
 #
 # Load: oha at a fixed rate (open loop: a request leaves on schedule whether or not earlier

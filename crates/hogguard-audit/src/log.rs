@@ -138,7 +138,8 @@ impl AuditOptions {
 ///
 /// One process at a time may hold a log open (an advisory lock on `<log>.lock`); within the
 /// process it is `Sync`, and concurrent [`append`](Self::append)s share fsyncs. Dropping it
-/// writes the checkpoint; [`close`](Self::close) does the same and reports failures.
+/// fsyncs what is written and writes the checkpoint; [`close`](Self::close) does the same and
+/// reports failures.
 pub struct AuditLog {
     path: PathBuf,
     log_id: String,
@@ -150,8 +151,8 @@ pub struct AuditLog {
     checkpoint_every_entries: u64,
     checkpoint_interval: Duration,
     state: Mutex<WriterState>,
-    /// Signalled whenever a commit ends.
-    committed: Condvar,
+    /// Signalled whenever a write or an fsync ends.
+    progressed: Condvar,
     /// Signalled when a line is queued while the leader gathers.
     enqueued: Condvar,
 }
@@ -165,6 +166,17 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// How far an append goes before it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Written to the file.
+    Written,
+    /// Written and fsynced; the fsync waits briefly for concurrent appenders to share it.
+    Durable,
+    /// Written and fsynced, without waiting for more lines: no appender waits for them.
+    Synced,
+}
+
 /// A position in the log: an entry and where its line ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Position {
@@ -174,22 +186,27 @@ struct Position {
     offset: u64,
 }
 
-/// The writer's shared state; the file itself is only written by the current leader.
+/// The writer's shared state; the file itself is only written by the current writer.
 struct WriterState {
     /// The last entry given a seq (written or not).
     assigned: Position,
     /// Lines given a seq but not yet written, in seq order.
     pending: Vec<u8>,
+    /// The last entry written to the file (in the kernel: it survives this process).
+    written: Position,
     /// The last entry written and fsynced.
     durable: Position,
     /// The seq the checkpoint file names, and when it was written.
     checkpointed_seq: u64,
     checkpointed_at: Instant,
-    /// Whether a leader is gathering, writing and fsyncing (or writing the checkpoint).
-    committing: bool,
+    /// Whether a thread is writing pending lines to the file.
+    writing: bool,
+    /// Whether a leader is gathering and fsyncing (or writing the checkpoint); lines are
+    /// still written meanwhile.
+    syncing: bool,
     /// Whether the leader waits on `enqueued` for more lines.
     gathering: bool,
-    /// How many appenders the last commit saw (its batch plus the lines that queued while
+    /// How many appenders the last fsync saw (its batch plus the lines that queued while
     /// it ran): the batch size the next leader waits for, briefly.
     expected_batch: u64,
     /// The first write, fsync or checkpoint failure; no write is tried after it.
@@ -276,15 +293,17 @@ impl AuditLog {
             state: Mutex::new(WriterState {
                 assigned: end,
                 pending: Vec::new(),
+                written: end,
                 durable: end,
                 checkpointed_seq: checkpoint.seq,
                 checkpointed_at: Instant::now(),
-                committing: false,
+                writing: false,
+                syncing: false,
                 gathering: false,
                 expected_batch: 1,
                 failure: None,
             }),
-            committed: Condvar::new(),
+            progressed: Condvar::new(),
             enqueued: Condvar::new(),
             path,
         };
@@ -304,6 +323,31 @@ impl AuditLog {
     /// when the line may not be durable: the caller must then treat the audited action as
     /// unrecorded.
     pub fn append(&self, input: EntryInput) -> Result<Entry, AuditError> {
+        self.append_until(input, Stage::Durable)
+    }
+
+    /// Appends one entry and returns it once its line is written to the file, before it is
+    /// fsynced: the entry survives a crash of this process, not of the machine, until
+    /// [`sync`](Self::sync) (or a later [`append`](Self::append), or closing) makes it
+    /// durable.
+    ///
+    /// For callers that cannot wait for the disk on every action (the proxy answers a call
+    /// once its entry is written and fsyncs in the background). Fails as
+    /// [`append`](Self::append) does, when the line is not written; an fsync that fails
+    /// later fails that [`sync`](Self::sync) and every append after it.
+    pub fn append_written(&self, input: EntryInput) -> Result<Entry, AuditError> {
+        self.append_until(input, Stage::Written)
+    }
+
+    /// Makes every line appended before the call durable, sharing the fsync with concurrent
+    /// appends; returns at once when they are.
+    pub fn sync(&self) -> Result<(), AuditError> {
+        let state = self.lock_state();
+        let seq = state.assigned.seq;
+        self.wait_until(state, seq, Stage::Synced).map(drop)
+    }
+
+    fn append_until(&self, input: EntryInput, stage: Stage) -> Result<Entry, AuditError> {
         let (input, caller_members) = prepare(&self.scanner, input)?;
         let mut state = self.lock_state();
         if let Some(cause) = &state.failure {
@@ -332,7 +376,7 @@ impl AuditLog {
         if state.gathering {
             self.enqueued.notify_one();
         }
-        drop(self.wait_until_durable(state, seq)?);
+        drop(self.wait_until(state, seq, stage)?);
 
         Ok(Entry {
             log_id: self.log_id.clone(),
@@ -348,59 +392,112 @@ impl AuditLog {
         })
     }
 
-    /// Blocks until `seq` is durable, leading commits while no one else does.
-    fn wait_until_durable<'a>(
+    /// Blocks until `seq` has reached `stage`, writing and fsyncing while no one else does.
+    fn wait_until<'a>(
         &'a self,
         mut state: MutexGuard<'a, WriterState>,
         seq: u64,
+        stage: Stage,
     ) -> Result<MutexGuard<'a, WriterState>, AuditError> {
         loop {
-            if state.durable.seq >= seq {
+            let reached = match stage {
+                Stage::Written => state.written.seq,
+                Stage::Durable | Stage::Synced => state.durable.seq,
+            };
+            if reached >= seq {
                 return Ok(state);
             }
             if let Some(cause) = &state.failure {
                 return Err(self.poisoned(cause));
             }
-            state = if state.committing {
-                self.committed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner)
-            } else {
-                self.commit(state)
+            state = match stage {
+                Stage::Written if !state.writing => self.write_pending(state),
+                Stage::Durable if !state.syncing => self.sync_batch(state, true),
+                Stage::Synced if !state.syncing => self.sync_batch(state, false),
+                _ => self.wait_for_progress(state),
             };
         }
     }
 
-    /// Group commit: writes every pending line in one write, fsyncs once, and wakes every
-    /// waiter. Runs with the state unlocked during I/O, so appends keep queueing meanwhile.
-    fn commit<'a>(&'a self, mut state: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
-        state.committing = true;
-        state = self.gather(state);
+    fn wait_for_progress<'a>(
+        &'a self,
+        state: MutexGuard<'a, WriterState>,
+    ) -> MutexGuard<'a, WriterState> {
+        self.progressed
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes every pending line in one write, with the state unlocked during the I/O, so
+    /// appends keep queueing meanwhile. The caller checked that no one else is writing.
+    fn write_pending<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, WriterState>,
+    ) -> MutexGuard<'a, WriterState> {
+        state.writing = true;
         let mut batch = std::mem::take(&mut state.pending);
         let target = state.assigned;
-        let batch_entries = target.seq - state.durable.seq;
         drop(state);
-        // `sync_data` is enough: the file's size, the only metadata an append changes, is
-        // part of what fdatasync flushes.
-        let written = (&self.file)
-            .write_all(&batch)
-            .and_then(|()| self.file.sync_data());
+        let written = (&self.file).write_all(&batch);
         let mut state = self.lock_state();
         match written {
-            Ok(()) => state.durable = target,
+            Ok(()) => state.written = target,
             Err(error) => state.failure = Some(Arc::new(error)),
         }
-        state.expected_batch = batch_entries + (state.assigned.seq - target.seq);
         if state.pending.is_empty() {
             batch.clear();
             state.pending = batch;
         }
-        let checkpoint_due = state.failure.is_none()
+        state.writing = false;
+        self.progressed.notify_all();
+        state
+    }
+
+    /// Group commit: gathers the lines of concurrent appenders (when asked), writes what is
+    /// pending, fsyncs once, and wakes every waiter; writes the checkpoint when it is due. Lines appended
+    /// with [`append_written`](Self::append_written) are written while the fsync runs.
+    fn sync_batch<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, WriterState>,
+        gather: bool,
+    ) -> MutexGuard<'a, WriterState> {
+        state.syncing = true;
+        if gather {
+            state = self.gather(state);
+        }
+        // Only the lines queued so far: a stream of new ones must not keep the fsync waiting.
+        let goal = state.assigned.seq;
+        while state.failure.is_none() && state.written.seq < goal {
+            state = if state.writing {
+                self.wait_for_progress(state)
+            } else {
+                self.write_pending(state)
+            };
+        }
+        let target = state.written;
+        let batch_entries = target.seq - state.durable.seq;
+        let mut synced = state.failure.is_none();
+        if synced {
+            drop(state);
+            // `sync_data` is enough: the file's size, the only metadata an append changes,
+            // is part of what fdatasync flushes.
+            let result = self.file.sync_data();
+            state = self.lock_state();
+            match result {
+                Ok(()) => state.durable = target,
+                Err(error) => {
+                    synced = false;
+                    state.failure = Some(Arc::new(error));
+                }
+            }
+        }
+        state.expected_batch = batch_entries + (state.assigned.seq - target.seq);
+        let checkpoint_due = synced
             && (target.seq.saturating_sub(state.checkpointed_seq) >= self.checkpoint_every_entries
                 || state.checkpointed_at.elapsed() >= self.checkpoint_interval);
         if checkpoint_due {
-            // Waiters whose lines are durable may go; the next commit waits for this one.
-            self.committed.notify_all();
+            // Waiters whose lines are durable may go; the next fsync waits for this one.
+            self.progressed.notify_all();
             drop(state);
             let written = self.write_checkpoint(target);
             state = self.lock_state();
@@ -412,13 +509,13 @@ impl AuditLog {
                 Err(error) => state.failure = Some(Arc::new(io::Error::from(error))),
             }
         }
-        state.committing = false;
-        self.committed.notify_all();
+        state.syncing = false;
+        self.progressed.notify_all();
         state
     }
 
-    /// Waits, at most [`GATHER_WINDOW`], until as many lines are queued as the last commit
-    /// saw appenders. Without it, threads released by one commit queue just after the next
+    /// Waits, at most [`GATHER_WINDOW`], until as many lines are queued as the last fsync
+    /// saw appenders. Without it, threads released by one fsync queue just after the next
     /// leader took its batch, and concurrent appenders split into two half-size batches
     /// that alternate; a few microseconds of waiting buys a whole fsync for everyone. With
     /// one appender it never waits.
@@ -459,24 +556,21 @@ impl AuditLog {
             if let Some(cause) = &state.failure {
                 return Err(self.poisoned(cause));
             }
-            if !state.committing {
+            if !state.syncing {
                 break;
             }
-            state = self
-                .committed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.wait_for_progress(state);
         }
         let target = state.durable;
         if target.seq == state.checkpointed_seq {
             return Ok(());
         }
-        state.committing = true;
+        state.syncing = true;
         drop(state);
         let written = self.write_checkpoint(target);
         let mut state = self.lock_state();
-        state.committing = false;
-        self.committed.notify_all();
+        state.syncing = false;
+        self.progressed.notify_all();
         match written {
             Ok(()) => {
                 state.checkpointed_seq = target.seq;
@@ -495,8 +589,10 @@ impl AuditLog {
         }
     }
 
-    /// Writes the checkpoint and releases the lock, reporting what [`Drop`] would ignore.
+    /// Makes every line durable, writes the checkpoint and releases the lock, reporting
+    /// what [`Drop`] would ignore.
     pub fn close(self) -> Result<(), AuditError> {
+        self.sync()?;
         self.checkpoint()
     }
 
@@ -534,7 +630,7 @@ impl Drop for AuditLog {
     fn drop(&mut self) {
         // Best effort: `close` is the way to see this failure. A missed checkpoint only
         // leaves the last entries protected by the chain alone, and the next open writes it.
-        let _ = self.checkpoint();
+        let _ = self.sync().and_then(|()| self.checkpoint());
     }
 }
 

@@ -14,13 +14,44 @@ pub const CALL_ACTION: &str = "posthog.api.call";
 /// The user id of entries for calls that presented no usable client token.
 pub const UNAUTHENTICATED_USER: &str = "unauthenticated";
 
-/// Writes audit entries durably. [`append`](AuditSink::append) blocks until the entry is
-/// written (fsynced, for a file); the proxy calls it from a blocking thread, many at once,
-/// so a sink that shares one fsync between concurrent appends (as
-/// [`AuditLog`](hogguard_audit::AuditLog) does) keeps throughput up.
+/// How far an entry had got when [`AuditSink::append`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Durable (fsynced, for a file).
+    Durable,
+    /// Written (it survives a crash of the proxy), and durable after the next
+    /// [`AuditSink::sync`].
+    Written,
+}
+
+/// When a call's entry in an audit log file is fsynced, relative to the call's answer
+/// (`[proxy] audit_fsync = "background"` or `"before-answer"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditFsync {
+    /// The entry is written before the answer goes out and fsynced right after, one fsync
+    /// shared by the calls of that moment: a crash of the proxy loses no entry of an answered
+    /// call; a crash of the machine may lose the last few milliseconds of them. An fsync that
+    /// fails makes the proxy refuse calls (with the audit required) until entries are
+    /// durable again.
+    #[default]
+    Background,
+    /// The entry is fsynced before the answer goes out: every answered call is on disk, and
+    /// each call waits for the disk (an fsync's tail latency, milliseconds on many disks).
+    BeforeAnswer,
+}
+
+/// Writes audit entries. [`append`](AuditSink::append) blocks until the entry is written;
+/// the proxy calls it from a blocking thread, many at once, so a sink that shares one fsync
+/// between concurrent appends (as [`AuditLog`](hogguard_audit::AuditLog) does) keeps
+/// throughput up.
 pub trait AuditSink: Send + Sync + 'static {
     /// Writes one entry; an error means it was not written.
-    fn append(&self, entry: EntryInput) -> Result<(), BoxError>;
+    fn append(&self, entry: EntryInput) -> Result<Recorded, BoxError>;
+
+    /// Makes every entry [`Recorded::Written`] so far durable; an error means some may not
+    /// be.
+    fn sync(&self) -> Result<(), BoxError>;
 }
 
 /// An [`AuditLog`] that is opened again after a failed write: the log refuses every append
@@ -29,6 +60,7 @@ pub trait AuditSink: Send + Sync + 'static {
 pub struct LogSink {
     path: PathBuf,
     options: AuditOptions,
+    fsync: AuditFsync,
     log: RwLock<Option<Arc<AuditLog>>>,
 }
 
@@ -41,13 +73,18 @@ impl std::fmt::Debug for LogSink {
 }
 
 impl LogSink {
-    /// Opens the log at `path`.
-    pub fn open(path: impl Into<PathBuf>, options: AuditOptions) -> Result<LogSink, AuditError> {
+    /// Opens the log at `path`, whose entries are fsynced as `fsync` says.
+    pub fn open(
+        path: impl Into<PathBuf>,
+        options: AuditOptions,
+        fsync: AuditFsync,
+    ) -> Result<LogSink, AuditError> {
         let path = path.into();
         let log = AuditLog::open(&path, &options)?;
         Ok(LogSink {
             path,
             options,
+            fsync,
             log: RwLock::new(Some(Arc::new(log))),
         })
     }
@@ -81,23 +118,78 @@ impl LogSink {
     }
 }
 
-impl AuditSink for LogSink {
-    fn append(&self, entry: EntryInput) -> Result<(), BoxError> {
+impl LogSink {
+    /// Runs `write` on the open log, which is discarded when the write fails for want of
+    /// disk.
+    fn with_log<T>(
+        &self,
+        write: impl FnOnce(&AuditLog) -> Result<T, AuditError>,
+    ) -> Result<T, BoxError> {
         let log = self.current()?;
-        match log.append(entry) {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                if error.is_unwritable() {
-                    self.discard(&log);
-                }
-                Err(error.into())
+        write(&log).map_err(|error| {
+            if error.is_unwritable() {
+                self.discard(&log);
             }
+            error.into()
+        })
+    }
+}
+
+impl AuditSink for LogSink {
+    fn append(&self, entry: EntryInput) -> Result<Recorded, BoxError> {
+        match self.fsync {
+            AuditFsync::Background => self
+                .with_log(|log| log.append_written(entry))
+                .map(|_| Recorded::Written),
+            AuditFsync::BeforeAnswer => self
+                .with_log(|log| log.append(entry))
+                .map(|_| Recorded::Durable),
         }
+    }
+
+    fn sync(&self) -> Result<(), BoxError> {
+        self.with_log(AuditLog::sync)
     }
 }
 
 impl AuditSink for AuditLog {
-    fn append(&self, entry: EntryInput) -> Result<(), BoxError> {
-        AuditLog::append(self, entry).map(drop).map_err(Into::into)
+    fn append(&self, entry: EntryInput) -> Result<Recorded, BoxError> {
+        AuditLog::append(self, entry)
+            .map(|_| Recorded::Durable)
+            .map_err(Into::into)
+    }
+
+    fn sync(&self) -> Result<(), BoxError> {
+        AuditLog::sync(self).map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hogguard_audit::Outcome;
+
+    use super::*;
+
+    #[test]
+    fn a_log_sink_answers_after_the_write_or_after_the_fsync_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, fsync, expected) in [
+            (
+                "background.jsonl",
+                AuditFsync::Background,
+                Recorded::Written,
+            ),
+            ("strict.jsonl", AuditFsync::BeforeAnswer, Recorded::Durable),
+        ] {
+            let path = dir.path().join(name);
+            let sink = LogSink::open(&path, AuditOptions::default(), fsync).unwrap();
+            let entry = EntryInput::new(CALL_ACTION, "reader", "/api/x", Outcome::Success);
+            assert_eq!(sink.append(entry).unwrap(), expected, "{name}");
+            sink.sync().unwrap();
+            drop(sink);
+            let report = hogguard_audit::verify(&path, None).unwrap();
+            assert_eq!(report.entries, 1, "{name}");
+            assert_eq!(report.checkpoint.map(|c| c.seq), Some(1), "{name}");
+        }
     }
 }

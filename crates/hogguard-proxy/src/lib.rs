@@ -30,8 +30,9 @@
 //! Every call but the public ones and the health check leaves one `posthog.api.call` audit
 //! entry (user: the client's name, or `unauthenticated`; resource: the path; result; metadata:
 //! `method`, `status`, `required_scope`, `duration_ms`, `environment`, `credential` (the
-//! injected key's mask), `endpoint`, `forwarded`, and `reason` for refusals), written before
-//! the answer is sent.
+//! injected key's mask), `endpoint`, `forwarded`, and `reason` for refusals), written to the
+//! log before the answer is sent and fsynced as [`AuditFsync`] says: by default right after
+//! the answer, one fsync for the calls of each moment.
 #![deny(missing_docs)]
 
 mod answer;
@@ -53,7 +54,7 @@ mod table;
 /// Any error, kept with its chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-pub use audit::{AuditSink, CALL_ACTION, LogSink, UNAUTHENTICATED_USER};
+pub use audit::{AuditFsync, AuditSink, CALL_ACTION, LogSink, Recorded, UNAUTHENTICATED_USER};
 pub use clients::{Client, ClientError, TOKEN_PREFIX, is_client_token, new_client_token};
 pub use config::{
     AuditMode, DEFAULT_BODY_LIMIT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, ProxyConfig, Snapshot,

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::BoxError;
 use crate::answer::{self, ProxyBody};
-use crate::audit::{AuditSink, CALL_ACTION, UNAUTHENTICATED_USER};
+use crate::audit::{AuditSink, CALL_ACTION, Recorded, UNAUTHENTICATED_USER};
 use crate::body::{BodyState, Crossed, LimitedBody};
 use crate::clients::{ClientError, ClientView, Clients};
 use crate::config::{AuditMode, ProxyConfig, Snapshot, SnapshotSource};
@@ -43,6 +43,11 @@ use crate::table::{Requirement, ScopeTable};
 const SERVICE_ENTRY_LIMIT: usize = 64 * 1024;
 /// The most of a `429` body read to learn its wait.
 const THROTTLE_BODY_LIMIT: usize = 64 * 1024;
+
+/// The shortest time between the starts of two fsyncs of written audit entries: bounds the
+/// fsyncs (each costs disk and CPU) to 500 a second under load, and how long an answered
+/// call's entry may wait for the disk to a few milliseconds.
+const SYNC_INTERVAL: Duration = Duration::from_millis(2);
 
 /// A proxy that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +127,10 @@ struct Shared {
     audit: Arc<dyn AuditSink>,
     audit_mode: AuditMode,
     audit_failing: AtomicBool,
+    /// Whether an fsync of written audit entries is waiting to start, and when the last
+    /// one started.
+    sync_scheduled: AtomicBool,
+    last_sync: std::sync::Mutex<Instant>,
     upstream_failing: AtomicBool,
     api: Base,
     ingest: Base,
@@ -247,6 +256,8 @@ impl Proxy {
                 audit,
                 audit_mode: config.audit,
                 audit_failing: AtomicBool::new(false),
+                sync_scheduled: AtomicBool::new(false),
+                last_sync: std::sync::Mutex::new(Instant::now()),
                 upstream_failing: AtomicBool::new(false),
                 api,
                 ingest,
@@ -632,7 +643,7 @@ impl Shared {
     /// Sends an authorised call to PostHog with the credential injected, audits it, and
     /// relays the answer.
     async fn forward_private(
-        &self,
+        self: &Arc<Self>,
         mut call: Call,
         request: Request<Incoming>,
         base: &Base,
@@ -819,7 +830,7 @@ impl Shared {
     /// Audits a refused call and gives its answer (or `503`, when the audit entry cannot be
     /// written and audit is required).
     async fn refuse(
-        &self,
+        self: &Arc<Self>,
         call: &mut Call,
         reason: &'static str,
         response: Response<ProxyBody>,
@@ -841,35 +852,80 @@ impl Shared {
     }
 
     /// Writes one entry on a blocking thread; reports when writing starts or stops failing.
-    async fn record(&self, entry: EntryInput) -> Result<(), ()> {
+    /// An entry that is only written gets an fsync soon after, shared with the entries
+    /// written meanwhile.
+    async fn record(self: &Arc<Self>, entry: EntryInput) -> Result<(), ()> {
         let audit = Arc::clone(&self.audit);
-        let written = tokio::task::spawn_blocking(move || audit.append(entry))
+        let recorded = tokio::task::spawn_blocking(move || audit.append(entry))
             .await
             .map_err(BoxError::from)
-            .and_then(|written| written);
-        match written {
-            Ok(()) => {
-                if self.audit_failing.swap(false, Ordering::Relaxed) {
-                    self.events.record(&ProxyEvent::AuditRecovered);
-                }
+            .and_then(|recorded| recorded);
+        match recorded {
+            Ok(Recorded::Durable) => {
+                self.audit_recovered();
+                Ok(())
+            }
+            // Recovered only once the entry is durable: writes may work while fsyncs fail.
+            Ok(Recorded::Written) => {
+                self.schedule_sync();
                 Ok(())
             }
             Err(error) => {
-                Counters::add(&self.counters.audit_failures);
-                if !self.audit_failing.swap(true, Ordering::Relaxed) {
-                    self.events.record(&ProxyEvent::AuditFailing {
-                        error: &error_chain(error.as_ref()),
-                        refusing: self.audit_mode == AuditMode::Required,
-                    });
-                }
+                self.audit_failed(error.as_ref());
                 Err(())
             }
         }
     }
 
+    /// Starts an fsync of the written entries unless one is already waiting to start, at
+    /// most one per [`SYNC_INTERVAL`]: under load each fsync covers the calls of its
+    /// interval, and an idle proxy fsyncs at once.
+    fn schedule_sync(self: &Arc<Self>) {
+        if self.sync_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let start = {
+                let mut last = shared
+                    .last_sync
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let start = (*last + SYNC_INTERVAL).max(Instant::now());
+                *last = start;
+                start
+            };
+            std::thread::sleep(start.saturating_duration_since(Instant::now()));
+            // Cleared before the fsync starts: entries written from here on schedule the next.
+            shared.sync_scheduled.store(false, Ordering::Release);
+            match shared.audit.sync() {
+                Ok(()) => shared.audit_recovered(),
+                Err(error) => shared.audit_failed(error.as_ref()),
+            }
+        });
+    }
+
+    /// Reports the end of failing, if the audit log was failing.
+    fn audit_recovered(&self) {
+        if self.audit_failing.swap(false, Ordering::Relaxed) {
+            self.events.record(&ProxyEvent::AuditRecovered);
+        }
+    }
+
+    /// Counts a failed write or fsync of the audit log and reports the start of failing.
+    fn audit_failed(&self, error: &(dyn std::error::Error + 'static)) {
+        Counters::add(&self.counters.audit_failures);
+        if !self.audit_failing.swap(true, Ordering::Relaxed) {
+            self.events.record(&ProxyEvent::AuditFailing {
+                error: &error_chain(error),
+                refusing: self.audit_mode == AuditMode::Required,
+            });
+        }
+    }
+
     /// `POST /_hogguard/audit`: a service's own entry, under its client name.
     async fn service_entry(
-        &self,
+        self: &Arc<Self>,
         client: &ClientView,
         request: Request<Incoming>,
     ) -> Response<ProxyBody> {

@@ -14,7 +14,7 @@ use hogguard_audit::{AuditLog, AuditOptions, Entry, EntryInput, Filter};
 use hogguard_posthog::Hosts;
 use hogguard_proxy::{
     AuditMode, AuditSink, BoxError, Client, EventSink, Proxy, ProxyConfig, ProxyEvent, ProxyStats,
-    ReloadHandle, ReloadTrigger, ScopeTable, Snapshot, SnapshotSource, new_client_token,
+    Recorded, ReloadHandle, ReloadTrigger, ScopeTable, Snapshot, SnapshotSource, new_client_token,
 };
 use hogguard_secret::Secret;
 use hogguard_testkit::posthog::{
@@ -74,10 +74,12 @@ impl SnapshotSource for TestSource {
     }
 }
 
-/// An audit sink that writes to a real log, or fails while told to.
+/// An audit sink that writes to a real log, or fails while told to: every write, or only
+/// the fsyncs after the answers.
 struct SwitchableSink {
     log: AuditLog,
     failing: AtomicBool,
+    sync_failing: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +87,19 @@ struct SwitchableSink {
 struct DiskFull;
 
 impl AuditSink for SwitchableSink {
-    fn append(&self, entry: EntryInput) -> Result<(), BoxError> {
+    fn append(&self, entry: EntryInput) -> Result<Recorded, BoxError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(DiskFull.into());
         }
-        self.log.append(entry).map(drop).map_err(Into::into)
+        self.log.append_written(entry)?;
+        Ok(Recorded::Written)
+    }
+
+    fn sync(&self) -> Result<(), BoxError> {
+        if self.failing.load(Ordering::SeqCst) || self.sync_failing.load(Ordering::SeqCst) {
+            return Err(DiskFull.into());
+        }
+        Ok(self.log.sync()?)
     }
 }
 
@@ -221,6 +231,7 @@ fn start(options: Options) -> Harness {
     let audit = Arc::new(SwitchableSink {
         log: AuditLog::open(&audit_path, &AuditOptions::default()).unwrap(),
         failing: AtomicBool::new(false),
+        sync_failing: AtomicBool::new(false),
     });
     let (reload_sender, reloaded) = channel();
     let events = Arc::new(Events {
@@ -780,8 +791,13 @@ fn a_failing_audit_log_refuses_calls_until_it_recovers() {
     assert_eq!(h.get(&h.flags_path(), &h.reader).status, 503);
     assert_eq!(h.hog.requests().len(), 1);
     h.audit.failing.store(false, Ordering::SeqCst);
-    // The next call is refused but recorded; once recorded, calls flow again.
+    // The next call is refused but recorded; once its entry is durable, calls flow again.
     assert_eq!(h.get(&h.flags_path(), &h.reader).status, 503);
+    wait_until(|| {
+        h.event_lines()
+            .iter()
+            .any(|l| l.contains("event=audit-recovered"))
+    });
     assert_eq!(h.get(&h.flags_path(), &h.reader).status, 200);
     let lines = h.event_lines();
     assert!(
@@ -796,6 +812,35 @@ fn a_failing_audit_log_refuses_calls_until_it_recovers() {
     );
     let stats = h.assert_no_secret_leaked();
     assert_eq!(stats.audit_failures, 2);
+}
+
+#[test]
+fn an_fsync_that_fails_after_an_answer_refuses_the_calls_after_it() {
+    let h = start(Options::default());
+    h.audit.sync_failing.store(true, Ordering::SeqCst);
+    // Written before the answer; the fsync after it fails.
+    assert_eq!(h.get(&h.flags_path(), &h.reader).status, 200);
+    wait_until(|| {
+        h.event_lines()
+            .iter()
+            .any(|l| l.contains("event=audit-failing") && l.contains("calls=refused"))
+    });
+    let refused = h.get(&h.flags_path(), &h.reader);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(h.hog.requests().len(), 1);
+    h.audit.sync_failing.store(false, Ordering::SeqCst);
+    // The probe is refused but recorded; once its entry is durable, calls flow again.
+    assert_eq!(h.get(&h.flags_path(), &h.reader).status, 503);
+    wait_until(|| {
+        h.event_lines()
+            .iter()
+            .any(|l| l.contains("event=audit-recovered"))
+    });
+    assert_eq!(h.get(&h.flags_path(), &h.reader).status, 200);
+    assert_eq!(h.hog.requests().len(), 2);
+    h.audit.log.sync().unwrap();
+    assert_eq!(h.audit.log.last_seq(), 4);
+    h.assert_no_secret_leaked();
 }
 
 #[test]

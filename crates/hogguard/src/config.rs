@@ -47,6 +47,10 @@ pub(crate) struct ProxySection {
     /// `required` (a call whose audit entry cannot be written is refused) or `best-effort`.
     #[serde(default)]
     pub(crate) audit: ProxyAudit,
+    /// `background` (each call's entry is written before its answer and fsynced right
+    /// after) or `before-answer` (fsynced before it).
+    #[serde(default)]
+    pub(crate) audit_fsync: hogguard_proxy::AuditFsync,
     /// The scope table written by `hogguard scopes import`, relative to the configuration
     /// file; the built-in table when unset and the default file does not exist.
     pub(crate) scope_table: Option<PathBuf>,
@@ -406,6 +410,12 @@ mod tests {
         let proxy = config.proxy.unwrap();
         assert_eq!(proxy.listen.to_string(), "127.0.0.1:8788");
         assert_eq!(proxy.audit, ProxyAudit::Required);
+        assert_eq!(proxy.audit_fsync, hogguard_proxy::AuditFsync::Background);
+        let strict = Config::parse("[proxy]\naudit_fsync = 'before-answer'\n").unwrap();
+        assert_eq!(
+            strict.proxy.unwrap().audit_fsync,
+            hogguard_proxy::AuditFsync::BeforeAnswer
+        );
         assert_eq!(proxy.clients["reader"].token, "READER_TOKEN");
         for (text, expected) in [
             (
@@ -425,6 +435,7 @@ mod tests {
                 "proxy.clients.a.scopes",
             ),
             ("[proxy]\naudit = 'sometimes'\n", "unknown variant"),
+            ("[proxy]\naudit_fsync = 'never'\n", "unknown variant"),
             ("[proxy]\nlisten = 'everywhere'\n", "invalid socket address"),
         ] {
             let error = format!("{:#}", Config::parse(text).unwrap_err());

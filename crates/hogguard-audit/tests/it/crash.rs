@@ -3,8 +3,8 @@
 //!
 //! The writer is this test binary run again as a child with [`CHILD_LOG_ENV`] set: it runs
 //! only [`child_writer`], which appends from several threads forever and prints
-//! `ack <seq> <hash>` (flushed) after each `append` returns. The parent synchronises on those
-//! lines only.
+//! `ack <seq> <hash>` (flushed) after each `append` or `append_written` returns. The parent
+//! synchronises on those lines only.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -41,9 +41,14 @@ fn child_writer() {
                 for n in 0.. {
                     // Some entries span pages, so a kill can tear a multi-page write.
                     let padding = if (n + thread) % 5 == 0 { 6000 } else { 10 };
-                    let entry = log
-                        .append(input(n).with_metadata("padding", "p".repeat(padding)))
-                        .unwrap();
+                    let input = input(n).with_metadata("padding", "p".repeat(padding));
+                    // Odd threads acknowledge once written, before the fsync (as the proxy
+                    // does): the kernel keeps those lines when the process dies.
+                    let entry = if thread % 2 == 1 {
+                        log.append_written(input).unwrap()
+                    } else {
+                        log.append(input).unwrap()
+                    };
                     // `println!` locks stdout and flushes at the newline.
                     println!("ack {} {}", entry.seq, entry.hash);
                 }

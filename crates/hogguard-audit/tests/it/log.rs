@@ -56,6 +56,73 @@ fn reopening_continues_the_chain_of_the_same_log() {
 }
 
 #[test]
+fn a_written_entry_is_in_the_file_before_it_is_durable_and_sync_makes_it_durable() {
+    let (_dir, path) = temp_log();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    let durable = log.append(input(1)).unwrap();
+    let written = log.append_written(input(2)).unwrap();
+    assert_eq!(
+        (written.seq, written.prev.as_str()),
+        (2, durable.hash.as_str())
+    );
+    // In the file (a crash of this process keeps it), not yet counted as durable.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with(&format!(",\"hash\":\"{}\"}}\n", written.hash)));
+    assert_eq!(log.last_seq(), 1);
+    log.sync().unwrap();
+    assert_eq!(log.last_seq(), 2);
+    // A durable append makes the written lines before it durable too.
+    log.append_written(input(3)).unwrap();
+    log.append(input(4)).unwrap();
+    assert_eq!(log.last_seq(), 4);
+    log.close().unwrap();
+    assert_eq!(all_entries(&path).len(), 4);
+}
+
+#[test]
+fn dropping_a_log_makes_written_entries_durable_and_checkpointed() {
+    let (_dir, path) = temp_log();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    let written = log.append_written(input(1)).unwrap();
+    drop(log);
+    let report = verify(&path, None).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.checkpoint.as_ref().map(|c| c.seq), Some(written.seq));
+}
+
+#[test]
+fn concurrent_written_and_durable_appends_interleave_into_one_chain() {
+    let (_dir, path) = temp_log();
+    let log = AuditLog::open(&path, &options()).unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..6u64 {
+            let log = &log;
+            scope.spawn(move || {
+                for n in 0..200 {
+                    match thread % 3 {
+                        0 => drop(log.append(input(n)).unwrap()),
+                        1 => drop(log.append_written(input(n)).unwrap()),
+                        _ => {
+                            log.append_written(input(n)).unwrap();
+                            log.sync().unwrap();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    log.sync().unwrap();
+    assert_eq!(log.last_seq(), 1200);
+    drop(log);
+    let entries = all_entries(&path);
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=1200).collect::<Vec<_>>()
+    );
+    assert!(verify(&path, None).unwrap().is_ok());
+}
+
+#[test]
 fn concurrent_appends_get_distinct_seqs_and_all_are_durable() {
     let (_dir, path) = temp_log();
     let log = AuditLog::open(&path, &options()).unwrap();

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use hogguard_proxy::{
-    AuditMode, BoxError, Client, LogSink, ProxyConfig, ScopeTable, Snapshot, SnapshotSource,
+    AuditFsync, AuditMode, BoxError, Client, LogSink, ProxyConfig, ScopeTable, Snapshot,
+    SnapshotSource,
 };
 use hogguard_secret::CredentialKind;
 
@@ -58,7 +59,7 @@ pub(crate) fn run(
         ));
     }
     let audit_config = config.audit.clone().unwrap_or_default();
-    let audit = open_audit_log(&settings, &audit_config)?;
+    let audit = open_audit_log(&settings, &audit_config, section.audit_fsync)?;
     let listen = proxy.listen;
     hogguard_proxy::serve_until_signalled(proxy, Arc::new(source), Arc::new(audit))
         .with_context(|| format!("the proxy on {listen} stopped"))?;
@@ -71,10 +72,10 @@ fn proxy_section(config: &Config) -> Result<&ProxySection> {
     )
 }
 
-fn open_audit_log(settings: &Settings, audit: &AuditConfig) -> Result<LogSink> {
+fn open_audit_log(settings: &Settings, audit: &AuditConfig, fsync: AuditFsync) -> Result<LogSink> {
     // A failure shows when the log is opened.
     let _ = hogguard_fs::create_private_dir_all(hogguard_fs::parent_dir(&audit.path));
-    LogSink::open(&audit.path, crate::audit::options(settings, audit)?).with_context(|| {
+    LogSink::open(&audit.path, crate::audit::options(settings, audit)?, fsync).with_context(|| {
         format!(
             "the proxy audits every call, and the audit log {} cannot be opened",
             audit.path.display()
