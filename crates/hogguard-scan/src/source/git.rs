@@ -408,6 +408,7 @@ fn traverse_pack(bundle: &gix::odb::pack::Bundle, handler: &ObjectHandler<'_>) -
         .map(|e| (e.pack_offset, e.oid))
         .collect();
     entries.sort_unstable_by_key(|&(offset, _)| offset);
+    let crcs = EntryCrcs::of(bundle);
     let Some(large) = large_delta_trees(bundle, &entries) else {
         return false;
     };
@@ -415,7 +416,8 @@ fn traverse_pack(bundle: &gix::odb::pack::Bundle, handler: &ObjectHandler<'_>) -
         (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).partition(|&i| large[i as usize]);
     let threads = handler.scanner.threads();
     let traverse = |subset: Vec<u32>, threads: usize| {
-        subset.is_empty() || traverse_subset(bundle, handler.clone(), &entries, subset, threads)
+        subset.is_empty()
+            || traverse_subset(bundle, handler.clone(), &entries, &crcs, subset, threads)
     };
     if threads == 1 {
         return traverse(rest, 1) && traverse(large, 1);
@@ -477,11 +479,13 @@ fn large_delta_trees(
 }
 
 /// Traverses the delta trees of the entries `subset` (positions in `entries`, which is sorted
-/// by pack offset) with `threads` threads.
+/// by pack offset, as `crcs` is) with `threads` threads. It stops at an entry whose bytes fail
+/// their CRC-32 (a base is checked before the objects decoded from it).
 fn traverse_subset(
     bundle: &gix::odb::pack::Bundle,
     handler: ObjectHandler<'_>,
     entries: &[(u64, ObjectId)],
+    crcs: &EntryCrcs,
     subset: Vec<u32>,
     threads: usize,
 ) -> bool {
@@ -506,6 +510,9 @@ fn traverse_subset(
         &bundle.pack,
         bundle.pack.pack_end() as u64,
         move |&mut i, _progress, object: traverse::Context<'_>| {
+            if !crcs.is_intact(&bundle.pack, i as usize) {
+                return Err(gix::error::message("a packed entry fails its CRC-32").into());
+            }
             // A delta carries the header of its base: every object has a kind here.
             if let Some(kind) = object.entry.header.as_kind() {
                 handler.handle(kind, object.decompressed, entries[i as usize].1);
@@ -544,6 +551,8 @@ fn scan_pack_by_object(bundle: gix::odb::pack::Bundle, mut handler: ObjectHandle
     };
     let find_base = |id: &gix::oid| base_entry(id).map(|e| e.map(ResolvedBase::InPack));
     let find_base_header = |id: &gix::oid| base_entry(id).map(|e| e.map(HeaderBase::InPack));
+    let crcs = EntryCrcs::of_parts(&pack, index);
+    let mut chains = ChainChecks::default();
     for entry in index.iter() {
         if handler.scanner.progress.interrupted.load(Ordering::Relaxed) {
             return;
@@ -559,6 +568,10 @@ fn scan_pack_by_object(bundle: gix::odb::pack::Bundle, mut handler: ObjectHandle
                 continue;
             }
         };
+        if let Err(problem) = chains.check(&crcs, &pack, index, entry.pack_offset) {
+            shared.warn(unread(problem));
+            continue;
+        }
         let header = match pack.decode_header(pack_entry.clone(), &mut inflate, &find_base_header) {
             Ok(header) => header,
             Err(e) => {
@@ -593,6 +606,116 @@ fn scan_pack_by_object(bundle: gix::odb::pack::Bundle, mut handler: ObjectHandle
         ) {
             Ok(outcome) => handler.handle(outcome.kind, &buffer, entry.oid),
             Err(e) => shared.warn(unread("packed object could not be decoded").because(e)),
+        }
+    }
+}
+
+/// The CRC-32 that a pack's index records for each entry's bytes (header and compressed
+/// data), by pack offset. Inflating cannot be trusted to notice damage: a changed deflate
+/// stream may still inflate, to other bytes of the same length, and a secret in them would be
+/// missed without a word.
+struct EntryCrcs {
+    /// Entry offsets in increasing order, and their CRC-32 (`None` in a version 1 index).
+    entries: Vec<(u64, Option<u32>)>,
+    /// Where the last entry ends: the pack's trailing checksum.
+    end: u64,
+}
+
+impl EntryCrcs {
+    fn of(bundle: &gix::odb::pack::Bundle) -> EntryCrcs {
+        EntryCrcs::of_parts(&bundle.pack, &bundle.index)
+    }
+
+    fn of_parts(
+        pack: &gix::odb::pack::data::File,
+        index: &gix::odb::pack::index::File,
+    ) -> EntryCrcs {
+        let mut entries: Vec<_> = index.iter().map(|e| (e.pack_offset, e.crc32)).collect();
+        entries.sort_unstable_by_key(|&(offset, _)| offset);
+        EntryCrcs {
+            entries,
+            end: pack.pack_end() as u64,
+        }
+    }
+
+    /// The position of the entry at `offset`.
+    fn position(&self, offset: u64) -> Option<usize> {
+        self.entries.binary_search_by_key(&offset, |&(o, _)| o).ok()
+    }
+
+    /// Whether the entry at `position` has the bytes its CRC-32 says (true without one).
+    fn is_intact(&self, pack: &gix::odb::pack::data::File, position: usize) -> bool {
+        let Some(&(start, crc)) = self.entries.get(position) else {
+            return false;
+        };
+        let Some(expected) = crc else {
+            return true;
+        };
+        let end = self
+            .entries
+            .get(position + 1)
+            .map_or(self.end, |&(next, _)| next);
+        pack.entry_slice(start..end)
+            .is_some_and(|bytes| crc32fast::hash(bytes) == expected)
+    }
+}
+
+/// Which entries' delta chains were found intact or damaged, so that a base shared by many
+/// deltas is checked once.
+#[derive(Default)]
+struct ChainChecks {
+    known: HashMap<u64, bool>,
+}
+
+impl ChainChecks {
+    /// Checks the entry at `offset` and every base it is decoded from; says which failed.
+    fn check(
+        &mut self,
+        crcs: &EntryCrcs,
+        pack: &gix::odb::pack::data::File,
+        index: &gix::odb::pack::index::File,
+        offset: u64,
+    ) -> Result<(), &'static str> {
+        use gix::odb::pack::data::entry::Header;
+        let mut chain = Vec::new();
+        let mut at = offset;
+        let intact = loop {
+            if let Some(&known) = self.known.get(&at) {
+                break known;
+            }
+            // A chain longer than the pack is a cycle: the decoder reports it.
+            if chain.len() > crcs.entries.len() {
+                break true;
+            }
+            chain.push(at);
+            let Some(position) = crcs.position(at) else {
+                break true;
+            };
+            if !crcs.is_intact(pack, position) {
+                break false;
+            }
+            let base = match pack.entry(at).map(|entry| entry.header) {
+                Ok(Header::OfsDelta { base_distance }) => {
+                    Header::verified_base_pack_offset(at, base_distance)
+                }
+                Ok(Header::RefDelta { base_id }) => {
+                    index.lookup(base_id).map(|i| index.pack_offset_at_index(i))
+                }
+                _ => None,
+            };
+            match base {
+                Some(base) => at = base,
+                None => break true,
+            }
+        };
+        for link in chain {
+            self.known.insert(link, intact);
+        }
+        match intact {
+            true => Ok(()),
+            false => Err(
+                "packed object or a delta base it is built from fails its CRC-32 check: the pack is damaged",
+            ),
         }
     }
 }
