@@ -13,7 +13,8 @@
 # work directory's disk.
 #
 # Knobs (env): RATES ("2000 5000 10000"), ROUNDS (3), RATE_DURATION (5s), CONNECTIONS (16),
-# UPSTREAM_PORT (18090), PROXY_PORT (18091), PROXY_WORKERS (1), OHA (bench/work/tools/bin/oha,
+# UPSTREAM_PORT (18090), PROXY_PORT (18091), PROXY_WORKERS (1), AUDIT_FSYNC (background, or
+# before-answer: `[proxy] audit_fsync`), OHA (bench/work/tools/bin/oha,
 # else oha on PATH; bench/setup.sh installs it), CARGO_TARGET_DIR (/tmp/target-proxy).
 # Results in bench/work/proxy/: rate<R>-<round>-{direct,proxy}.json (oha), .cpu (CPU ticks per
 # server), proxy.log, audit.jsonl and summary.md.
@@ -29,6 +30,7 @@ CONNECTIONS="${CONNECTIONS:-16}"
 UPSTREAM_PORT="${UPSTREAM_PORT:-18090}"
 PROXY_PORT="${PROXY_PORT:-18091}"
 PROXY_WORKERS="${PROXY_WORKERS:-1}"
+AUDIT_FSYNC="${AUDIT_FSYNC:-background}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/target-proxy}"
 
 for tool in taskset python3 curl cargo; do
@@ -65,6 +67,7 @@ path = "audit.jsonl"
 [proxy]
 environment = "bench"
 listen = "127.0.0.1:$PROXY_PORT"
+audit_fsync = "$AUDIT_FSYNC"
 [proxy.clients.bench]
 token = "BENCH_TOKEN"
 scopes = ["feature_flag:read"]
