@@ -514,13 +514,15 @@ impl Shared {
             Ok((state, watched)) => {
                 *self.watched.lock().unwrap_or_else(PoisonError::into_inner) = watched;
                 Counters::add(&self.counters.reloads);
+                let state = Arc::new(state);
+                // In use before it is announced: a call sent on the news gets the new key.
+                *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&state);
                 self.events.record(&ProxyEvent::Reloaded {
                     trigger,
                     clients: state.clients.len(),
                     personal_key: state.personal.as_ref().map(|key| key.mask.as_str()),
                     secret_key: state.secret.as_ref().map(|key| key.mask.as_str()),
                 });
-                *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(state);
             }
             Err(error) => self.events.record(&ProxyEvent::ReloadFailed {
                 trigger,

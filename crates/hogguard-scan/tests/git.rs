@@ -223,14 +223,10 @@ fn a_packed_object_changed_on_disk_is_reported_even_when_it_still_inflates() {
     let victim = repo.git(&["rev-parse", "HEAD:a.env"]).trim().to_owned();
     let (pack, _) = pack_offsets(&repo);
     let mut bytes = std::fs::read(&pack).unwrap();
-    // "150" becomes "231": +1, -2, +1 on three bytes in a row keeps the stream's Adler-32, so
-    // the blob inflates without an error, to other text.
+    // "150" becomes "231", and the blob still inflates.
     let at = bytes.windows(9).position(|w| w == b"PORT=150\n").unwrap() + 5;
-    bytes[at] += 1;
-    bytes[at + 1] -= 2;
-    bytes[at + 2] += 1;
-    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(&pack, bytes).unwrap();
+    keep_adler32_change(&mut bytes, at);
+    overwrite(&pack, &bytes);
 
     let outcome = scanner().scan_git(repo.path()).unwrap();
     assert!(!outcome.is_complete(), "{:?}", outcome.findings);
@@ -241,6 +237,20 @@ fn a_packed_object_changed_on_disk_is_reported_even_when_it_still_inflates() {
     );
     let masks: Vec<_> = outcome.findings.iter().map(|f| f.masked.clone()).collect();
     assert!(masks.contains(&hogguard_secret::mask(&other)), "{masks:?}");
+}
+
+/// Writes `bytes` over git's read-only `file`.
+fn overwrite(file: &std::path::Path, bytes: &[u8]) {
+    std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// Changes three bytes in a row by +1, -2 and +1, which keeps the Adler-32 of a zlib stream
+/// that stores them as they are: it still inflates without an error, to other text.
+fn keep_adler32_change(bytes: &mut [u8], at: usize) {
+    bytes[at] += 1;
+    bytes[at + 1] -= 2;
+    bytes[at + 2] += 1;
 }
 
 /// A key drawn from `seed` by a fixed generator: the same pack bytes on every run.
@@ -291,20 +301,16 @@ fn objects_built_from_a_damaged_delta_base_are_reported_with_it() {
         .map(|fields| (fields[0].to_owned(), fields[6].to_owned()))
         .expect("one version is stored as a delta of the other");
     let mut bytes = std::fs::read(&pack).unwrap();
-    // "150" becomes "231" in the base, which the delta copies: +1, -2, +1 on three bytes in a
-    // row keeps the stream's Adler-32, so the base still inflates without an error, and so
-    // does the delta built from it. Only the index's CRC-32 of the base tells.
+    // "150" becomes "231" in the base, which the delta copies: both still inflate. Only the
+    // index's CRC-32 of the base tells.
     let needle = b"setting 150 = ";
     let at = bytes
         .windows(needle.len())
         .position(|w| w == needle)
         .unwrap()
         + 8;
-    bytes[at] += 1;
-    bytes[at + 1] -= 2;
-    bytes[at + 2] += 1;
-    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(&pack, bytes).unwrap();
+    keep_adler32_change(&mut bytes, at);
+    overwrite(&pack, &bytes);
 
     let outcome = scanner().scan_git(repo.path()).unwrap();
     assert!(!outcome.is_complete());
@@ -346,8 +352,7 @@ fn a_corrupt_packed_object_does_not_hide_the_rest_of_the_pack() {
         let offset = offsets.iter().find(|(id, _)| id == victim).unwrap().1 as usize;
         bytes[offset + 6..offset + 14].copy_from_slice(b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8");
     }
-    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(&pack, bytes).unwrap();
+    overwrite(&pack, &bytes);
 
     let outcome = scanner().scan_git(repo.path()).unwrap();
     let masks: std::collections::HashSet<_> =
