@@ -32,7 +32,7 @@ const HOOK_SCRIPT: &str = "#!/bin/sh
 # Installed by hogguard init: block commits whose staged content holds a PostHog secret.
 if ! command -v hogguard >/dev/null 2>&1; then
   echo 'hogguard pre-commit hook: hogguard is not on PATH, so the staged files cannot be checked for PostHog secrets.' >&2
-  echo 'Install it (cargo install --path crates/hogguard in its repository) or put it on PATH, then commit again.' >&2
+  echo 'Install it (cargo install --locked --path crates/hogguard in its repository) or put it on PATH, then commit again.' >&2
   exit 1
 fi
 hogguard scan --staged -q || exit $?
