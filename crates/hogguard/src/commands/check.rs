@@ -504,8 +504,8 @@ fn judge(
     if !unknown.is_empty() {
         let reason = if id == "key-age" {
             format!(
-                "the age of {} not known",
-                printer::plural(unknown.len(), "key is", "keys are")
+                "{} not known",
+                printer::plural(unknown.len(), "key's age is", "keys' ages are")
             )
         } else {
             format!(

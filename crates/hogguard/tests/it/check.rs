@@ -457,7 +457,7 @@ fn a_key_whose_age_is_unknown_is_a_warning_never_young() {
     );
     let age = key_age_item(&env);
     assert_eq!(age["status"], "warn", "{age}");
-    assert_eq!(age["reason"], "the age of 1 key is not known", "{age}");
+    assert_eq!(age["reason"], "1 key's age is not known", "{age}");
     assert!(
         age["details"][0]
             .as_str()
@@ -547,7 +547,7 @@ fn quiet_shows_only_what_fails_or_warns_and_unreachable_posthog_shows_why() {
     WARN  least-privilege        PostHog could not tell about 1 key
           production.personal_api_key: PostHog could not be asked: self-hosted: PostHog server error (HTTP 503): Service Unavailable
           fix: see each key's reason; run again when PostHog answers
-    WARN  key-age                the age of 1 key is not known
+    WARN  key-age                1 key's age is not known
           production.personal_api_key: PostHog could not be asked: self-hosted: PostHog server error (HTTP 503): Service Unavailable
           fix: see each key's reason; run again when PostHog answers
     ----- stderr -----

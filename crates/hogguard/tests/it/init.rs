@@ -158,6 +158,12 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
         !blocked.status.success(),
         "the commit with a key must be refused"
     );
+    // The finding's line, then what happened and what to do, for someone new to the hook.
+    let stderr = String::from_utf8_lossy(&blocked.stderr);
+    assert!(stderr.contains("a.txt:1:1: critical"), "{stderr}");
+    assert!(stderr.contains("commit blocked"), "{stderr}");
+    assert!(stderr.contains("env file git ignores"), "{stderr}");
+    assert!(!stderr.contains(key.as_str()), "{stderr}");
     assert!(
         !marker.exists(),
         "the old hook runs only after hogguard passes"

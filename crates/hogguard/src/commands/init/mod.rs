@@ -35,7 +35,15 @@ if ! command -v hogguard >/dev/null 2>&1; then
   echo 'Install it (cargo install --locked --path crates/hogguard in its repository) or put it on PATH, then commit again.' >&2
   exit 1
 fi
-hogguard scan --staged -q || exit $?
+hogguard scan --staged -q
+status=$?
+if [ \"$status\" -ne 0 ]; then
+  if [ \"$status\" -eq 1 ]; then
+    echo 'hogguard pre-commit hook: commit blocked: the staged changes hold a PostHog secret (listed above).' >&2
+    echo 'Move it to an env file git ignores and read it from the environment; a test fixture goes in a baseline (hogguard scan --help).' >&2
+  fi
+  exit \"$status\"
+fi
 ";
 
 /// The hook file name an existing pre-commit hook is kept under when hogguard chains it.
