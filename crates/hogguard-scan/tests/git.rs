@@ -119,6 +119,44 @@ fn corrupt_loose_objects_cost_a_warning_not_the_scan() {
 }
 
 #[test]
+fn a_loose_object_changed_on_disk_is_reported_even_when_it_still_inflates() {
+    let repo = TempRepo::new();
+    let key = keys::current(Prefix::Personal);
+    repo.write("a.txt", format!("{key}\n"));
+    repo.commit_all("a", "2024-01-01T00:00:00+00:00");
+    let victim = repo.write("b.env", "PORT=150\n");
+    // Stored (uncompressed) deflate blocks: the text is in the object file as it is.
+    let id = repo
+        .git(&[
+            "-c",
+            "core.looseCompression=0",
+            "hash-object",
+            "-w",
+            victim.to_str().unwrap(),
+        ])
+        .trim()
+        .to_owned();
+    let object = repo
+        .path()
+        .join(".git/objects")
+        .join(&id[..2])
+        .join(&id[2..]);
+    let mut bytes = std::fs::read(&object).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"PORT=150\n").unwrap() + 5;
+    keep_adler32_change(&mut bytes, at);
+    overwrite(&object, &bytes);
+
+    let outcome = scanner().scan_git(repo.path()).unwrap();
+    assert!(!outcome.is_complete());
+    assert!(
+        outcome.warnings.iter().any(|w| w.path.contains(&id)),
+        "{:?}",
+        outcome.warnings
+    );
+    assert_eq!(outcome.findings.len(), 1);
+}
+
+#[test]
 fn not_a_repository_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let error = scanner().scan_git(dir.path()).unwrap_err();

@@ -779,10 +779,19 @@ fn scan_loose(objects: &Path, mut handler: ObjectHandler<'_>) {
             }
         }
         match store.try_find(&id, &mut buffer) {
-            Ok(Some(object)) => {
+            // Git names a loose object by its content's hash and keeps no other checksum:
+            // a changed file may still inflate, to other text.
+            Ok(Some(object))
+                if gix::objs::compute_hash(handler.hash_kind, object.kind, object.data)
+                    .is_ok_and(|actual| actual == id) =>
+            {
                 let kind = object.kind;
                 handler.handle(kind, object.data, id);
             }
+            Ok(Some(_)) => shared.warn(Warning::unread(
+                id.to_string(),
+                "loose object's content does not hash to its id: the object is corrupt",
+            )),
             Ok(None) => {}
             Err(e) => {
                 shared.warn(Warning::unread(id.to_string(), "corrupt loose object").because(e))
