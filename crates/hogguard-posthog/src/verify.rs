@@ -317,17 +317,28 @@ fn verdict(answers: &[(Option<Region>, NotLive)]) -> KeyStatus {
     {
         return KeyStatus::Invalid;
     }
-    let reason = answers
+    let answers: Vec<(&str, String)> = answers
         .iter()
         .map(|(region, answer)| {
-            let place = place_name(*region);
-            match answer {
-                NotLive::Invalid => format!("{place}: invalid"),
-                NotLive::Inconclusive(error) => format!("{place}: {}", error.with_causes()),
-            }
+            let text = match answer {
+                NotLive::Invalid => "invalid".to_owned(),
+                NotLive::Inconclusive(error) => error.with_causes(),
+            };
+            (place_name(*region), text)
         })
-        .collect::<Vec<_>>()
-        .join("; ");
+        .collect();
+    // The same answer from every place (no network at all, typically) is said once.
+    let reason = match answers.split_first() {
+        Some(((_, first), rest)) if !rest.is_empty() && rest.iter().all(|(_, t)| t == first) => {
+            let places: Vec<&str> = answers.iter().map(|&(place, _)| place).collect();
+            format!("{}: {first}", places.join(" and "))
+        }
+        _ => answers
+            .iter()
+            .map(|(place, text)| format!("{place}: {text}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
     KeyStatus::Unknown { reason }
 }
 
@@ -373,5 +384,24 @@ mod tests {
             }
         );
         assert_eq!(verdict(&[(None, NotLive::Invalid)]), KeyStatus::Invalid);
+    }
+
+    #[test]
+    fn the_same_failure_everywhere_is_said_once() {
+        let unreachable = || {
+            NotLive::Inconclusive(Error::Server {
+                status: 502,
+                detail: "Bad Gateway".to_owned(),
+            })
+        };
+        assert_eq!(
+            verdict(&[
+                (Some(Region::Eu), unreachable()),
+                (Some(Region::Us), unreachable())
+            ]),
+            KeyStatus::Unknown {
+                reason: "eu and us: PostHog server error (HTTP 502): Bad Gateway".to_owned()
+            }
+        );
     }
 }
