@@ -211,6 +211,8 @@ struct WriterState {
     expected_batch: u64,
     /// The first write, fsync or checkpoint failure; no write is tried after it.
     failure: Option<Arc<io::Error>>,
+    /// Whether that failure was an fsync's.
+    fsync_failed: bool,
 }
 
 impl AuditLog {
@@ -258,6 +260,9 @@ impl AuditLog {
                     None => return Err(corrupt(&path, 0, ProblemKind::CheckpointMissing)),
                 };
                 let end = recover(&mut file, &path, &checkpoint, key.as_ref(), &scanner)?;
+                // Lines a crashed writer wrote but did not fsync read back from the page cache:
+                // they are durable, and may be checkpointed, only after this.
+                file.sync_data().map_err(unwritable(&path))?;
                 (file, checkpoint, end)
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
@@ -302,6 +307,7 @@ impl AuditLog {
                 gathering: false,
                 expected_batch: 1,
                 failure: None,
+                fsync_failed: false,
             }),
             progressed: Condvar::new(),
             enqueued: Condvar::new(),
@@ -488,6 +494,7 @@ impl AuditLog {
                 Err(error) => {
                     synced = false;
                     state.failure = Some(Arc::new(error));
+                    state.fsync_failed = true;
                 }
             }
         }
@@ -605,6 +612,14 @@ impl AuditLog {
     /// uuids.
     pub fn log_id(&self) -> &str {
         &self.log_id
+    }
+
+    /// Whether an fsync of the log failed. Lines written before it may then be lost even
+    /// though they read back: after a failed writeback the kernel may keep the pages as if
+    /// clean and report the error only once, so neither reopening the log in this process
+    /// nor a later fsync proves them durable.
+    pub fn fsync_failed(&self) -> bool {
+        self.lock_state().fsync_failed
     }
 
     /// The seq of the last durable entry (0 for an empty log).

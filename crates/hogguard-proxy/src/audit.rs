@@ -2,6 +2,7 @@
 //! refused, and the entries services send to `POST /_hogguard/audit`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use hogguard_audit::{AuditError, AuditLog, AuditOptions, EntryInput};
@@ -55,13 +56,32 @@ pub trait AuditSink: Send + Sync + 'static {
 }
 
 /// An [`AuditLog`] that is opened again after a failed write: the log refuses every append
-/// after one fails (the kernel may have dropped the data), so the next append reopens it,
-/// which runs its recovery, and tries once more.
+/// after one fails, so the next append reopens it, which runs its recovery (and fsyncs what
+/// it finds), and tries once more. After a failed fsync it is never reopened: the lines
+/// written before it may be lost though they read back (see
+/// [`AuditLog::fsync_failed`]), so every later append and sync fails until the process
+/// restarts.
 pub struct LogSink {
     path: PathBuf,
     options: AuditOptions,
     fsync: AuditFsync,
     log: RwLock<Option<Arc<AuditLog>>>,
+    fsync_failed: AtomicBool,
+}
+
+/// Why a [`LogSink`] writes nothing now.
+#[derive(Debug, thiserror::Error)]
+enum SinkError {
+    #[error(
+        "an fsync of the audit log at {} failed, so entries written before it may not be on disk; nothing more is written to it until the proxy restarts (check the disk, then `hogguard audit verify`)",
+        path.display()
+    )]
+    FsyncFailed { path: PathBuf },
+    #[error(
+        "a write to the audit log at {} failed; the next entry reopens it",
+        path.display()
+    )]
+    Reopening { path: PathBuf },
 }
 
 impl std::fmt::Debug for LogSink {
@@ -86,11 +106,18 @@ impl LogSink {
             options,
             fsync,
             log: RwLock::new(Some(Arc::new(log))),
+            fsync_failed: AtomicBool::new(false),
         })
     }
 
-    /// The open log, or a newly opened one when the last append failed.
-    fn current(&self) -> Result<Arc<AuditLog>, AuditError> {
+    /// The open log; when the last write failed, a newly opened one if `reopen`.
+    fn current(&self, reopen: bool) -> Result<Arc<AuditLog>, BoxError> {
+        if self.fsync_failed.load(Ordering::SeqCst) {
+            return Err(SinkError::FsyncFailed {
+                path: self.path.clone(),
+            }
+            .into());
+        }
         if let Some(log) = self
             .log
             .read()
@@ -98,6 +125,12 @@ impl LogSink {
             .as_ref()
         {
             return Ok(Arc::clone(log));
+        }
+        if !reopen {
+            return Err(SinkError::Reopening {
+                path: self.path.clone(),
+            }
+            .into());
         }
         let mut slot = self.log.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(log) = slot.as_ref() {
@@ -108,27 +141,23 @@ impl LogSink {
         Ok(log)
     }
 
-    /// Forgets `failed` so that the next append reopens the log; appends still holding it
-    /// finish (and fail) on their own.
-    fn discard(&self, failed: &Arc<AuditLog>) {
-        let mut slot = self.log.write().unwrap_or_else(PoisonError::into_inner);
-        if slot.as_ref().is_some_and(|log| Arc::ptr_eq(log, failed)) {
-            *slot = None;
-        }
-    }
-}
-
-impl LogSink {
-    /// Runs `write` on the open log, which is discarded when the write fails for want of
-    /// disk.
+    /// Runs `write` on the log (reopened first if `reopen` and the last write failed); a
+    /// log that fails for want of disk is discarded, or kept from ever being reopened when
+    /// an fsync failed.
     fn with_log<T>(
         &self,
+        reopen: bool,
         write: impl FnOnce(&AuditLog) -> Result<T, AuditError>,
     ) -> Result<T, BoxError> {
-        let log = self.current()?;
+        let log = self.current(reopen)?;
         write(&log).map_err(|error| {
-            if error.is_unwritable() {
-                self.discard(&log);
+            if log.fsync_failed() {
+                self.fsync_failed.store(true, Ordering::SeqCst);
+            } else if error.is_unwritable() {
+                let mut slot = self.log.write().unwrap_or_else(PoisonError::into_inner);
+                if slot.as_ref().is_some_and(|open| Arc::ptr_eq(open, &log)) {
+                    *slot = None;
+                }
             }
             error.into()
         })
@@ -139,16 +168,18 @@ impl AuditSink for LogSink {
     fn append(&self, entry: EntryInput) -> Result<Recorded, BoxError> {
         match self.fsync {
             AuditFsync::Background => self
-                .with_log(|log| log.append_written(entry))
+                .with_log(true, |log| log.append_written(entry))
                 .map(|_| Recorded::Written),
             AuditFsync::BeforeAnswer => self
-                .with_log(|log| log.append(entry))
+                .with_log(true, |log| log.append(entry))
                 .map(|_| Recorded::Durable),
         }
     }
 
+    /// Never reopens the log: the next append does, once the failure this reports has made
+    /// the proxy refuse calls.
     fn sync(&self) -> Result<(), BoxError> {
-        self.with_log(AuditLog::sync)
+        self.with_log(false, AuditLog::sync)
     }
 }
 
@@ -191,5 +222,51 @@ mod tests {
             assert_eq!(report.entries, 1, "{name}");
             assert_eq!(report.checkpoint.map(|c| c.seq), Some(1), "{name}");
         }
+    }
+
+    #[test]
+    fn a_failed_write_fails_the_sync_until_an_append_reopens_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        // Past the file size limit a write fails with EFBIG instead of killing the process.
+        hogguard_testkit::child::ChildTest::new("audit::tests::fail_a_write_in_child")
+            .under("trap '' XFSZ")
+            .dir(dir.path())
+            .run();
+        let report = hogguard_audit::verify(dir.path().join("audit.jsonl"), None).unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.entries, 2);
+    }
+
+    /// Runs only as the child of `a_failed_write_fails_the_sync_until_an_append_reopens_the_log`.
+    #[test]
+    fn fail_a_write_in_child() {
+        let Some(dir) = hogguard_testkit::child::dir() else {
+            return;
+        };
+        let path = dir.join("audit.jsonl");
+        let entry = || EntryInput::new(CALL_ACTION, "reader", "/api/x", Outcome::Success);
+        let sink = LogSink::open(&path, AuditOptions::default(), AuditFsync::Background).unwrap();
+        sink.append(entry()).unwrap();
+        sink.sync().unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        limit_file_size(&format!("{size}:"));
+        assert!(sink.append(entry()).is_err());
+        // A sync does not reopen the failed log: a new one would call what the failed one
+        // wrote durable without an fsync of its own.
+        let error = sink.sync().unwrap_err().to_string();
+        assert!(error.contains("the next entry reopens it"), "{error}");
+        limit_file_size("unlimited:");
+        sink.append(entry()).unwrap();
+        sink.sync().unwrap();
+    }
+
+    /// Sets this process's soft limit on the size of files it writes (`prlimit --fsize`).
+    fn limit_file_size(limit: &str) {
+        let status = std::process::Command::new("prlimit")
+            .arg(format!("--pid={}", std::process::id()))
+            .arg(format!("--fsize={limit}"))
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -126,10 +126,11 @@ struct Shared {
     source: Arc<dyn SnapshotSource>,
     audit: Arc<dyn AuditSink>,
     audit_mode: AuditMode,
-    audit_failing: AtomicBool,
-    /// Whether an fsync of written audit entries is waiting to start, and when the last
-    /// one started.
-    sync_scheduled: AtomicBool,
+    audit_health: AuditHealth,
+    /// Whether entries were written since the last fsync began, whether a thread is
+    /// fsyncing them, and when the last fsync began.
+    sync_wanted: AtomicBool,
+    syncing: AtomicBool,
     last_sync: std::sync::Mutex<Instant>,
     upstream_failing: AtomicBool,
     api: Base,
@@ -255,8 +256,9 @@ impl Proxy {
                 source,
                 audit,
                 audit_mode: config.audit,
-                audit_failing: AtomicBool::new(false),
-                sync_scheduled: AtomicBool::new(false),
+                audit_health: AuditHealth::default(),
+                sync_wanted: AtomicBool::new(false),
+                syncing: AtomicBool::new(false),
                 last_sync: std::sync::Mutex::new(Instant::now()),
                 upstream_failing: AtomicBool::new(false),
                 api,
@@ -481,6 +483,48 @@ impl Call {
     }
 }
 
+/// Whether the audit log is failing, and how often it has failed: the count times two, plus
+/// one while failing, in one word, so that a success ends only the failing it saw begin.
+/// Writes and fsyncs finish on several threads in any order: a success that ends after a
+/// newer failure must not clear it.
+#[derive(Debug, Default)]
+struct AuditHealth(AtomicU64);
+
+impl AuditHealth {
+    /// How many times the log has failed so far; read before a write or fsync starts.
+    fn failures(&self) -> u64 {
+        self.0.load(Ordering::SeqCst) >> 1
+    }
+
+    fn is_failing(&self) -> bool {
+        self.0.load(Ordering::SeqCst) & 1 == 1
+    }
+
+    /// A write or fsync failed; true when the log was not failing before.
+    fn failed(&self) -> bool {
+        let before = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |health| {
+                Some((((health >> 1) + 1) << 1) | 1)
+            })
+            .unwrap_or_default();
+        before & 1 == 0
+    }
+
+    /// A write or fsync that started when the log had failed `failures` times succeeded;
+    /// true when that ended the failing (no failure came since).
+    fn recovered(&self, failures: u64) -> bool {
+        self.0
+            .compare_exchange(
+                (failures << 1) | 1,
+                failures << 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+    }
+}
+
 impl Shared {
     fn watched_files(&self) -> Vec<PathBuf> {
         self.watched
@@ -608,7 +652,7 @@ impl Shared {
             Counters::add(&self.counters.refused);
             return self.refuse(&mut call, reason, response, unread_body).await;
         }
-        if self.audit_mode == AuditMode::Required && self.audit_failing.load(Ordering::Relaxed) {
+        if self.audit_mode == AuditMode::Required && self.audit_health.is_failing() {
             // Try this call's refusal as a probe: once it is written, calls flow again.
             let response = answer::unavailable(
                 "audit_unavailable",
@@ -857,6 +901,7 @@ impl Shared {
     /// An entry that is only written gets an fsync soon after, shared with the entries
     /// written meanwhile.
     async fn record(self: &Arc<Self>, entry: EntryInput) -> Result<(), ()> {
+        let failures = self.audit_health.failures();
         let audit = Arc::clone(&self.audit);
         let recorded = tokio::task::spawn_blocking(move || audit.append(entry))
             .await
@@ -864,7 +909,7 @@ impl Shared {
             .and_then(|recorded| recorded);
         match recorded {
             Ok(Recorded::Durable) => {
-                self.audit_recovered();
+                self.audit_recovered(failures);
                 Ok(())
             }
             // Recovered only once the entry is durable: writes may work while fsyncs fail.
@@ -879,37 +924,53 @@ impl Shared {
         }
     }
 
-    /// Starts an fsync of the written entries unless one is already waiting to start, at
-    /// most one per [`SYNC_INTERVAL`]: under load each fsync covers the calls of its
-    /// interval, and an idle proxy fsyncs at once.
+    /// Makes sure an fsync covers the entries written so far: one thread fsyncs while
+    /// entries keep being written, at most once per [`SYNC_INTERVAL`], so that under load
+    /// each fsync covers the calls of its interval, and an idle proxy fsyncs at once.
     fn schedule_sync(self: &Arc<Self>) {
-        if self.sync_scheduled.swap(true, Ordering::AcqRel) {
+        self.sync_wanted.store(true, Ordering::SeqCst);
+        if self.syncing.swap(true, Ordering::SeqCst) {
             return;
         }
         let shared = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let start = {
-                let mut last = shared
-                    .last_sync
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let start = (*last + SYNC_INTERVAL).max(Instant::now());
-                *last = start;
-                start
-            };
-            std::thread::sleep(start.saturating_duration_since(Instant::now()));
-            // Cleared before the fsync starts: entries written from here on schedule the next.
-            shared.sync_scheduled.store(false, Ordering::Release);
-            match shared.audit.sync() {
-                Ok(()) => shared.audit_recovered(),
-                Err(error) => shared.audit_failed(error.as_ref()),
+            loop {
+                let start = {
+                    let mut last = shared
+                        .last_sync
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let start = (*last + SYNC_INTERVAL).max(Instant::now());
+                    *last = start;
+                    start
+                };
+                std::thread::sleep(start.saturating_duration_since(Instant::now()));
+                // Cleared before the fsync starts: entries written from here on want the next.
+                shared.sync_wanted.store(false, Ordering::SeqCst);
+                let failures = shared.audit_health.failures();
+                match shared.audit.sync() {
+                    Ok(()) => shared.audit_recovered(failures),
+                    Err(error) => shared.audit_failed(error.as_ref()),
+                }
+                if shared.sync_wanted.load(Ordering::SeqCst) {
+                    continue;
+                }
+                shared.syncing.store(false, Ordering::SeqCst);
+                // An entry written between the two checks may have seen this thread still
+                // syncing: take it on, unless a new thread already did.
+                if !shared.sync_wanted.load(Ordering::SeqCst)
+                    || shared.syncing.swap(true, Ordering::SeqCst)
+                {
+                    break;
+                }
             }
         });
     }
 
-    /// Reports the end of failing, if the audit log was failing.
-    fn audit_recovered(&self) {
-        if self.audit_failing.swap(false, Ordering::Relaxed) {
+    /// Reports the end of failing, if the audit log was failing and has not failed again
+    /// since `failures` was read.
+    fn audit_recovered(&self, failures: u64) {
+        if self.audit_health.recovered(failures) {
             self.events.record(&ProxyEvent::AuditRecovered);
         }
     }
@@ -917,7 +978,7 @@ impl Shared {
     /// Counts a failed write or fsync of the audit log and reports the start of failing.
     fn audit_failed(&self, error: &(dyn std::error::Error + 'static)) {
         Counters::add(&self.counters.audit_failures);
-        if !self.audit_failing.swap(true, Ordering::Relaxed) {
+        if self.audit_health.failed() {
             self.events.record(&ProxyEvent::AuditFailing {
                 error: &error_chain(error),
                 refusing: self.audit_mode == AuditMode::Required,
@@ -1091,6 +1152,24 @@ fn service_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_success_that_ends_after_a_newer_failure_does_not_clear_it() {
+        let health = AuditHealth::default();
+        assert!(!health.is_failing());
+        let before_first = health.failures();
+        assert!(health.failed());
+        // A sync that began before the failure and ends after it.
+        assert!(!health.recovered(before_first));
+        assert!(health.is_failing());
+        let before_second = health.failures();
+        assert!(!health.failed(), "already failing: no second report");
+        assert!(!health.recovered(before_second));
+        let after = health.failures();
+        assert!(health.recovered(after));
+        assert!(!health.is_failing());
+        assert!(!health.recovered(after), "reported once");
+    }
 
     #[test]
     fn posthog_credentials_are_told_from_client_tokens() {
