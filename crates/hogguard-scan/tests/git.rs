@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use hogguard_scan::{ScanOptions, Scanner};
-use hogguard_testkit::git::TempRepo;
+use hogguard_testkit::git::{TempRepo, overwrite};
 use hogguard_testkit::keys::{self, Prefix};
 
 fn scanner() -> Scanner {
@@ -96,17 +96,8 @@ fn corrupt_loose_objects_cost_a_warning_not_the_scan() {
     repo.write("a.txt", format!("{key}\n"));
     repo.commit_all("a", "2024-01-01T00:00:00+00:00");
     let victim = repo.write("b.txt", "some other content\n");
-    let id = repo
-        .git(&["hash-object", "-w", victim.to_str().unwrap()])
-        .trim()
-        .to_owned();
-    let object = repo
-        .path()
-        .join(".git/objects")
-        .join(&id[..2])
-        .join(&id[2..]);
-    std::fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(&object, b"this is not zlib data").unwrap();
+    let (id, object) = repo.write_loose_blob(&victim, &[]);
+    overwrite(&object, b"this is not zlib data");
 
     let outcome = scanner().scan_git(repo.path()).unwrap();
     assert_eq!(outcome.findings.len(), 1);
@@ -126,21 +117,7 @@ fn a_loose_object_changed_on_disk_is_reported_even_when_it_still_inflates() {
     repo.commit_all("a", "2024-01-01T00:00:00+00:00");
     let victim = repo.write("b.env", "PORT=150\n");
     // Stored (uncompressed) deflate blocks: the text is in the object file as it is.
-    let id = repo
-        .git(&[
-            "-c",
-            "core.looseCompression=0",
-            "hash-object",
-            "-w",
-            victim.to_str().unwrap(),
-        ])
-        .trim()
-        .to_owned();
-    let object = repo
-        .path()
-        .join(".git/objects")
-        .join(&id[..2])
-        .join(&id[2..]);
+    let (id, object) = repo.write_loose_blob(&victim, &["core.looseCompression=0"]);
     let mut bytes = std::fs::read(&object).unwrap();
     let at = bytes.windows(9).position(|w| w == b"PORT=150\n").unwrap() + 5;
     keep_adler32_change(&mut bytes, at);
@@ -275,12 +252,6 @@ fn a_packed_object_changed_on_disk_is_reported_even_when_it_still_inflates() {
     );
     let masks: Vec<_> = outcome.findings.iter().map(|f| f.masked.clone()).collect();
     assert!(masks.contains(&hogguard_secret::mask(&other)), "{masks:?}");
-}
-
-/// Writes `bytes` over git's read-only `file`.
-fn overwrite(file: &std::path::Path, bytes: &[u8]) {
-    std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(file, bytes).unwrap();
 }
 
 /// Changes three bytes in a row by +1, -2 and +1, which keeps the Adler-32 of a zlib stream

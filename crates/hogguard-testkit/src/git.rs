@@ -62,6 +62,31 @@ impl TempRepo {
             .env("GIT_COMMITTER_DATE", date));
         self.git(&["rev-parse", "HEAD"]).trim().to_owned()
     }
+
+    /// Stores the work-tree file `file` as a loose blob that nothing refers to (`git
+    /// hash-object -w`, after the `-c` settings in `config`, e.g. `core.looseCompression=0`);
+    /// returns its id and the object's file, for tests that damage it.
+    pub fn write_loose_blob(&self, file: &Path, config: &[&str]) -> (String, PathBuf) {
+        let mut args = Vec::new();
+        for setting in config {
+            args.extend(["-c", setting]);
+        }
+        args.extend(["hash-object", "-w", file.to_str().expect("a UTF-8 path")]);
+        let id = self.git(&args).trim().to_owned();
+        let object = self
+            .path()
+            .join(".git/objects")
+            .join(&id[..2])
+            .join(&id[2..]);
+        (id, object)
+    }
+}
+
+/// Writes `bytes` over `file`, which git made read-only (an object, a pack).
+pub fn overwrite(file: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("make writable");
+    std::fs::write(file, bytes).expect("overwrite");
 }
 
 fn run(command: &mut Command) -> String {

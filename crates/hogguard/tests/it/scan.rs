@@ -386,18 +386,8 @@ fn an_incomplete_history_scan_never_exits_0() {
     env.write("a.txt", "clean\n");
     env.repo().commit_all("a", "2024-01-01T00:00:00+00:00");
     let victim = env.write("b.txt", "unread content\n");
-    let id = env
-        .repo()
-        .git(&["hash-object", "-w", victim.to_str().unwrap()])
-        .trim()
-        .to_owned();
-    let object = env
-        .path()
-        .join(".git/objects")
-        .join(&id[..2])
-        .join(&id[2..]);
-    std::fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(&object, b"this is not zlib data").unwrap();
+    let (id, object) = env.repo().write_loose_blob(&victim, &[]);
+    hogguard_testkit::git::overwrite(&object, b"this is not zlib data");
 
     let run = env.hogguard(["scan", "--git", "--color", "never"]).output();
     run.assert_code(2);
