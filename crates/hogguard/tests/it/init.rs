@@ -139,21 +139,10 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
     ");
     assert!(hooks.join("pre-commit.before-hogguard").exists());
 
-    // The hook runs the hogguard on PATH: put this build first.
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_hogguard"))
-        .parent()
-        .unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     let key = repo.key(Prefix::Personal);
     repo.write("a.txt", format!("{key}\n"));
     repo.repo().git(&["add", "a.txt"]);
-    let blocked = repo
-        .repo()
-        .command()
-        .args(["commit", "-q", "-m", "leak"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let blocked = commit_with_this_build(&repo, "leak");
     assert!(
         !blocked.status.success(),
         "the commit with a key must be refused"
@@ -171,13 +160,7 @@ fn the_pre_commit_hook_blocks_secrets_and_keeps_an_existing_hook() {
 
     repo.write("a.txt", "clean again\n");
     repo.repo().git(&["add", "a.txt"]);
-    let allowed = repo
-        .repo()
-        .command()
-        .args(["commit", "-q", "-m", "fine"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let allowed = commit_with_this_build(&repo, "fine");
     assert!(
         allowed.status.success(),
         "{}",
@@ -229,29 +212,13 @@ fn the_hook_goes_where_core_hooks_path_points_and_an_existing_one_keeps_running(
     );
     assert!(!repo.path().join(".git/hooks/pre-commit").exists());
 
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_hogguard"))
-        .parent()
-        .unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     repo.write("a.txt", format!("{}\n", repo.key(Prefix::Personal)));
     repo.repo().git(&["add", "a.txt"]);
-    let blocked = repo
-        .repo()
-        .command()
-        .args(["commit", "-q", "-m", "leak"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let blocked = commit_with_this_build(&repo, "leak");
     assert!(!blocked.status.success(), "git ran hogguard's hook");
     repo.write("a.txt", "clean again\n");
     repo.repo().git(&["add", "a.txt"]);
-    let allowed = repo
-        .repo()
-        .command()
-        .args(["commit", "-q", "-m", "fine"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let allowed = commit_with_this_build(&repo, "fine");
     assert!(allowed.status.success());
     assert!(marker.exists(), "husky's own hook still runs");
 }
@@ -463,10 +430,7 @@ fn the_pre_commit_framework_runs_the_hook_as_the_snippet_says() {
     repo.write("a.txt", "clean\n");
     repo.repo().commit_all("base", "2024-01-01T00:00:00+00:00");
     let cache = tempfile::tempdir().unwrap();
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_hogguard"))
-        .parent()
-        .unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let path = path_with_this_build();
     let try_repo = || {
         std::process::Command::new(&pre_commit)
             .current_dir(repo.path())
@@ -501,4 +465,23 @@ fn the_pre_commit_framework_runs_the_hook_as_the_snippet_says() {
         String::from_utf8_lossy(&passed.stderr)
     );
     assert!(text.contains("Passed"), "{text}");
+}
+
+/// `PATH` with the directory of this test build's `hogguard` first: hooks run the hogguard
+/// they find there.
+fn path_with_this_build() -> String {
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_hogguard"))
+        .parent()
+        .unwrap();
+    format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap())
+}
+
+/// `git commit -q -m message` of what is staged, its hooks running this build.
+fn commit_with_this_build(repo: &TestEnv, message: &str) -> std::process::Output {
+    repo.repo()
+        .command()
+        .args(["commit", "-q", "-m", message])
+        .env("PATH", path_with_this_build())
+        .output()
+        .unwrap()
 }
