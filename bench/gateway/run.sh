@@ -98,22 +98,7 @@ for mode in saturating paced; do
     } >"$work/$mode.lua"
 done
 
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
-trap cleanup EXIT
-
-wait_for_port() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    exit 1
-}
+source "$here/../lib/loopback.sh"
 
 # start_upstream CPU / start_gateway CPU: start a server pinned to CPU, set its *_pid.
 start_upstream() {
@@ -133,28 +118,6 @@ start_gateway() {
     wait_for_port "$GATEWAY_PORT"
 }
 
-# CPU time (user + system, in clock ticks) a process has used so far.
-cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
-# sample_cpu NAME=PID... before a run, record_cpu OUT NAME=PID... after it: OUT.cpu gets the CPU
-# ticks each named server used in between.
-sample_cpu() {
-    before_ticks=()
-    local server
-    for server in "$@"; do before_ticks+=("$(cpu_ticks "${server#*=}")"); done
-}
-record_cpu() {
-    local out="$1" i=0 server
-    shift
-    : >"$out.cpu"
-    for server in "$@"; do
-        echo "${server%%=*} $(( $(cpu_ticks "${server#*=}") - before_ticks[i] ))" >>"$out.cpu"
-        i=$((i + 1))
-    done
-}
-
 # rate_load CPU PORT RATE OUT NAME=PID...: an open-loop run at RATE requests/s with oha
 # (after a short warm-up at the same rate), its JSON report in OUT.
 rate_load() {
@@ -168,13 +131,7 @@ rate_load() {
     sample_cpu "$@"
     taskset -c "$cpu" "$OHA" -z "$RATE_DURATION" --output-format json "${oha_args[@]}" >"$out"
     record_cpu "$out" "$@"
-    python3 - "$out" <<'EOF'
-import json, sys
-report = json.load(open(sys.argv[1]))
-codes = report["statusCodeDistribution"]
-if set(codes) != {"200"}:
-    sys.exit(f"{sys.argv[1]}: answers other than 200 ({codes}): the run did not measure verified deliveries")
-EOF
+    only_200 "$out" "verified deliveries"
 }
 
 # load CPU PORT MODE OUT NAME=PID...: a warm-up, then the measured run; OUT.cpu gets the CPU

@@ -75,22 +75,7 @@ TOML
 printf 'POSTHOG_PERSONAL_API_KEY=%s\nBENCH_TOKEN=%s\n' "$key" "$token" >.env.bench
 path="/api/projects/1/feature_flags/"
 
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
-trap cleanup EXIT
-
-wait_for_port() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    exit 1
-}
+source "$here/../lib/loopback.sh"
 
 TOKIO_WORKER_THREADS=1 taskset -c 0 "$upstream_bin" "127.0.0.1:$UPSTREAM_PORT" 2>upstream.log &
 upstream_pid=$!
@@ -104,8 +89,6 @@ wait_for_port "$PROXY_PORT"
 status="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:$PROXY_PORT$path")"
 [ "$status" = 200 ] || { echo "the proxy answered $status, not 200 (see $work/proxy.log)" >&2; exit 1; }
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
 # rate_load PORT RATE OUT BEARER NAME=PID...: a 1 s warm-up, then the measured run at RATE.
 rate_load() {
     local port="$1" rate="$2" out="$3" bearer="$4"
@@ -113,21 +96,10 @@ rate_load() {
     local args=(--no-tui --worker-threads 1 --latency-correction -c "$CONNECTIONS" -q "$rate"
         -H "Authorization: Bearer $bearer" "http://127.0.0.1:$port$path")
     taskset -c 0 "$OHA" -z 1s --output-format quiet "${args[@]}" >/dev/null
-    local before=() server
-    for server in "$@"; do before+=("$(cpu_ticks "${server#*=}")"); done
+    sample_cpu "$@"
     taskset -c 0 "$OHA" -z "$RATE_DURATION" --output-format json "${args[@]}" >"$out"
-    : >"$out.cpu"
-    local i=0
-    for server in "$@"; do
-        echo "${server%%=*} $(( $(cpu_ticks "${server#*=}") - before[i] ))" >>"$out.cpu"
-        i=$((i + 1))
-    done
-    python3 - "$out" <<'PY'
-import json, sys
-codes = json.load(open(sys.argv[1]))["statusCodeDistribution"]
-if set(codes) != {"200"}:
-    sys.exit(f"{sys.argv[1]}: answers other than 200 ({codes}): the run did not measure forwarded calls")
-PY
+    record_cpu "$out" "$@"
+    only_200 "$out" "forwarded calls"
 }
 
 for rate in $RATES; do
