@@ -19,7 +19,7 @@ use hogguard_proxy::{
 use hogguard_secret::Secret;
 use hogguard_testkit::posthog::{
     FakeHog, Fault, FeatureFlagSpec, Gate, MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec,
-    SeededKey, SeededProject, UserSpec,
+    SeededKey, SeededProject, UserSpec, sha256_hex,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -28,14 +28,6 @@ const NOT_AUTHENTICATED: &str = r#"{"type":"authentication_error","code":"not_au
 
 /// Waits for things that happen on other threads, failing after this long.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn permission_denied(detail: &str) -> String {
     format!(

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hogguard_testkit::posthog::{
     FakeHog, Fault, FeatureFlagSpec, MembershipLevel, OAuthTokenSpec, PersonalKeySpec,
     ProjectSecretKeySpec, RateLimit, SeededKey, SeededProject, SeededUser, Timestamp, UserSpec,
+    sha256_hex,
 };
 use serde_json::{Value, json};
 use ureq::http;
@@ -1306,14 +1307,6 @@ fn the_fakehog_binary_serves_its_demo_world() {
         .assert(200, EMPTY_LOCAL_EVALUATION);
     child.kill().unwrap();
     child.wait().unwrap();
-}
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[test]

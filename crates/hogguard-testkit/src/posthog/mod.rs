@@ -133,6 +133,7 @@ pub use model::{
 };
 pub use server::{FakeHog, FakeHogBuilder};
 pub use time::Timestamp;
+pub use tokens::sha256_hex;
 
 /// The control endpoints under `/_fakehog/`, as `(method and path, what it does)`.
 pub const CONTROL_ENDPOINTS: &[(&str, &str)] = control::ENDPOINTS;

@@ -4,8 +4,9 @@ use sha2::{Digest, Sha256};
 
 use crate::keys::{self, Era, Prefix};
 
-/// The lowercase hex SHA-256 of `value`.
-pub(crate) fn sha256_hex(value: &str) -> String {
+/// The lowercase hex SHA-256 of `value`: how the stand-in records the credential and the
+/// headers of each request it receives ([`RequestRecord`](super::RequestRecord)).
+pub fn sha256_hex(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
     let mut hex = String::with_capacity(64);
     for byte in digest {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hogguard_testkit::posthog::{
     FeatureFlagSpec, MembershipLevel, PersonalKeySpec, ProjectSecretKeySpec, SeededKey,
-    SeededProject, UserSpec,
+    SeededProject, UserSpec, sha256_hex,
 };
 
 use crate::support::TestEnv;
@@ -34,10 +34,6 @@ scopes = ["feature_flag:read", "insight:read"]
 token = "WRITER_TOKEN"
 scopes = ["feature_flag:write", "annotation:write"]
 "#;
-
-fn sha256_hex(text: &str) -> String {
-    hogguard_secret::fingerprint(text)
-}
 
 /// A PostHog project with a flag, a personal key, a spare one and a project secret key.
 struct World {
