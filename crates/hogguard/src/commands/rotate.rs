@@ -172,7 +172,9 @@ fn prepare(args: &RotateArgs, settings: &Settings) -> Result<Prepared> {
         ))
     };
     let mut unmet = Vec::new();
-    let kind = current.unwrap_or_else(|| kind_by_name(&args.credential));
+    let kind = current.unwrap_or_else(|| {
+        crate::environments::kind_by_name(&args.credential).unwrap_or(CredentialKind::ProjectApiKey)
+    });
     let provider = match kind {
         CredentialKind::ProjectSecretApiKey => {
             let admin = match &config.posthog.admin_key {
@@ -253,19 +255,6 @@ fn project_path(path: &Path) -> Result<PathBuf> {
         Some(name) => resolved.join(name),
         None => resolved,
     })
-}
-
-/// The kind a credential's name suggests, for a store that holds no value yet.
-fn kind_by_name(name: &str) -> CredentialKind {
-    if name.contains("webhook") {
-        CredentialKind::WebhookSecret
-    } else if name.contains("personal") {
-        CredentialKind::PersonalApiKey
-    } else if name.contains("secret") {
-        CredentialKind::ProjectSecretApiKey
-    } else {
-        CredentialKind::ProjectApiKey
-    }
 }
 
 /// Why an assisted rotation cannot read a new key, and what to do.

@@ -96,14 +96,9 @@ fn write_config(root: &Path, project: &Project, force: bool, printer: &Printer) 
         hogguard_fs::DEFAULT_FILE_MODE,
     )?;
     let mut summary = format!(
-        "wrote {DEFAULT_CONFIG}: {} from {} env {}",
+        "wrote {DEFAULT_CONFIG}: {} from {}",
         printer::plural(project.environments.len(), "environment", "environments"),
-        project.env_files.len(),
-        if project.env_files.len() == 1 {
-            "file"
-        } else {
-            "files"
-        },
+        printer::plural(project.env_files.len(), "env file", "env files"),
     );
     if !project.templates.is_empty() {
         let _ = write!(

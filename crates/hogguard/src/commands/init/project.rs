@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hogguard_secret::CredentialKind;
 
+use crate::environments;
 use crate::repo::{self, Repository};
 
 /// What the project's env files say.
@@ -74,10 +75,10 @@ pub(super) fn discover(root: &Path) -> Result<Project> {
             Some(target) => (sibling(path, target), true),
             None => (path.clone(), false),
         };
-        let text = hogguard_fs::read_regular_to_string(&root.join(path), MAX_ENV_FILE_BYTES)
-            .with_context(|| format!("cannot read {path}"))?;
-        let parsed = hogguard_dotenv::parse(&text)
-            .with_context(|| format!("{path} is not a valid env file"))?;
+        // One that vanished since the walk found it has nothing to add.
+        let Some(parsed) = environments::read_env_file(&root.join(path))? else {
+            continue;
+        };
         let environment = project
             .environments
             .entry(environment_name(&target))
@@ -106,9 +107,6 @@ pub(super) fn discover(root: &Path) -> Result<Project> {
     }
     Ok(project)
 }
-
-/// An env file larger than this is not one.
-const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
 
 impl Environment {
     /// Adds `variable` under a credential name of its own: the kind's name, or the variable's
@@ -189,7 +187,7 @@ impl Role {
             .iter()
             .any(|word| upper.contains(word))
         {
-            return Role::Credential(crate::environments::kind_by_name(name));
+            return Role::Credential(environments::kind_by_name(name));
         }
         Role::Other
     }

@@ -147,8 +147,8 @@ pub(crate) fn run(args: ScanArgs, settings: &Settings, printer: &Printer) -> Res
 /// The error of a scan that found no secret but could not read everything.
 fn incomplete(unread: usize) -> String {
     format!(
-        "the scan is incomplete: {unread} input{} could not be read (see the warnings above)",
-        if unread == 1 { "" } else { "s" }
+        "the scan is incomplete: {} could not be read (see the warnings above)",
+        printer::plural(unread, "input", "inputs")
     )
 }
 
@@ -176,6 +176,11 @@ fn scan(scanner: &Scanner, args: &ScanArgs) -> Result<ScanOutcome> {
 
 /// One line per finding, then a summary unless quiet. Informational findings are left out
 /// when quiet.
+/// Adds an indented, dimmed line under a finding: where it was seen, how often.
+fn dim_note(text: &mut String, note: impl std::fmt::Display) {
+    let _ = writeln!(text, "    {}{note}{}", style::DIM, style::RESET);
+}
+
 fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> String {
     let mut text = String::new();
     for finding in findings.iter().filter(|f| !quiet || f.secret) {
@@ -205,13 +210,13 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
             );
         }
         if finding.repeats > 0 {
-            let _ = writeln!(
-                text,
-                "    {}and {} more time{} in this input{}",
-                style::DIM,
-                finding.repeats,
-                if finding.repeats == 1 { "" } else { "s" },
-                style::RESET
+            let times = usize::try_from(finding.repeats).unwrap_or(usize::MAX);
+            dim_note(
+                &mut text,
+                format_args!(
+                    "and {} in this input",
+                    printer::plural(times, "more time", "more times")
+                ),
             );
         }
         if let Some(verification) = &finding.verification {
@@ -222,28 +227,18 @@ fn human(findings: &[Finding], summary: &Summary, seconds: f64, quiet: bool) -> 
         }
         if let Some(commit) = &finding.commit {
             let short = commit.get(..12).unwrap_or(commit);
-            let _ = writeln!(
-                text,
-                "    {}commit {short} by {} on {}{}",
-                style::DIM,
-                crate::untrusted::escape(finding.author.as_deref().unwrap_or("?")),
-                finding.date.as_deref().unwrap_or("?"),
-                style::RESET
+            dim_note(
+                &mut text,
+                format_args!(
+                    "commit {short} by {} on {}",
+                    crate::untrusted::escape(finding.author.as_deref().unwrap_or("?")),
+                    finding.date.as_deref().unwrap_or("?"),
+                ),
             );
         } else if finding.staged {
-            let _ = writeln!(
-                text,
-                "    {}staged in the index, in no commit yet{}",
-                style::DIM,
-                style::RESET
-            );
+            dim_note(&mut text, "staged in the index, in no commit yet");
         } else if finding.unreachable {
-            let _ = writeln!(
-                text,
-                "    {}in a blob that no commit holds (unreachable){}",
-                style::DIM,
-                style::RESET
-            );
+            dim_note(&mut text, "in a blob that no commit holds (unreachable)");
         }
     }
     if !quiet {
