@@ -135,25 +135,16 @@ pub enum Error {
 }
 
 /// Why the transport could not reach PostHog, as it described it (with any credential of the
-/// request masked), and the kind of I/O error underneath when there was one.
+/// request masked).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{description}")]
 pub struct NetworkError {
     description: String,
-    io_kind: Option<std::io::ErrorKind>,
 }
 
 impl NetworkError {
-    pub(crate) fn new(description: String, io_kind: Option<std::io::ErrorKind>) -> Self {
-        NetworkError {
-            description,
-            io_kind,
-        }
-    }
-
-    /// The kind of the I/O error underneath (connection refused, reset, ...), if any.
-    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
-        self.io_kind
+    pub(crate) fn new(description: String) -> Self {
+        NetworkError { description }
     }
 }
 
@@ -271,10 +262,7 @@ mod tests {
     #[test]
     fn no_message_repeats_its_cause() {
         let network = Error::Network {
-            source: NetworkError::new(
-                "io: Connection refused".to_owned(),
-                Some(std::io::ErrorKind::ConnectionRefused),
-            ),
+            source: NetworkError::new("io: Connection refused".to_owned()),
         };
         let errors = [
             network,

@@ -214,15 +214,9 @@ fn transport_failure(error: ureq::Error, timeout: Duration, secrets: &[&Secret])
         ureq::Error::Io(io_error) if io_error.kind() == io::ErrorKind::TimedOut => {
             Error::Timeout { timeout }
         }
-        other => {
-            let io_kind = match &other {
-                ureq::Error::Io(io_error) => Some(io_error.kind()),
-                _ => None,
-            };
-            Error::Network {
-                source: NetworkError::new(scrub(&other.to_string(), secrets), io_kind),
-            }
-        }
+        other => Error::Network {
+            source: NetworkError::new(scrub(&other.to_string(), secrets)),
+        },
     }
 }
 
@@ -311,7 +305,7 @@ mod tests {
             None
         );
         let cut = Error::Network {
-            source: NetworkError::new("reset".to_owned(), None),
+            source: NetworkError::new("reset".to_owned()),
         };
         assert_eq!(retries.next_delay(&policy, &cut, Repeat::Unsafe), None);
         assert_eq!(
