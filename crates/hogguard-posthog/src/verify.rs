@@ -296,17 +296,11 @@ fn probe_for(secret: &Secret) -> Result<Probe, &'static str> {
         Some(CredentialKind::OAuthAccessToken) => Ok(Probe::OAuthAccessToken),
         Some(CredentialKind::OAuthRefreshToken) => Err(REFRESH_TOKEN_REASON),
         Some(CredentialKind::ProjectApiKey) => Err(PROJECT_KEY_REASON),
-        None if is_legacy_personal_key_shape(secret.expose()) => Ok(Probe::PersonalKey),
+        None if hogguard_secret::is_legacy_personal_key_shape(secret.expose()) => {
+            Ok(Probe::PersonalKey)
+        }
         _ => Err(NOT_A_CREDENTIAL_REASON),
     }
-}
-
-/// Personal API keys made before 2021: 43 URL-safe characters, no prefix.
-fn is_legacy_personal_key_shape(value: &str) -> bool {
-    value.len() == 43
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The verdict when no place said live: invalid only if every place said invalid.

@@ -15,7 +15,8 @@ use crate::events::{EventSink, StderrSink};
 use crate::table::ScopeTable;
 
 /// The default listen address: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8788";
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8788);
 /// The default largest request body: capture's `/batch` limit, the largest PostHog takes.
 pub const DEFAULT_BODY_LIMIT: usize = 20 * 1024 * 1024;
 /// The default most connections open at once.

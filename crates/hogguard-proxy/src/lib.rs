@@ -62,8 +62,8 @@ pub use config::{
 };
 pub use events::{EventSink, ProxyEvent, ReloadTrigger, StderrSink};
 pub use forward::InvalidUpstream;
+pub use hogguard_gateway::HEALTH_PATH;
 pub use openapi::{ImportError, PERSONAL_KEY_SCHEME, import_openapi};
-pub use route::{HEALTH_PATH, SERVICE_AUDIT_PATH};
 pub use run::{run_until_signalled, serve_until_signalled};
 pub use scope::{Access, InvalidScope, Scope, minimal as minimal_scopes};
 pub use server::{Proxy, ProxyError, ReloadHandle};

@@ -8,11 +8,9 @@ use http::Method;
 
 use crate::table::{Lookup, Requirement, ScopeTable};
 
-/// The proxy's health check (`GET` or `HEAD`), answered by the proxy itself.
-pub const HEALTH_PATH: &str = "/_hogguard/health";
-
-/// Where services send their own audit entries (`POST`, with their client token).
-pub const SERVICE_AUDIT_PATH: &str = "/_hogguard/audit";
+/// Where services send their own audit entries (`POST`, with their client token), as the
+/// segments of a decoded path (a trailing slash is the same endpoint).
+pub(crate) const SERVICE_AUDIT_SEGMENTS: [&str; 2] = ["_hogguard", "audit"];
 
 /// PostHog's public endpoints, which SDKs call with the public `phc_` project key: capture
 /// (`rust/capture`'s routes, and capture v1 with the key as a Bearer token) and remote flag

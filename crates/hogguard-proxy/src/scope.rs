@@ -98,14 +98,6 @@ impl Scope {
             _ => false,
         }
     }
-
-    /// The object of an `object:access` scope.
-    pub fn object_name(&self) -> Option<&str> {
-        match self {
-            Scope::Object { object, .. } => Some(object),
-            _ => None,
-        }
-    }
 }
 
 impl FromStr for Scope {

@@ -34,10 +34,11 @@ use crate::clients::{ClientError, ClientView, Clients};
 use crate::config::{AuditMode, ProxyConfig, Snapshot, SnapshotSource};
 use crate::events::{EventSink, ProxyEvent, ReloadTrigger, error_chain};
 use crate::forward::{self, Base, InvalidUpstream, Upstream};
-use crate::route::{self, Credential, HEALTH_PATH};
+use crate::route::{self, Credential, SERVICE_AUDIT_SEGMENTS};
 use crate::scope::Scope;
 use crate::stats::{Counters, ProxyStats};
 use crate::table::{Requirement, ScopeTable};
+use hogguard_gateway::HEALTH_PATH;
 
 /// The largest entry a service may send to `POST /_hogguard/audit`.
 const SERVICE_ENTRY_LIMIT: usize = 64 * 1024;
@@ -433,10 +434,7 @@ fn bearer(request: &Request<Incoming>) -> Option<&str> {
 fn is_posthog_credential(token: &str) -> bool {
     CredentialKind::from_value(token)
         .is_some_and(|kind| kind != CredentialKind::HogguardClientToken)
-        || (token.len() == 43
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        || hogguard_secret::is_legacy_personal_key_shape(token)
 }
 
 /// Whether the request carries a body the proxy may leave unread.
@@ -642,7 +640,7 @@ impl Shared {
                     .await;
             }
         };
-        if segments == ["_hogguard", "audit"] {
+        if segments == SERVICE_AUDIT_SEGMENTS {
             return self.service_entry(client, request).await;
         }
         let private = route::private(&state.table, request.method(), &segments);

@@ -34,7 +34,7 @@
 //! first place they differ, which is the order PostHog's router tries a viewset's list-level
 //! actions before its detail routes in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -131,14 +131,6 @@ pub enum Requirement {
 }
 
 impl Requirement {
-    /// The scopes, or none for [`Requirement::NoPersonalKeys`].
-    pub fn scopes(&self) -> &[Scope] {
-        match self {
-            Requirement::Scopes(scopes) => scopes,
-            Requirement::NoPersonalKeys => &[],
-        }
-    }
-
     /// Both requirements at once: the union of scopes, and no access when either has none.
     fn and(self, other: Requirement) -> Requirement {
         match (self, other) {
@@ -536,32 +528,6 @@ impl TableFile {
     pub fn to_toml(&self) -> String {
         // Every field is a string, a number or a list of them: serialising cannot fail.
         toml::to_string(self).unwrap_or_default()
-    }
-
-    /// The rows, one per operation, sorted by path then method: what a table built from
-    /// `self` requires, as the schema importer would write it (for comparing two tables).
-    pub fn operations(&self) -> Result<BTreeMap<(String, String), String>, TableError> {
-        let mut all = BTreeMap::new();
-        for viewset in &self.viewset {
-            for (method, path, requirement) in expand_viewset(viewset)? {
-                all.insert((path, method.to_string()), requirement.to_string());
-            }
-        }
-        for operation in &self.operation {
-            let scopes = if operation.scopes.is_empty() {
-                Requirement::NoPersonalKeys.to_string()
-            } else {
-                operation.scopes.join(" ")
-            };
-            all.insert(
-                (
-                    operation.path.trim_end_matches('/').to_owned(),
-                    parse_method(&operation.method)?.to_string(),
-                ),
-                scopes,
-            );
-        }
-        Ok(all)
     }
 }
 

@@ -79,6 +79,15 @@ pub fn mask(value: &str) -> String {
     format!("{head}...{tail}")
 }
 
+/// Whether `value` has the shape of a personal API key made before 2021: 43 URL-safe
+/// characters and no prefix.
+pub fn is_legacy_personal_key_shape(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The content fingerprint of a credential: the hex SHA-256 of its value, which identifies a
 /// secret wherever it moves without revealing it.
 pub fn fingerprint(value: &str) -> String {

@@ -83,7 +83,7 @@ pub(crate) struct ProxyClient {
 }
 
 fn default_proxy_listen() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([127, 0, 0, 1], 8788))
+    hogguard_proxy::DEFAULT_LISTEN
 }
 
 /// Where `hogguard scopes import` writes and the proxy looks when `scope_table` is unset,
