@@ -286,13 +286,17 @@ impl fmt::Display for GatewayEvent<'_> {
     }
 }
 
-/// Renders an error and its sources as one `a: b: c` text, for event details.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+/// Renders an error and its sources as one `a: b: c` text, for event details; a cause that
+/// an error already prints itself is not said twice.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

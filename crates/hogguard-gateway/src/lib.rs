@@ -127,7 +127,7 @@ pub use config::{
 };
 pub use deliveries::HEALTH_PATH;
 pub use error::GatewayError;
-pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink};
+pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink, error_chain};
 pub use headers::remove_hop_by_hop;
 pub use run::{StopSignal, run_until_signalled};
 pub use server::Gateway;

@@ -193,19 +193,3 @@ impl fmt::Display for ProxyEvent<'_> {
         }
     }
 }
-
-/// An error and its causes on one line, `outer: cause: cause`.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        let cause_text = cause.to_string();
-        // Some errors print their cause themselves; do not say it twice.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        next = cause.source();
-    }
-    text
-}
