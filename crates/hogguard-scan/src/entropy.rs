@@ -74,7 +74,7 @@ pub(crate) fn is_placeholder(value: &[u8]) -> bool {
             distinct += 1;
         }
     }
-    distinct < 6 || shannon_entropy(value) < MIN_TOKEN_ENTROPY || holds_typed_run(value)
+    distinct < 6 || shannon_entropy(value) < MIN_TOKEN_ENTROPY || holds_typed_run(value, &lower)
 }
 
 /// The shortest run of sequential or keyboard characters that marks a typed-in test string
@@ -85,9 +85,9 @@ const TYPED_RUN: usize = 7;
 /// Keyboard rows and the digit row, as people type them into test values.
 const KEYBOARD_ROWS: &[&[u8]] = &[b"1234567890", b"qwertyuiop", b"asdfghjkl", b"zxcvbnm"];
 
-/// Whether `value` holds [`TYPED_RUN`] characters that step through the alphabet or the
-/// digits (up or down), or along a keyboard row.
-fn holds_typed_run(value: &[u8]) -> bool {
+/// Whether `value` (and `lower`, the same in lowercase) holds [`TYPED_RUN`] characters that
+/// step through the alphabet or the digits (up or down), or along a keyboard row.
+fn holds_typed_run(value: &[u8], lower: &[u8]) -> bool {
     let stepping = |step: i16| {
         value.windows(TYPED_RUN).any(|w| {
             w.windows(2).all(|pair| {
@@ -98,10 +98,9 @@ fn holds_typed_run(value: &[u8]) -> bool {
     if stepping(1) || stepping(-1) {
         return true;
     }
-    let lower = value.to_ascii_lowercase();
     KEYBOARD_ROWS.iter().any(|row| {
         row.windows(TYPED_RUN)
-            .any(|run| memchr::memmem::find(&lower, run).is_some())
+            .any(|run| memchr::memmem::find(lower, run).is_some())
     })
 }
 

@@ -402,13 +402,23 @@ const LARGE_OBJECT_BYTES: u64 = 1 << 20;
 /// while the rest uses all of them. False when a traversal stopped early (a corrupt object, an
 /// interruption).
 fn traverse_pack(bundle: &gix::odb::pack::Bundle, handler: &ObjectHandler<'_>) -> bool {
-    let mut entries: Vec<(u64, ObjectId)> = bundle
+    let mut indexed: Vec<_> = bundle
         .index
         .iter()
-        .map(|e| (e.pack_offset, e.oid))
+        .map(|e| (e.pack_offset, e.oid, e.crc32))
         .collect();
-    entries.sort_unstable_by_key(|&(offset, _)| offset);
-    let crcs = EntryCrcs::of(bundle);
+    indexed.sort_unstable_by_key(|&(offset, ..)| offset);
+    let crcs = EntryCrcs {
+        entries: indexed
+            .iter()
+            .map(|&(offset, _, crc)| (offset, crc))
+            .collect(),
+        end: bundle.pack.pack_end() as u64,
+    };
+    let entries: Vec<(u64, ObjectId)> = indexed
+        .into_iter()
+        .map(|(offset, id, _)| (offset, id))
+        .collect();
     let Some(large) = large_delta_trees(bundle, &entries) else {
         return false;
     };
@@ -435,27 +445,18 @@ fn large_delta_trees(
     bundle: &gix::odb::pack::Bundle,
     entries: &[(u64, ObjectId)],
 ) -> Option<Vec<bool>> {
-    use gix::odb::pack::data::entry::Header;
     let position = |offset: u64| entries.binary_search_by_key(&offset, |&(o, _)| o).ok();
     // The entry each entry is decoded from (itself for whole objects).
     let mut base = Vec::with_capacity(entries.len());
     let mut sizes = Vec::with_capacity(entries.len());
     for (i, &(offset, _)) in entries.iter().enumerate() {
         let entry = bundle.pack.entry(offset).ok()?;
-        let base_offset = match entry.header {
-            Header::OfsDelta { base_distance } => {
-                Some(Header::verified_base_pack_offset(offset, base_distance)?)
-            }
-            Header::RefDelta { base_id } => bundle
-                .index
-                .lookup(base_id)
-                .map(|at| bundle.index.pack_offset_at_index(at)),
-            _ => None,
-        };
-        base.push(match base_offset {
-            Some(base_offset) => position(base_offset)?,
-            None => i,
-        });
+        base.push(
+            match base_offset(&entry.header, offset, &bundle.index).ok()? {
+                Some(base_offset) => position(base_offset)?,
+                None => i,
+            },
+        );
         sizes.push(entry.decompressed_size);
     }
     // Each entry's root, following bases; a chain longer than the pack is a cycle.
@@ -610,6 +611,28 @@ fn scan_pack_by_object(bundle: gix::odb::pack::Bundle, mut handler: ObjectHandle
     }
 }
 
+/// The pack offset of the base that the entry at `offset` with `header` is decoded from:
+/// `Ok(None)` for a whole object or a base outside this pack, `Err(())` for a distance that
+/// points before the pack's start.
+fn base_offset(
+    header: &gix::odb::pack::data::entry::Header,
+    offset: u64,
+    index: &gix::odb::pack::index::File,
+) -> Result<Option<u64>, ()> {
+    use gix::odb::pack::data::entry::Header;
+    match *header {
+        Header::OfsDelta { base_distance } => {
+            Header::verified_base_pack_offset(offset, base_distance)
+                .map(Some)
+                .ok_or(())
+        }
+        Header::RefDelta { base_id } => Ok(index
+            .lookup(base_id)
+            .map(|at| index.pack_offset_at_index(at))),
+        _ => Ok(None),
+    }
+}
+
 /// The CRC-32 that a pack's index records for each entry's bytes (header and compressed
 /// data), by pack offset. Inflating cannot be trusted to notice damage: a changed deflate
 /// stream may still inflate, to other bytes of the same length, and a secret in them would be
@@ -622,10 +645,6 @@ struct EntryCrcs {
 }
 
 impl EntryCrcs {
-    fn of(bundle: &gix::odb::pack::Bundle) -> EntryCrcs {
-        EntryCrcs::of_parts(&bundle.pack, &bundle.index)
-    }
-
     fn of_parts(
         pack: &gix::odb::pack::data::File,
         index: &gix::odb::pack::index::File,
@@ -676,7 +695,6 @@ impl ChainChecks {
         index: &gix::odb::pack::index::File,
         offset: u64,
     ) -> Result<(), &'static str> {
-        use gix::odb::pack::data::entry::Header;
         let mut chain = Vec::new();
         let mut at = offset;
         let intact = loop {
@@ -694,15 +712,10 @@ impl ChainChecks {
             if !crcs.is_intact(pack, position) {
                 break false;
             }
-            let base = match pack.entry(at).map(|entry| entry.header) {
-                Ok(Header::OfsDelta { base_distance }) => {
-                    Header::verified_base_pack_offset(at, base_distance)
-                }
-                Ok(Header::RefDelta { base_id }) => {
-                    index.lookup(base_id).map(|i| index.pack_offset_at_index(i))
-                }
-                _ => None,
-            };
+            let base = pack
+                .entry(at)
+                .ok()
+                .and_then(|entry| base_offset(&entry.header, at, index).ok().flatten());
             match base {
                 Some(base) => at = base,
                 None => break true,
