@@ -188,22 +188,7 @@ pub fn create_private_dir_all(dir: &Path) -> Result<(), Error> {
 /// `limit` bytes. A device, FIFO or directory is [`Error::NotRegularFile`]; nothing is read
 /// from it.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
-    // Looked at before opening: opening a FIFO for reading waits for a writer.
-    if !fs::metadata(path)
-        .map_err(Error::io("read", path))?
-        .is_file()
-    {
-        return Err(Error::NotRegularFile {
-            path: path.to_owned(),
-        });
-    }
-    let file = File::open(path).map_err(Error::io("read", path))?;
-    let metadata = file.metadata().map_err(Error::io("read", path))?;
-    if !metadata.is_file() {
-        return Err(Error::NotRegularFile {
-            path: path.to_owned(),
-        });
-    }
+    let (file, metadata) = open_checked(path, OpenOptions::new().read(true), "read")?;
     if metadata.len() > limit {
         return Err(Error::TooLarge {
             path: path.to_owned(),
@@ -229,20 +214,31 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
 /// it is opened, because opening a FIFO waits for a writer, and the opened file again, in
 /// case it was replaced in between.
 pub fn open_regular(path: &Path, options: &OpenOptions) -> Result<File, Error> {
+    open_checked(path, options, "open").map(|(file, _)| file)
+}
+
+/// Opens `path` with `options` if it is a regular file, before and after opening (errors
+/// name `action`), and returns the opened file's metadata too.
+fn open_checked(
+    path: &Path,
+    options: &OpenOptions,
+    action: &'static str,
+) -> Result<(File, fs::Metadata), Error> {
     let not_regular = || Error::NotRegularFile {
         path: path.to_owned(),
     };
     if !fs::metadata(path)
-        .map_err(Error::io("open", path))?
+        .map_err(Error::io(action, path))?
         .is_file()
     {
         return Err(not_regular());
     }
-    let file = options.open(path).map_err(Error::io("open", path))?;
-    if !file.metadata().map_err(Error::io("read", path))?.is_file() {
+    let file = options.open(path).map_err(Error::io(action, path))?;
+    let metadata = file.metadata().map_err(Error::io("read", path))?;
+    if !metadata.is_file() {
         return Err(not_regular());
     }
-    Ok(file)
+    Ok((file, metadata))
 }
 
 /// [`read_regular`] as text; a file that is not UTF-8 is an `InvalidData` error.
