@@ -225,7 +225,7 @@ pub(crate) enum LineError {
 pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine<'_>, LineError> {
     let malformed = |reason: &str| LineError::Malformed(reason.to_owned());
     if line.len() > MAX_LINE_BYTES {
-        return Err(malformed("longer than 64 KiB"));
+        return Err(malformed(crate::problem::TOO_LONG));
     }
     let Some(head_len) = line.len().checked_sub(HASH_SUFFIX_LEN) else {
         return Err(malformed("too short to be an entry"));

@@ -830,9 +830,7 @@ fn recover(
         let Some(line) = torn.strip_suffix(b"\n") else {
             if torn.len() > MAX_LINE_BYTES {
                 // Longer than any append: not a torn write.
-                let kind = ProblemKind::Malformed {
-                    reason: "longer than 64 KiB".to_owned(),
-                };
+                let kind = ProblemKind::too_long();
                 return Err(corrupt(path, chain.next_seq(), kind));
             }
             break "the last line has no newline (torn write)";

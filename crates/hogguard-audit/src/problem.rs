@@ -111,6 +111,19 @@ pub enum CheckpointMismatch {
     NotKeyed,
 }
 
+impl ProblemKind {
+    /// A line longer than any entry can be ([`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES)):
+    /// damage, not an append in progress.
+    pub(crate) fn too_long() -> ProblemKind {
+        ProblemKind::Malformed {
+            reason: TOO_LONG.to_owned(),
+        }
+    }
+}
+
+/// The reason given for a line longer than any entry.
+pub(crate) const TOO_LONG: &str = "longer than 64 KiB";
+
 impl From<LineError> for ProblemKind {
     fn from(error: LineError) -> ProblemKind {
         match error {

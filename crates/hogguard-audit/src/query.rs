@@ -111,9 +111,7 @@ impl Iterator for Entries {
                         self.finished = true;
                         if self.line.len() > MAX_LINE_BYTES {
                             // Longer than any entry: damage, not an append in progress.
-                            let kind = ProblemKind::Malformed {
-                                reason: "longer than 64 KiB".to_owned(),
-                            };
+                            let kind = ProblemKind::too_long();
                             return Some(Err(self.corrupt(expected_seq, kind)));
                         }
                         break;

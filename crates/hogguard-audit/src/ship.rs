@@ -455,9 +455,7 @@ impl Batcher<'_> {
             // against the checkpoint after the last batch reports it.
             let Some(complete) = line.strip_suffix(b"\n") else {
                 if line.len() > MAX_LINE_BYTES {
-                    let kind = ProblemKind::Malformed {
-                        reason: "longer than 64 KiB".to_owned(),
-                    };
+                    let kind = ProblemKind::too_long();
                     return Err(corrupt(self.path, expected, kind).into());
                 }
                 break;

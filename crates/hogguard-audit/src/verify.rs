@@ -279,9 +279,7 @@ fn check_log(
                 report.problem = Some(Problem {
                     seq: chain.next_seq(),
                     line: Some(line_number + 1),
-                    kind: ProblemKind::Malformed {
-                        reason: "longer than 64 KiB".to_owned(),
-                    },
+                    kind: ProblemKind::too_long(),
                 });
                 break;
             }
