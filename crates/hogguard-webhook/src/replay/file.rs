@@ -373,40 +373,40 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "");
     }
 
-    /// Name of the variable that tells a re-run of a test that it runs under `umask 000`.
-    const UMASK_CHILD: &str = "HOGGUARD_WEBHOOK_UMASK_000";
-
     #[cfg(unix)]
     #[test]
     fn the_store_is_private_whatever_the_umask() {
         // See: issue 11 point 15 (under `umask 000` the store was 0666). The umask belongs to
-        // the process, so the test runs itself again in a child with `umask 000`.
-        use std::os::unix::fs::PermissionsExt as _;
-        if std::env::var_os(UMASK_CHILD).is_none() {
-            let test = "replay::file::tests::the_store_is_private_whatever_the_umask";
-            let status = std::process::Command::new("sh")
-                .args(["-c", "umask 000 && exec \"$0\" \"$@\""])
-                .arg(std::env::current_exe().unwrap())
-                .args(["--exact", test, "--test-threads", "1"])
-                .env(UMASK_CHILD, "1")
-                .status()
-                .unwrap();
-            assert!(status.success(), "the run under umask 000 failed");
-            return;
-        }
+        // the process, so the test runs again in a child with `umask 000`.
         let dir = tempfile::tempdir().unwrap();
+        hogguard_testkit::child::ChildTest::new(
+            "replay::file::tests::make_a_store_under_umask_000_in_child",
+        )
+        .under("umask 000")
+        .dir(dir.path())
+        .run();
+    }
+
+    /// Runs only as the child of `the_store_is_private_whatever_the_umask`.
+    #[cfg(unix)]
+    #[test]
+    fn make_a_store_under_umask_000_in_child() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Some(dir) = hogguard_testkit::child::dir() else {
+            return;
+        };
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        let probe = dir.path().join("probe");
+        let probe = dir.join("probe");
         File::create(&probe).unwrap();
         assert_eq!(mode(&probe), 0o666, "not running under umask 000");
 
-        let path = dir.path().join("state/replay/seen");
+        let path = dir.join("state/replay/seen");
         let store = open(&path, 10, 100).unwrap();
         store.commit("k1", 100, 700).unwrap();
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(&dir.path().join("state/replay/seen.lock")), 0o600);
-        assert_eq!(mode(&dir.path().join("state/replay")), 0o700);
-        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        assert_eq!(mode(&dir.join("state/replay/seen.lock")), 0o600);
+        assert_eq!(mode(&dir.join("state/replay")), 0o700);
+        assert_eq!(mode(&dir.join("state")), 0o700);
         drop(store);
         // Rewritten on open: still private.
         drop(open(&path, 10, 100).unwrap());
