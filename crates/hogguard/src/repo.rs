@@ -58,10 +58,9 @@ impl Repository {
     }
 
     /// Every env file (`.env`, `.env.production`, not templates such as `.env.example`) in
-    /// the work tree, sub-projects included, outside folders git ignores and dependency
+    /// the work tree, sub-projects included, outside folders `rules` ignore and dependency
     /// folders; slash-separated paths from the root, sorted.
-    pub(crate) fn env_files(&self) -> Result<Vec<String>> {
-        let mut rules = self.ignore_rules()?;
+    pub(crate) fn env_files(&self, rules: &mut IgnoreRules<'_>) -> Result<Vec<String>> {
         find_env_files(&self.workdir(), false, |dir| rules.is_ignored_dir(dir))
     }
 

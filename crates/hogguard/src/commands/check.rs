@@ -174,7 +174,8 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
         ));
     };
     let root = repository.workdir();
-    let mut present: BTreeSet<String> = repository.env_files()?.into_iter().collect();
+    let mut rules = repository.ignore_rules()?;
+    let mut present: BTreeSet<String> = repository.env_files(&mut rules)?.into_iter().collect();
     // Names git should ignore before anyone creates them: the usual ones and the configured.
     let mut expected: BTreeSet<String> = USUAL_ENV_FILES.iter().map(|n| (*n).to_owned()).collect();
     for environment in config.environments.values() {
@@ -188,7 +189,6 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
             }
         }
     }
-    let mut rules = repository.ignore_rules()?;
     let mut problems = Vec::new();
     let mut fixes = Vec::new();
     let mut exposed = BTreeSet::new();

@@ -57,9 +57,10 @@ pub(crate) fn run(args: InitArgs, printer: &Printer) -> Result<Status> {
     } else {
         None
     };
-    let project = project::discover(&root)?;
+    let repository = Repository::discover(&root)?;
+    let project = project::discover(&root, repository.as_ref())?;
     write_config(&root, &project, args.force, printer)?;
-    update_gitignore(&root, &project.env_files, printer)?;
+    update_gitignore(&root, repository.as_ref(), &project.env_files, printer)?;
     if let Some(hooks) = hooks {
         install_hook(&hooks, printer)?;
     }
@@ -184,18 +185,19 @@ fn policy_for(environment: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn update_gitignore(root: &Path, env_files: &[String], printer: &Printer) -> Result<()> {
+fn update_gitignore(
+    root: &Path,
+    repository: Option<&Repository>,
+    env_files: &[String],
+    printer: &Printer,
+) -> Result<()> {
     let path = root.join(".gitignore");
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).context("cannot read .gitignore"),
     };
-    let repository = Repository::discover(root)?;
-    let mut rules = repository
-        .as_ref()
-        .map(Repository::ignore_rules)
-        .transpose()?;
+    let mut rules = repository.map(Repository::ignore_rules).transpose()?;
     let present: Vec<&str> = existing.lines().map(str::trim).collect();
     let mut wanted: Vec<String> = IGNORE_LINES.iter().map(|l| (*l).to_owned()).collect();
     wanted.extend(env_files.iter().cloned());

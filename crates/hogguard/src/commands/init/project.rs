@@ -46,10 +46,9 @@ pub(super) struct Setting<T> {
 }
 
 /// Reads the env files and templates under `root` (sub-projects included, outside folders
-/// git ignores and dependency folders).
-pub(super) fn discover(root: &Path) -> Result<Project> {
-    let repository = Repository::discover(root)?;
-    let found = match &repository {
+/// `repository`'s git ignores and dependency folders).
+pub(super) fn discover(root: &Path, repository: Option<&Repository>) -> Result<Project> {
+    let found = match repository {
         Some(repository) => {
             let prefix = repository.relative(root)?.unwrap_or_default();
             let mut rules = repository.ignore_rules()?;
