@@ -394,10 +394,19 @@ fn posthog_items(
         .collect();
     let live: Vec<&KeyReport> = reports.iter().filter(|r| r.status() == "live").collect();
     let scopes = judge(
-        SCOPES,
+        &KeyItem {
+            id: SCOPES,
+            verdicts: &["scope-not-allowed", "wildcard-scope", "not-project-scoped"],
+            fix: "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
+            unknown: |count| {
+                format!(
+                    "PostHog could not tell about {}",
+                    printer::plural(count, "key", "keys")
+                )
+            },
+            none: "no live PostHog key is configured",
+        },
         &reports,
-        &["scope-not-allowed", "wildcard-scope", "not-project-scoped"],
-        "create keys with only the scopes in allowed_scopes, scoped to the project, and rotate to them",
         &unknown,
         live.len(),
         format!(
@@ -428,10 +437,19 @@ fn posthog_items(
     }));
     let known = aged.iter().filter(|r| r.age_unknown().is_none()).count();
     let age = judge(
-        AGE,
+        &KeyItem {
+            id: AGE,
+            verdicts: &["too-old"],
+            fix: "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
+            unknown: |count| {
+                format!(
+                    "{} not known",
+                    printer::plural(count, "key's age is", "keys' ages are")
+                )
+            },
+            none: "no live key in an environment that sets max_key_age",
+        },
         &reports,
-        &["too-old"],
-        "rotate the keys (`hogguard rotate ENV CREDENTIAL`)",
         &age_unknown,
         known,
         format!(
@@ -466,17 +484,34 @@ fn least_privilege_evidence(mut item: Item, unused: Vec<String>) -> Item {
     item
 }
 
-/// A PostHog item: `fail` with the reports' verdicts of `ids`, else `warn` with what is not
-/// known, else `skip` when no key could be judged, else `pass`.
-fn judge(
+/// A checklist item judged from the key reports, and what it says in each case.
+#[derive(Clone, Copy)]
+struct KeyItem<'a> {
     id: &'static str,
+    /// The verdicts that fail it.
+    verdicts: &'a [&'a str],
+    fix: &'static str,
+    /// Its reason when this many keys could not be judged.
+    unknown: fn(usize) -> String,
+    /// Its reason when no key could be judged.
+    none: &'static str,
+}
+
+/// A PostHog item: `fail` with the reports' verdicts of the item's ids, else `warn` with what
+/// is not known, else `skip` when no key could be judged, else `pass`.
+fn judge(
+    item: &KeyItem<'_>,
     reports: &[KeyReport],
-    ids: &[&str],
-    fix: &str,
     unknown: &[String],
     judged: usize,
     pass: String,
 ) -> Item {
+    let KeyItem {
+        id,
+        verdicts: ids,
+        fix,
+        ..
+    } = *item;
     let failing: Vec<&KeyReport> = reports
         .iter()
         .filter(|r| r.verdicts.iter().any(|v| ids.contains(&v.id)))
@@ -502,35 +537,19 @@ fn judge(
         return Item::new(id, Outcome::Fail, reason, fix).details(details);
     }
     if !unknown.is_empty() {
-        let reason = if id == "key-age" {
-            format!(
-                "{} not known",
-                printer::plural(unknown.len(), "key's age is", "keys' ages are")
-            )
-        } else {
-            format!(
-                "PostHog could not tell about {}",
-                printer::plural(unknown.len(), "key", "keys")
-            )
-        };
         return Item::new(
             id,
             Outcome::Warn,
-            reason,
+            (item.unknown)(unknown.len()),
             "see each key's reason; run again when PostHog answers",
         )
         .details(unknown.to_vec());
     }
     if judged == 0 {
-        let reason = if id == "key-age" {
-            "no live key in an environment that sets max_key_age"
-        } else {
-            "no live PostHog key is configured"
-        };
         return Item::new(
             id,
             Outcome::Skip,
-            reason,
+            item.none,
             "name keys in [environments.NAME.credentials]",
         );
     }
