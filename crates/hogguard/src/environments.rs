@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use hogguard_secret::{CredentialKind, Secret};
 
-use crate::config::{Config, EnvironmentConfig};
+use crate::config::EnvironmentConfig;
+use crate::settings::Settings;
 
 /// One configured credential and its value, if it has one.
 #[derive(Debug)]
@@ -59,8 +60,10 @@ pub(crate) fn kind_by_name(name: &str) -> Option<CredentialKind> {
     }
 }
 
-/// Every credential of the environments in `config`, or of `only` when given.
-pub(crate) fn credentials(config: &Config, only: Option<&str>) -> Result<Vec<Credential>> {
+/// Every credential of the configured environments, or of `only` when given; env files are
+/// read once per command, through `settings`.
+pub(crate) fn credentials(settings: &Settings, only: Option<&str>) -> Result<Vec<Credential>> {
+    let config = &settings.config;
     if let Some(name) = only
         && !config.environments.contains_key(name)
     {
@@ -71,12 +74,12 @@ pub(crate) fn credentials(config: &Config, only: Option<&str>) -> Result<Vec<Cre
         );
     }
     let mut credentials = Vec::new();
-    for (environment, settings) in &config.environments {
+    for (environment, environment_settings) in &config.environments {
         if only.is_some_and(|name| name != environment) {
             continue;
         }
-        let values = Values::of(settings)?;
-        for (name, variable) in &settings.credentials {
+        let values = Values::of(settings, environment, environment_settings)?;
+        for (name, variable) in &environment_settings.credentials {
             credentials.push(Credential {
                 environment: environment.clone(),
                 name: name.clone(),
@@ -106,24 +109,28 @@ pub(crate) fn read_env_file(path: &Path) -> Result<Option<hogguard_dotenv::DotEn
 }
 
 /// Where an environment's values come from.
-enum Values {
+enum Values<'a> {
     File {
         path: String,
         /// `None` when the file does not exist.
-        env: Option<hogguard_dotenv::DotEnv>,
+        env: Option<&'a hogguard_dotenv::DotEnv>,
     },
     Process,
 }
 
-impl Values {
-    fn of(settings: &EnvironmentConfig) -> Result<Values> {
-        let Some(path) = &settings.env_file else {
+impl<'a> Values<'a> {
+    fn of(
+        settings: &'a Settings,
+        environment: &str,
+        environment_settings: &EnvironmentConfig,
+    ) -> Result<Values<'a>> {
+        let Some(path) = &environment_settings.env_file else {
             return Ok(Values::Process);
         };
         Ok(Values::File {
             path: path.display().to_string(),
             // A missing file is an environment without values, which the report shows.
-            env: read_env_file(path)?,
+            env: settings.env_file(environment)?,
         })
     }
 

@@ -74,7 +74,7 @@ pub(crate) fn run(args: CheckArgs, settings: &Settings, printer: &Printer) -> Re
     let items = vec![
         secrets_in_env(config, repository.as_ref(), args.deep)?,
         env_files_ignored(config, repository.as_ref())?,
-        keys_per_environment(config, args.env.as_deref())?,
+        keys_per_environment(settings, args.env.as_deref())?,
     ];
     let mut items = items;
     items.extend(posthog_items(
@@ -83,7 +83,7 @@ pub(crate) fn run(args: CheckArgs, settings: &Settings, printer: &Printer) -> Re
         args.offline,
         printer,
     )?);
-    items.push(webhook_signatures(config, args.env.as_deref())?);
+    items.push(webhook_signatures(settings, args.env.as_deref())?);
     items.push(audit_log(settings));
 
     let failed = items.iter().any(|item| item.status == Outcome::Fail);
@@ -276,7 +276,8 @@ fn env_files_ignored(config: &Config, repository: Option<&Repository>) -> Result
 }
 
 /// No credential value shared between two environments.
-fn keys_per_environment(config: &Config, only: Option<&str>) -> Result<Item> {
+fn keys_per_environment(settings: &Settings, only: Option<&str>) -> Result<Item> {
+    let config = &settings.config;
     const ID: &str = "keys-per-environment";
     if config.environments.len() < 2 {
         return Ok(Item::new(
@@ -286,7 +287,7 @@ fn keys_per_environment(config: &Config, only: Option<&str>) -> Result<Item> {
             "declare [environments.development], [environments.staging] and [environments.production] in hogguard.toml",
         ));
     }
-    let credentials = environments::credentials(config, None)?;
+    let credentials = environments::credentials(settings, None)?;
     // Secrets and public project keys are grouped apart: a shared secret is a failure, a
     // shared `phc_` key only sends one environment's events and flags to the other's project.
     let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -560,7 +561,8 @@ fn judge(
 const MIN_WEBHOOK_SECRET_BYTES: usize = 24;
 
 /// A strong, unshared webhook secret in every environment.
-fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
+fn webhook_signatures(settings: &Settings, only: Option<&str>) -> Result<Item> {
+    let config = &settings.config;
     const ID: &str = "webhook-signatures";
     if config.environments.is_empty() {
         return Ok(Item::new(
@@ -570,13 +572,13 @@ fn webhook_signatures(config: &Config, only: Option<&str>) -> Result<Item> {
             "declare environments with a webhook_secret credential in hogguard.toml",
         ));
     }
-    let credentials = environments::credentials(config, only)?;
+    let credentials = environments::credentials(settings, only)?;
     let is_webhook_secret = |c: &environments::Credential| {
         c.name.contains("webhook") || c.kind() == Some(CredentialKind::WebhookSecret)
     };
     // A project says it receives webhooks by naming a webhook secret somewhere; most apps
     // receive none, and for them there is nothing to sign.
-    if !environments::credentials(config, None)?
+    if !environments::credentials(settings, None)?
         .iter()
         .any(is_webhook_secret)
     {

@@ -125,7 +125,7 @@ pub(crate) fn inventory(
 ) -> Result<Vec<KeyReport>> {
     let config = &settings.config;
     interrupt::install();
-    let credentials = environments::credentials(config, only)?;
+    let credentials = environments::credentials(settings, only)?;
     let probed: Vec<usize> = (0..credentials.len())
         .filter(|&i| credentials[i].kind().is_some_and(is_verifiable))
         .collect();

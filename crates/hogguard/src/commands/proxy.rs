@@ -130,7 +130,7 @@ impl ConfigSource {
             .clone()
             .or_else(|| section.environment.clone())
             .context("name the environment whose credentials the proxy injects: [proxy] environment, or --env")?;
-        let credentials = environments::credentials(config, Some(&environment))?;
+        let credentials = environments::credentials(settings, Some(&environment))?;
         let personal_key = only_one(&credentials, &environment, "personal API key", |kind| {
             matches!(
                 kind,

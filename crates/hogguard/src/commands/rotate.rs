@@ -161,7 +161,7 @@ fn prepare(args: &RotateArgs, settings: &Settings) -> Result<Prepared> {
             args.environment
         ),
     };
-    let current = environments::credentials(config, Some(&args.environment))?
+    let current = environments::credentials(settings, Some(&args.environment))?
         .into_iter()
         .find(|c| c.name == args.credential)
         .and_then(|c| c.kind());
