@@ -1,17 +1,14 @@
 //! Proxy clients: a name, a token of the proxy's own (`hgp_…`) and the scopes the client may
 //! use. Tokens are compared in constant time, by their SHA-256, against every client.
 
-use hogguard_secret::Secret;
+use hogguard_secret::{CLIENT_TOKEN_BODY_CHARS, Secret};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::scope::Scope;
 
 /// The prefix of every client token, so that scanners can tell one from other secrets.
-pub const TOKEN_PREFIX: &str = "hgp_";
-
-/// Random characters after the prefix: 44 base57 characters carry over 256 bits.
-const TOKEN_BODY_CHARS: usize = 44;
+pub const TOKEN_PREFIX: &str = hogguard_secret::CLIENT_TOKEN_PREFIX;
 
 /// The characters of a token body: PostHog's base57 (no `0 1 O I l`).
 const BASE57: &[u8] = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -26,16 +23,18 @@ const BASE57: &[u8] = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXY
 /// # Ok::<(), getrandom::Error>(())
 /// ```
 pub fn new_client_token() -> Result<Secret, getrandom::Error> {
-    let mut token = String::with_capacity(TOKEN_PREFIX.len() + TOKEN_BODY_CHARS);
+    let mut token = String::with_capacity(TOKEN_PREFIX.len() + CLIENT_TOKEN_BODY_CHARS);
     token.push_str(TOKEN_PREFIX);
     // Rejection sampling keeps every character equally likely: bytes at or above the largest
     // multiple of 57 are drawn again.
     let limit = 256 - 256 % BASE57.len();
     let mut buffer = [0u8; 64];
-    while token.len() < TOKEN_PREFIX.len() + TOKEN_BODY_CHARS {
+    while token.len() < TOKEN_PREFIX.len() + CLIENT_TOKEN_BODY_CHARS {
         getrandom::fill(&mut buffer)?;
         for byte in buffer {
-            if usize::from(byte) < limit && token.len() < TOKEN_PREFIX.len() + TOKEN_BODY_CHARS {
+            if usize::from(byte) < limit
+                && token.len() < TOKEN_PREFIX.len() + CLIENT_TOKEN_BODY_CHARS
+            {
                 token.push(char::from(BASE57[usize::from(byte) % BASE57.len()]));
             }
         }
@@ -46,7 +45,7 @@ pub fn new_client_token() -> Result<Secret, getrandom::Error> {
 /// Whether `text` has the shape of a client token (`hgp_` and 44 base57 characters).
 pub fn is_client_token(text: &str) -> bool {
     text.strip_prefix(TOKEN_PREFIX).is_some_and(|body| {
-        body.len() == TOKEN_BODY_CHARS && body.bytes().all(|b| BASE57.contains(&b))
+        body.len() == CLIENT_TOKEN_BODY_CHARS && body.bytes().all(|b| BASE57.contains(&b))
     })
 }
 

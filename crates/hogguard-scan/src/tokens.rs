@@ -76,10 +76,10 @@ pub(crate) const TOKEN_SHAPES: [TokenShape; 5] = [
 
 /// A client token of hogguard's proxy: `hgp_` and 44 base57 characters.
 pub(crate) const CLIENT_TOKEN_SHAPE: TokenShape = TokenShape {
-    prefix: b"hgp_",
+    prefix: hogguard_secret::CLIENT_TOKEN_PREFIX.as_bytes(),
     rule: builtin::CLIENT_TOKEN,
-    min_body: 44,
-    max_body: 44,
+    min_body: hogguard_secret::CLIENT_TOKEN_BODY_CHARS,
+    max_body: hogguard_secret::CLIENT_TOKEN_BODY_CHARS,
 };
 
 /// The prefixes of PostHog's tokens.

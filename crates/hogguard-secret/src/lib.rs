@@ -79,6 +79,12 @@ pub fn mask(value: &str) -> String {
     format!("{head}...{tail}")
 }
 
+/// The prefix of hogguard's proxy client tokens, which scanners find like PostHog's keys.
+pub const CLIENT_TOKEN_PREFIX: &str = "hgp_";
+
+/// The random base57 characters after [`CLIENT_TOKEN_PREFIX`]: 44 carry over 256 bits.
+pub const CLIENT_TOKEN_BODY_CHARS: usize = 44;
+
 /// Whether `value` has the shape of a personal API key made before 2021: 43 URL-safe
 /// characters and no prefix.
 pub fn is_legacy_personal_key_shape(value: &str) -> bool {
@@ -160,7 +166,7 @@ impl CredentialKind {
             "pha_" => CredentialKind::OAuthAccessToken,
             "phr_" => CredentialKind::OAuthRefreshToken,
             "whsec_" => CredentialKind::WebhookSecret,
-            "hgp_" => CredentialKind::HogguardClientToken,
+            CLIENT_TOKEN_PREFIX => CredentialKind::HogguardClientToken,
             _ => return None,
         })
     }

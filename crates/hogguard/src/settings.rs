@@ -153,7 +153,11 @@ impl Settings {
     /// The env file of `environment`, parsed (once per command); `None` when it has none or
     /// the file does not exist.
     pub(crate) fn env_file(&self, environment: &str) -> Result<Option<&hogguard_dotenv::DotEnv>> {
-        match self.env_files.iter().find(|file| file.environment == environment) {
+        match self
+            .env_files
+            .iter()
+            .find(|file| file.environment == environment)
+        {
             Some(file) => file.parsed(),
             None => Ok(None),
         }
