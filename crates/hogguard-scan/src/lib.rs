@@ -195,18 +195,36 @@ pub(crate) struct RepeatLimiter {
 }
 
 impl RepeatLimiter {
-    /// Where `located` goes: `None` to store it at `next` (the length of the store), or the
-    /// position of the stored finding that counts it as a repeat.
-    pub(crate) fn place(&mut self, located: &Located, next: usize) -> Option<usize> {
+    /// Stores `located` in `store` (made into what the store holds), or counts it as a repeat
+    /// of the stored finding of the same rule and value once that has been stored enough.
+    pub(crate) fn record<T: Repeats>(
+        &mut self,
+        store: &mut Vec<T>,
+        located: Located,
+        make: impl FnOnce(Located) -> T,
+    ) {
+        let next = store.len();
         let entry = self
             .stored
             .entry((located.rule, located.value.clone()))
             .or_insert((0, next));
         if entry.0 >= MAX_IDENTICAL_FINDINGS {
-            return Some(entry.1);
+            *store[entry.1].repeats() += 1;
+            return;
         }
         *entry = (entry.0 + 1, next);
-        None
+        store.push(make(located));
+    }
+}
+
+/// What a [`RepeatLimiter`] stores: something that counts its repeats.
+pub(crate) trait Repeats {
+    fn repeats(&mut self) -> &mut u64;
+}
+
+impl Repeats for Finding {
+    fn repeats(&mut self) -> &mut u64 {
+        &mut self.repeats
     }
 }
 
@@ -317,10 +335,7 @@ impl Scanner {
             reader,
             window,
             self.options.scan_binary,
-            |m| match limiter.place(&m, findings.len()) {
-                None => findings.push(self.finding(origin, m)),
-                Some(at) => findings[at].repeats += 1,
-            },
+            |m| limiter.record(findings, m, |m| self.finding(origin, m)),
         )
     }
 

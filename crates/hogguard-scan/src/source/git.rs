@@ -60,6 +60,12 @@ enum Place {
     },
 }
 
+impl crate::Repeats for (Place, Located) {
+    fn repeats(&mut self) -> &mut u64 {
+        &mut self.1.repeats
+    }
+}
+
 /// State shared by the traversal threads.
 #[derive(Default)]
 struct Shared {
@@ -136,10 +142,7 @@ impl ObjectHandler<'_> {
             data,
             &mut self.matches,
             self.scanner.options.scan_binary,
-            |m| match limiter.place(&m, found.len()) {
-                None => found.push((place.clone(), m)),
-                Some(at) => found[at].1.repeats += 1,
-            },
+            |m| limiter.record(&mut found, m, |m| (place.clone(), m)),
         );
         self.keep(found);
         scanned
@@ -177,10 +180,7 @@ impl ObjectHandler<'_> {
             &mut counted,
             &mut Window::new(),
             self.scanner.options.scan_binary,
-            |m| match limiter.place(&m, found.len()) {
-                None => found.push((place.clone(), m)),
-                Some(at) => found[at].1.repeats += 1,
-            },
+            |m| limiter.record(&mut found, m, |m| (place.clone(), m)),
         );
         self.keep(found);
         match scanned {

@@ -70,10 +70,7 @@ pub(crate) fn scan(scanner: &Scanner, path: &Path, which: Entries) -> Result<Sca
             &blob.data,
             &mut matches,
             scanner.options.scan_binary,
-            |m| match limiter.place(&m, findings.len()) {
-                None => findings.push(scanner.finding(&origin, m)),
-                Some(at) => findings[at].repeats += 1,
-            },
+            |m| limiter.record(findings, m, |m| scanner.finding(&origin, m)),
         );
         scanner.count(&mut outcome, scanned);
     }
