@@ -72,6 +72,7 @@ mod hosts;
 mod model;
 mod query;
 mod revoke;
+mod scope;
 mod transport;
 mod verify;
 
@@ -87,6 +88,7 @@ pub use model::{
     UserBasic, UserInfo, WILDCARD_SCOPE, scope_allowed,
 };
 pub use revoke::{Revocation, RevokeReport, Revoker};
+pub use scope::{Access, InvalidScope, Scope, minimal_scopes};
 pub use verify::{
     DEFAULT_CONCURRENCY, Evidence, KeyStatus, LiveKey, NOT_A_CREDENTIAL_REASON, PROJECT_KEY_REASON,
     REFRESH_TOKEN_REASON, Verifier,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::scope::Scope;
 
 /// The wildcard scope: full access (and how PostHog shows legacy unscoped keys).
 pub const WILDCARD_SCOPE: &str = "*";
@@ -16,18 +17,14 @@ pub const WILDCARD_SCOPE: &str = "*";
 /// scope, `object:write` both actions on the object (PostHog's write implies read) and
 /// `object:read` only reading it. A key's own `*` is covered only by `*`.
 pub fn scope_allowed(scope: &str, allowed: &[String]) -> bool {
-    allowed.iter().any(|pattern| {
-        if pattern == WILDCARD_SCOPE || pattern == scope {
-            return true;
-        }
-        let (Some((object, action)), Some((allowed_object, allowed_action))) =
-            (scope.split_once(':'), pattern.split_once(':'))
-        else {
-            return false;
-        };
-        (allowed_object == "*" || allowed_object == object)
-            && (allowed_action == action || (allowed_action == "write" && action == "read"))
-    })
+    let parsed = scope.parse::<Scope>();
+    allowed
+        .iter()
+        .any(|pattern| match (pattern.parse::<Scope>(), &parsed) {
+            (Ok(pattern), Ok(scope)) => pattern.covers(scope),
+            // A scope of a shape not known here is covered only by `*` and by itself.
+            _ => pattern == WILDCARD_SCOPE || pattern == scope,
+        })
 }
 
 /// A personal API key's metadata, as `GET /api/personal_api_keys/@current/` returns it: what

@@ -5,7 +5,7 @@ use hogguard_secret::{CLIENT_TOKEN_BODY_CHARS, Secret};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::scope::Scope;
+use hogguard_posthog::Scope;
 
 /// The prefix of every client token, so that scanners can tell one from other secrets.
 pub const TOKEN_PREFIX: &str = hogguard_secret::CLIENT_TOKEN_PREFIX;

@@ -46,7 +46,6 @@ mod openapi;
 pub mod path;
 mod route;
 mod run;
-mod scope;
 mod server;
 mod stats;
 mod table;
@@ -63,9 +62,9 @@ pub use config::{
 pub use events::{EventSink, ProxyEvent, ReloadTrigger, StderrSink};
 pub use forward::InvalidUpstream;
 pub use hogguard_gateway::HEALTH_PATH;
+pub use hogguard_posthog::{Access, InvalidScope, Scope, minimal_scopes};
 pub use openapi::{ImportError, PERSONAL_KEY_SCHEME, import_openapi};
 pub use run::{run_until_signalled, serve_until_signalled};
-pub use scope::{Access, InvalidScope, Scope, minimal as minimal_scopes};
 pub use server::{Proxy, ProxyError, ReloadHandle};
 pub use stats::ProxyStats;
 pub use table::{

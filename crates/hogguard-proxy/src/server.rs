@@ -35,11 +35,11 @@ use crate::config::{AuditMode, ProxyConfig, Snapshot, SnapshotSource};
 use crate::events::{EventSink, ProxyEvent, ReloadTrigger};
 use crate::forward::{self, Base, InvalidUpstream, Upstream};
 use crate::route::{self, Credential, SERVICE_AUDIT_SEGMENTS};
-use crate::scope::Scope;
 use crate::stats::{Counters, ProxyStats};
 use crate::table::{Requirement, ScopeTable};
 use hogguard_gateway::HEALTH_PATH;
 use hogguard_gateway::error_chain;
+use hogguard_posthog::Scope;
 
 /// The largest entry a service may send to `POST /_hogguard/audit`.
 const SERVICE_ENTRY_LIMIT: usize = 64 * 1024;

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use http::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::scope::{Access, InvalidScope, Scope};
+use hogguard_posthog::{Access, InvalidScope, Scope};
 
 /// The table shipped with hogguard, built from PostHog's source (see its `source` and `date`).
 pub const BUILT_IN_TABLE: &str = include_str!("../data/posthog-scopes.toml");

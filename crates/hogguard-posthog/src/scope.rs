@@ -23,17 +23,17 @@ impl Access {
     }
 }
 
-/// One scope, as PostHog writes them on keys and in its schema, plus two wildcards only the
-/// proxy's clients can hold.
+/// One scope, as PostHog writes them on keys and in its schema, plus two wildcards that
+/// policies and hogguard's proxy clients use.
 ///
 /// ```
-/// use hogguard_proxy::Scope;
+/// use hogguard_posthog::Scope;
 ///
 /// let held: Vec<Scope> = ["feature_flag:write", "*:read"].iter().map(|s| s.parse().unwrap()).collect();
 /// assert!(Scope::grants(&held, &"feature_flag:read".parse()?));
 /// assert!(Scope::grants(&held, &"insight:read".parse()?));
 /// assert!(!Scope::grants(&held, &"insight:write".parse()?));
-/// # Ok::<(), hogguard_proxy::InvalidScope>(())
+/// # Ok::<(), hogguard_posthog::InvalidScope>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
@@ -158,7 +158,7 @@ impl<'de> serde::Deserialize<'de> for Scope {
 
 /// The fewest scopes that grant every one of `needed`: duplicates dropped, and `object:read`
 /// dropped where `object:write` is needed too. Sorted.
-pub fn minimal(needed: impl IntoIterator<Item = Scope>) -> Vec<Scope> {
+pub fn minimal_scopes(needed: impl IntoIterator<Item = Scope>) -> Vec<Scope> {
     let mut scopes: Vec<Scope> = needed.into_iter().collect();
     scopes.sort();
     scopes.dedup();
@@ -240,7 +240,7 @@ mod tests {
             "insight:read",
         ]);
         assert_eq!(
-            minimal(needed),
+            minimal_scopes(needed),
             scopes(&["feature_flag:write", "insight:read"])
         );
     }
