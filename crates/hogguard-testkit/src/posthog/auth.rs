@@ -9,7 +9,7 @@ use super::model::{MembershipLevel, OAuthTokenKind};
 use super::scopes;
 use super::time::Timestamp;
 use super::tokens::hash_key_value;
-use super::world::World;
+use super::world::{Project, World};
 
 /// How a user-backed request authenticated.
 #[derive(Clone, Debug)]
@@ -35,6 +35,15 @@ pub(crate) struct Principal {
 pub(crate) struct ProjectRef {
     pub(crate) id: u64,
     pub(crate) organization_id: String,
+}
+
+impl ProjectRef {
+    pub(crate) fn of(project: &Project) -> ProjectRef {
+        ProjectRef {
+            id: project.id,
+            organization_id: project.organization_id.clone(),
+        }
+    }
 }
 
 /// What `view.team` gives for the scope check: nothing for views outside a project, else the
@@ -215,10 +224,7 @@ impl World {
             .parse::<u64>()
             .ok()
             .and_then(|id| self.project(id))
-            .map(|project| ProjectRef {
-                id: project.id,
-                organization_id: project.organization_id.clone(),
-            })
+            .map(ProjectRef::of)
             .ok_or_else(|| http::not_found("Project not found."))
     }
 

@@ -148,11 +148,7 @@ impl World {
         let token = validate_token(&token)
             .map_err(|reason| unauthorized(format!("API key is not valid: {reason}")))?
             .to_owned();
-        let project_id = self
-            .projects
-            .iter()
-            .find(|project| project.api_token == token)
-            .map(|project| project.id);
+        let project_id = self.project_by_token(&token).map(|project| project.id);
         let mut accepted = Vec::with_capacity(events.len());
         for event in events {
             let distinct_id = match &event.distinct_id {

@@ -6,7 +6,7 @@
 use hyper::Method;
 use serde::Serialize;
 
-use super::auth::{FlagsCaller, ProjectRef, ViewTeam};
+use super::auth::{FlagsCaller, Principal, ProjectRef, ViewTeam};
 use super::http::{self, ApiRequest, ApiResponse, Reply};
 use super::resources::{EmptyObject, FlagDefinition, flag_definition};
 use super::world::World;
@@ -28,34 +28,21 @@ impl World {
         raw_project_id: Option<&str>,
     ) -> Reply {
         let caller = self.authenticate_for_flags(request)?;
-        let project_id = match caller {
-            FlagsCaller::TeamSecretToken { project_id }
-            | FlagsCaller::ProjectSecretKey { project_id } => {
-                // `ProjectSecretAPITokenPermission`: the secret's project must be the URL's.
-                if raw_project_id.is_some_and(|raw| raw.parse::<u64>().ok() != Some(project_id)) {
-                    return Err(http::permission_denied(
-                        "You do not have permission to perform this action.",
-                    ));
-                }
-                project_id
-            }
-            FlagsCaller::User(principal) => {
-                let required = (request.method == Method::GET).then_some("feature_flag:read");
-                let project = match raw_project_id {
-                    Some(raw) => self.resolve_project(raw),
-                    None => Ok(self.project_of_legacy_flags_route(request, principal.user_id)?),
-                };
-                self.check_scopes(
-                    &principal,
-                    required,
-                    "feature_flag",
-                    &ViewTeam::Team(project.clone()),
-                )?;
-                let project = project?;
-                self.check_project_member(&principal, &project)?;
-                project.id
-            }
-        };
+        let required = (request.method == Method::GET).then_some("feature_flag:read");
+        // `ProjectSecretAPITokenPermission`: the secret's project must be the URL's.
+        let project_id = self.flags_project(
+            caller,
+            required,
+            |project_id| {
+                raw_project_id.is_none_or(|raw| raw.parse::<u64>().ok() == Some(project_id))
+            },
+            |world, principal| match raw_project_id {
+                Some(raw) => Ok(world.resolve_project(raw)),
+                None => world
+                    .project_of_legacy_flags_route(request, principal.user_id)
+                    .map(Ok),
+            },
+        )?;
         if request.method != Method::GET {
             return Err(http::method_not_allowed(&request.method));
         }
@@ -70,35 +57,15 @@ impl World {
         let caller = self.authenticate_for_flags(request)?;
         let project = request
             .query_param("token")
-            .and_then(|token| {
-                self.projects
-                    .iter()
-                    .find(|project| project.api_token == token)
-            })
-            .map(|project| ProjectRef {
-                id: project.id,
-                organization_id: project.organization_id.clone(),
-            })
+            .and_then(|token| self.project_by_token(token))
+            .map(ProjectRef::of)
             .ok_or_else(|| http::authentication_failed("Project API key invalid."))?;
-        match caller {
-            FlagsCaller::TeamSecretToken { project_id }
-            | FlagsCaller::ProjectSecretKey { project_id } => {
-                if project_id != project.id {
-                    return Err(http::permission_denied(
-                        "You do not have permission to perform this action.",
-                    ));
-                }
-            }
-            FlagsCaller::User(principal) => {
-                self.check_scopes(
-                    &principal,
-                    Some("feature_flag:read"),
-                    "feature_flag",
-                    &ViewTeam::Team(Ok(project.clone())),
-                )?;
-                self.check_project_member(&principal, &project)?;
-            }
-        }
+        self.flags_project(
+            caller,
+            Some("feature_flag:read"),
+            |project_id| project_id == project.id,
+            |_, _| Ok(Ok(project.clone())),
+        )?;
         if request.method != Method::GET {
             return Err(http::method_not_allowed(&request.method));
         }
@@ -121,6 +88,46 @@ impl World {
         )
     }
 
+    /// The project a flags call reads, once its caller may: a secret (team secret token or
+    /// project secret key) must belong to a project `secret_allowed` accepts; a personal key
+    /// needs `required` on the `project` it names, and its user must be a member. `project`'s
+    /// outer error is answered at once, its inner one after the scope check, as PostHog
+    /// checks scopes before it looks a URL's project up.
+    pub(crate) fn flags_project(
+        &mut self,
+        caller: FlagsCaller,
+        required: Option<&str>,
+        secret_allowed: impl FnOnce(u64) -> bool,
+        project: impl FnOnce(
+            &mut Self,
+            &Principal,
+        ) -> Result<Result<ProjectRef, ApiResponse>, ApiResponse>,
+    ) -> Result<u64, ApiResponse> {
+        match caller {
+            FlagsCaller::TeamSecretToken { project_id }
+            | FlagsCaller::ProjectSecretKey { project_id } => {
+                if !secret_allowed(project_id) {
+                    return Err(http::permission_denied(
+                        "You do not have permission to perform this action.",
+                    ));
+                }
+                Ok(project_id)
+            }
+            FlagsCaller::User(principal) => {
+                let project = project(self, &principal)?;
+                self.check_scopes(
+                    &principal,
+                    required,
+                    "feature_flag",
+                    &ViewTeam::Team(project.clone()),
+                )?;
+                let project = project?;
+                self.check_project_member(&principal, &project)?;
+                Ok(project.id)
+            }
+        }
+    }
+
     /// The legacy route's team: the project whose `phc_` token is in `?token=` (401 when it
     /// names none), else the user's current project.
     fn project_of_legacy_flags_route(
@@ -129,14 +136,9 @@ impl World {
         user_id: u64,
     ) -> Result<ProjectRef, ApiResponse> {
         let project = match request.query_param("token") {
-            Some(token) => Some(
-                self.projects
-                    .iter()
-                    .find(|project| project.api_token == token)
-                    .ok_or_else(|| {
-                        http::authentication_failed("Incorrect authentication credentials.")
-                    })?,
-            ),
+            Some(token) => Some(self.project_by_token(token).ok_or_else(|| {
+                http::authentication_failed("Incorrect authentication credentials.")
+            })?),
             None => self
                 .user(user_id)
                 .and_then(|user| self.current_project_of(user))
@@ -149,9 +151,6 @@ impl World {
                 None,
             )
         })?;
-        Ok(ProjectRef {
-            id: project.id,
-            organization_id: project.organization_id.clone(),
-        })
+        Ok(ProjectRef::of(project))
     }
 }

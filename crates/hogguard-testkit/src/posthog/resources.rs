@@ -9,7 +9,7 @@ use hyper::Method;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::auth::{FlagsCaller, ViewTeam};
+use super::auth::ViewTeam;
 use super::http::{self, ApiRequest, ApiResponse, Reply, char_field, json_object_body};
 use super::model::{Annotation, FeatureFlag};
 use super::repr::LimitOffsetPage;
@@ -254,29 +254,13 @@ impl World {
     /// key (`psak_allowed_actions = ["remote_config"]`) or team secret token authenticates; a
     /// personal key needs `feature_flag:read`. The stand-in's flags carry no payload: `null`.
     fn remote_config(&mut self, request: &ApiRequest, raw_project_id: &str, flag: &str) -> Reply {
-        let project_id = match self.authenticate_for_flags(request)? {
-            FlagsCaller::TeamSecretToken { project_id }
-            | FlagsCaller::ProjectSecretKey { project_id } => {
-                if raw_project_id.parse::<u64>().ok() != Some(project_id) {
-                    return Err(http::permission_denied(
-                        "You do not have permission to perform this action.",
-                    ));
-                }
-                project_id
-            }
-            FlagsCaller::User(principal) => {
-                let project = self.resolve_project(raw_project_id);
-                self.check_scopes(
-                    &principal,
-                    Some("feature_flag:read"),
-                    "feature_flag",
-                    &ViewTeam::Team(project.clone()),
-                )?;
-                let project = project?;
-                self.check_project_member(&principal, &project)?;
-                project.id
-            }
-        };
+        let caller = self.authenticate_for_flags(request)?;
+        let project_id = self.flags_project(
+            caller,
+            Some("feature_flag:read"),
+            |project_id| raw_project_id.parse::<u64>().ok() == Some(project_id),
+            |world, _| Ok(world.resolve_project(raw_project_id)),
+        )?;
         if request.method != Method::GET {
             return Err(http::method_not_allowed(&request.method));
         }

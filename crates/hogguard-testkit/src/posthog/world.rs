@@ -163,6 +163,13 @@ impl World {
         self.projects.iter().find(|project| project.id == id)
     }
 
+    /// The project whose public `phc_` token is `token`.
+    pub(crate) fn project_by_token(&self, token: &str) -> Option<&Project> {
+        self.projects
+            .iter()
+            .find(|project| project.api_token == token)
+    }
+
     pub(crate) fn organization(&self, id: &str) -> Option<&Organization> {
         self.organizations.iter().find(|org| org.id == id)
     }
