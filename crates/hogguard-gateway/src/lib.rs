@@ -129,7 +129,7 @@ pub use deliveries::HEALTH_PATH;
 pub use error::GatewayError;
 pub use events::{EventSink, GatewayEvent, MemorySink, RequestLine, StderrSink, error_chain};
 pub use headers::remove_hop_by_hop;
-pub use run::{StopSignal, run_until_signalled};
+pub use run::{StopSignal, run_until_signalled, stop_signal};
 pub use server::Gateway;
 pub use stats::{GatewayStats, RejectionReason};
 pub use upstream::{InvalidUpstream, Upstream};

@@ -49,7 +49,7 @@ pub fn run_until_signalled(
     runtime.block_on(async {
         // Installed before binding, so a signal that arrives while starting is not lost and a
         // failure to install stops the start.
-        let shutdown = shutdown_signal()?;
+        let shutdown = stop_signal().map_err(GatewayError::Signal)?;
         let gateway = Gateway::bind(config).await?;
         let (stopped_by, stopped) = tokio::sync::oneshot::channel();
         let stats = gateway
@@ -63,13 +63,14 @@ pub fn run_until_signalled(
     })
 }
 
-/// Completes on the first SIGTERM or SIGINT, with which one it was.
+/// Completes on the first SIGTERM or SIGINT, with which one it was; the handlers are
+/// installed at once, inside a tokio runtime. For servers that stop as a gateway does.
 #[cfg(unix)]
-fn shutdown_signal() -> Result<impl Future<Output = StopSignal>, GatewayError> {
+pub fn stop_signal() -> std::io::Result<impl Future<Output = StopSignal>> {
     use tokio::signal::unix::{SignalKind, signal};
 
-    let mut terminate = signal(SignalKind::terminate()).map_err(GatewayError::Signal)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(GatewayError::Signal)?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     Ok(async move {
         tokio::select! {
             _ = terminate.recv() => StopSignal::Terminate,
@@ -80,7 +81,7 @@ fn shutdown_signal() -> Result<impl Future<Output = StopSignal>, GatewayError> {
 
 /// Completes on the first Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl Future<Output = StopSignal>, GatewayError> {
+pub fn stop_signal() -> std::io::Result<impl Future<Output = StopSignal>> {
     Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             // Without a handler nothing can stop the gateway gracefully; keep serving.

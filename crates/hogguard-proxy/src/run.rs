@@ -35,28 +35,17 @@ pub fn serve_until_signalled(
 /// When the signal handlers cannot be installed.
 pub async fn run_until_signalled(proxy: Proxy) -> std::io::Result<ProxyStats> {
     let reload = proxy.reload_handle();
-    let stop = stop_signal()?;
+    let stop = hogguard_gateway::stop_signal()?;
     let hangups = hangups(reload)?;
-    let serving = proxy.serve(stop);
+    let serving = proxy.serve(async {
+        stop.await;
+    });
     tokio::pin!(serving);
     tokio::select! {
         stats = &mut serving => Ok(stats),
         // Never ends while the proxy serves: it loops over hangups.
         () = hangups => Ok(serving.await),
     }
-}
-
-#[cfg(unix)]
-fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
-    })
 }
 
 #[cfg(unix)]
@@ -67,13 +56,6 @@ fn hangups(reload: ReloadHandle) -> std::io::Result<impl Future<Output = ()>> {
         while hangup.recv().await.is_some() {
             reload.reload();
         }
-    })
-}
-
-#[cfg(not(unix))]
-fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
     })
 }
 
