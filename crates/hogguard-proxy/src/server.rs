@@ -458,22 +458,22 @@ struct Call {
 }
 
 impl Call {
-    fn entry(&self, status: StatusCode) -> EntryInput {
+    fn entry(self, status: StatusCode) -> EntryInput {
         let result = if self.forwarded && status.as_u16() < 400 {
             Outcome::Success
         } else {
             Outcome::Failure
         };
         let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let optional = |text: &Option<String>| text.clone().map_or(Value::Null, Value::String);
-        let mut entry = EntryInput::new(CALL_ACTION, &self.user, &self.path, result)
+        let optional = |text: Option<String>| text.map_or(Value::Null, Value::String);
+        let mut entry = EntryInput::new(CALL_ACTION, self.user, self.path, result)
             .with_metadata("method", self.method.as_str())
             .with_metadata("status", status.as_u16())
-            .with_metadata("required_scope", optional(&self.required))
+            .with_metadata("required_scope", optional(self.required))
             .with_metadata("duration_ms", micros as f64 / 1000.0)
-            .with_metadata("environment", self.environment.as_str())
-            .with_metadata("credential", optional(&self.credential))
-            .with_metadata("endpoint", optional(&self.endpoint))
+            .with_metadata("environment", self.environment)
+            .with_metadata("credential", optional(self.credential))
+            .with_metadata("endpoint", optional(self.endpoint))
             .with_metadata("forwarded", self.forwarded);
         if let Some(reason) = self.reason {
             entry = entry.with_metadata("reason", reason);
@@ -618,7 +618,7 @@ impl Shared {
             Ok(client) => client,
             Err((reason, response)) => {
                 Counters::add(&self.counters.unauthenticated);
-                return self.refuse(&mut call, reason, response, unread_body).await;
+                return self.refuse(call, reason, response, unread_body).await;
             }
         };
         call.user.clone_from(&client.name);
@@ -637,7 +637,7 @@ impl Shared {
                     None,
                 );
                 return self
-                    .refuse(&mut call, "ambiguous-path", response, unread_body)
+                    .refuse(call, "ambiguous-path", response, unread_body)
                     .await;
             }
         };
@@ -649,7 +649,7 @@ impl Shared {
         call.required = private.requirement.map(Requirement::to_string);
         if let Some((reason, response)) = refusal(client, private.requirement, &state.table) {
             Counters::add(&self.counters.refused);
-            return self.refuse(&mut call, reason, response, unread_body).await;
+            return self.refuse(call, reason, response, unread_body).await;
         }
         if self.audit_mode == AuditMode::Required && self.audit_health.is_failing() {
             // Try this call's refusal as a probe: once it is written, calls flow again.
@@ -658,7 +658,7 @@ impl Shared {
                 "hogguard proxy: the audit log cannot be written, so calls are refused until it can",
             );
             return self
-                .refuse(&mut call, "audit-unavailable", response, unread_body)
+                .refuse(call, "audit-unavailable", response, unread_body)
                 .await;
         }
         let injected = match private.credential {
@@ -673,7 +673,7 @@ impl Shared {
             );
             let response = answer::unavailable("no_credential", &detail);
             return self
-                .refuse(&mut call, "no-credential", response, unread_body)
+                .refuse(call, "no-credential", response, unread_body)
                 .await;
         };
         call.credential = Some(injected.mask.clone());
@@ -876,7 +876,7 @@ impl Shared {
     /// written and audit is required).
     async fn refuse(
         self: &Arc<Self>,
-        call: &mut Call,
+        mut call: Call,
         reason: &'static str,
         response: Response<ProxyBody>,
         unread_body: bool,
