@@ -290,8 +290,8 @@ fn keys_per_environment(settings: &Settings, only: Option<&str>) -> Result<Item>
     let credentials = environments::credentials(settings, None)?;
     // Secrets and public project keys are grouped apart: a shared secret is a failure, a
     // shared `phc_` key only sends one environment's events and flags to the other's project.
-    let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut project_keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut secrets: BTreeMap<String, Vec<&environments::Credential>> = BTreeMap::new();
+    let mut project_keys: BTreeMap<String, Vec<&environments::Credential>> = BTreeMap::new();
     for credential in &credentials {
         if let Some(value) = &credential.value {
             let group = if credential.kind() == Some(CredentialKind::ProjectApiKey) {
@@ -299,25 +299,36 @@ fn keys_per_environment(settings: &Settings, only: Option<&str>) -> Result<Item>
             } else {
                 &mut secrets
             };
-            group.entry(value.fingerprint()).or_default().push(format!(
-                "{}.{} ({})",
-                credential.environment,
-                credential.name,
-                value.mask()
-            ));
+            group
+                .entry(value.fingerprint())
+                .or_default()
+                .push(credential);
         }
     }
-    let shared = |group: &BTreeMap<String, Vec<String>>| -> Vec<String> {
+    let shared = |group: &BTreeMap<String, Vec<&environments::Credential>>| -> Vec<String> {
         group
             .values()
-            .filter(|places| {
-                let environments: std::collections::BTreeSet<&str> = places
+            .filter(|holders| {
+                let environments: std::collections::BTreeSet<&str> = holders
                     .iter()
-                    .map(|p| p.split('.').next().unwrap_or(""))
+                    .map(|holder| holder.environment.as_str())
                     .collect();
                 environments.len() > 1 && only.is_none_or(|env| environments.contains(env))
             })
-            .map(|places| places.join(" = "))
+            .map(|holders| {
+                holders
+                    .iter()
+                    .map(|holder| {
+                        let mask = holder
+                            .value
+                            .as_ref()
+                            .map(hogguard_secret::Secret::mask)
+                            .unwrap_or_default();
+                        format!("{}.{} ({mask})", holder.environment, holder.name)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" = ")
+            })
             .collect()
     };
     let (shared_secrets, shared_project_keys) = (shared(&secrets), shared(&project_keys));
