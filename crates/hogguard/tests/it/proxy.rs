@@ -2,8 +2,7 @@
 //! keys from hogguard.toml and an env file, SIGHUP and env-file reloads, audit entries, and the
 //! official PostHog SDKs (PyPI `posthog`, npm `posthog-node`) using it as their host.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::mpsc::{Receiver, channel};
@@ -14,7 +13,7 @@ use hogguard_testkit::posthog::{
     SeededProject, UserSpec, sha256_hex,
 };
 
-use crate::support::TestEnv;
+use crate::support::{TestEnv, http_exchange};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -176,7 +175,6 @@ impl Running {
 
 /// One HTTP/1.1 exchange: the status and the body.
 fn call(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
@@ -186,16 +184,7 @@ fn call(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
     }
     request.push_str("\r\n");
     request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
+    http_exchange(addr, &request)
 }
 
 #[test]

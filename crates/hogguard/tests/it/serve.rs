@@ -6,11 +6,10 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStderr, Command};
 use std::thread::JoinHandle;
 
-use crate::support::TestEnv;
+use crate::support::{TestEnv, http_exchange};
 
 /// Sends one HTTP/1.1 request and returns the status code and the body.
 fn post(addr: &str, headers: &[String], body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
     let mut request = format!(
         "POST /hooks/posthog?x=1 HTTP/1.1\r\nHost: app\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -21,20 +20,7 @@ fn post(addr: &str, headers: &[String], body: &str) -> (u16, String) {
     }
     request.push_str("\r\n");
     request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP/1.1 answer: {answer:?}"));
-    let body = answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
+    http_exchange(addr, &request)
 }
 
 /// An upstream that answers one request per status in `statuses`, in order (each on its own
